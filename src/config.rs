@@ -1,0 +1,708 @@
+//! The declarative config: HCL text in, a validated [`Config`] or every problem at once.
+//!
+//! Parsing walks the `hcl::edit` tree rather than using serde, because only the tree
+//! keeps byte spans, and users need `file:line:column` on semantic errors too.
+
+use crate::diagnostic::{Diagnostic, LineIndex};
+use crate::duration::Window;
+use crate::model::Address;
+use hcl::edit::expr::Expression;
+use hcl::edit::structure::{Attribute, Block, Body};
+use hcl::edit::Span;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One config file's name (as shown in errors) and text.
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// The four windows of the rotation state machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Windows {
+    /// Rotate when the current key is older than this.
+    pub max_age: Window,
+    /// Least time both keys stay active before the old one is deactivated.
+    pub overlap: Window,
+    /// The old key must show no use for this long before it is deactivated.
+    pub unused_for: Window,
+    /// Least time the old key stays Inactive before it is deleted.
+    pub inactive_for: Window,
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Windows {
+            max_age: Window::days(90),
+            overlap: Window::days(7),
+            unused_for: Window::days(3),
+            inactive_for: Window::days(7),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretFormat {
+    /// `{"AccessKeyId": …, "SecretAccessKey": …}`
+    Json,
+    /// An `~/.aws/credentials`-style profile.
+    Credentials,
+    /// `AWS_ACCESS_KEY_ID=…` lines.
+    Env,
+}
+
+impl SecretFormat {
+    const NAMES: &'static str = "json, credentials, env";
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "json" => Some(SecretFormat::Json),
+            "credentials" => Some(SecretFormat::Credentials),
+            "env" => Some(SecretFormat::Env),
+            _ => None,
+        }
+    }
+}
+
+/// Where a new secret goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sink {
+    /// A file written atomically with mode 0600; relative paths are from the working directory.
+    File { path: PathBuf, format: SecretFormat },
+    /// Standard output; only when declared explicitly.
+    Stdout { format: SecretFormat },
+}
+
+impl Sink {
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::File { path, .. } => format!("file {}", path.display()),
+            Sink::Stdout { .. } => "stdout".to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetConfig {
+    pub address: Address,
+    pub windows: Windows,
+    pub sinks: Vec<Sink>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub aws: AwsSettings,
+    pub sets: BTreeMap<Address, SetConfig>,
+}
+
+/// Parses and validates all sources together; returns every problem found, in order.
+pub fn parse(sources: &[Source]) -> Result<Config, Vec<Diagnostic>> {
+    let mut walker = Walker::default();
+    for source in sources {
+        walker.file(source);
+    }
+    walker.finish()
+}
+
+/// Where a definition stood, for "first defined at" notes.
+#[derive(Clone)]
+struct Origin {
+    file: String,
+    line: usize,
+    column: usize,
+}
+
+#[derive(Default)]
+struct Walker {
+    diagnostics: Vec<Diagnostic>,
+    aws: AwsSettings,
+    aws_origin: Option<Origin>,
+    defaults: PartialWindows,
+    defaults_origin: Option<Origin>,
+    users: Vec<(String, Origin, Option<(PartialWindows, Vec<Sink>)>)>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct PartialWindows {
+    max_age: Option<Window>,
+    overlap: Option<Window>,
+    unused_for: Option<Window>,
+    inactive_for: Option<Window>,
+}
+
+impl PartialWindows {
+    fn or(self, fallback: PartialWindows) -> PartialWindows {
+        PartialWindows {
+            max_age: self.max_age.or(fallback.max_age),
+            overlap: self.overlap.or(fallback.overlap),
+            unused_for: self.unused_for.or(fallback.unused_for),
+            inactive_for: self.inactive_for.or(fallback.inactive_for),
+        }
+    }
+
+    fn resolve(self) -> Windows {
+        let d = Windows::default();
+        Windows {
+            max_age: self.max_age.unwrap_or(d.max_age),
+            overlap: self.overlap.unwrap_or(d.overlap),
+            unused_for: self.unused_for.unwrap_or(d.unused_for),
+            inactive_for: self.inactive_for.unwrap_or(d.inactive_for),
+        }
+    }
+}
+
+const WINDOW_NAMES: [&str; 4] = ["max_age", "overlap", "unused_for", "inactive_for"];
+
+/// One file being walked: its name and a byte-offset → position map.
+struct FileCtx<'a> {
+    name: &'a str,
+    index: LineIndex<'a>,
+}
+
+impl FileCtx<'_> {
+    fn origin(&self, span: Option<std::ops::Range<usize>>) -> Origin {
+        let (line, column) = self.index.position(span.map_or(0, |s| s.start));
+        Origin {
+            file: self.name.to_string(),
+            line,
+            column,
+        }
+    }
+}
+
+impl Walker {
+    fn report(&mut self, at: &Origin, message: impl Into<String>, hint: impl Into<String>) {
+        let hint: String = hint.into();
+        self.diagnostics.push(Diagnostic {
+            file: at.file.clone(),
+            line: at.line,
+            column: at.column,
+            message: message.into(),
+            hint: (!hint.is_empty()).then_some(hint),
+        });
+    }
+
+    fn file(&mut self, source: &Source) {
+        let ctx = FileCtx {
+            name: &source.name,
+            index: LineIndex::new(&source.text),
+        };
+        let first_new = self.diagnostics.len();
+        self.walk_file(&ctx, source);
+        self.diagnostics[first_new..].sort_by_key(|d| (d.line, d.column));
+    }
+
+    fn walk_file(&mut self, ctx: &FileCtx, source: &Source) {
+        let body = match hcl::edit::parser::parse_body(&source.text) {
+            Ok(body) => body,
+            Err(err) => {
+                let loc = err.location();
+                self.diagnostics.push(Diagnostic {
+                    file: source.name.clone(),
+                    line: loc.line(),
+                    column: loc.column(),
+                    message: format!("HCL syntax error: {}", err.message()),
+                    hint: Some(format!("near `{}`", err.line().trim())),
+                });
+                return;
+            }
+        };
+        self.no_attributes(ctx, &body, "at the top level");
+        for block in body.blocks() {
+            let at = ctx.origin(block.span());
+            match block.ident.as_str() {
+                "aws" => self.aws_block(ctx, block, at),
+                "defaults" => self.defaults_block(ctx, block, at),
+                "user" => self.user_block(ctx, block, at),
+                other => self.report(
+                    &at,
+                    format!("unknown block `{other}`"),
+                    "top-level blocks are `aws`, `defaults` and `user \"NAME\"`",
+                ),
+            }
+        }
+    }
+
+    fn no_attributes(&mut self, ctx: &FileCtx, body: &Body, place: &str) {
+        for attr in body.attributes() {
+            let at = ctx.origin(attr.span());
+            self.report(
+                &at,
+                format!("unexpected attribute `{}` {place}", attr.key.as_str()),
+                "attributes belong inside a block",
+            );
+        }
+    }
+
+    fn labels(&mut self, block: &Block, at: &Origin, want: usize, usage: &str) -> Vec<String> {
+        let labels: Vec<String> = block
+            .labels
+            .iter()
+            .map(|l| l.as_str().to_string())
+            .collect();
+        if labels.len() != want {
+            self.report(
+                at,
+                format!(
+                    "block `{}` takes {want} label(s), found {}",
+                    block.ident.as_str(),
+                    labels.len()
+                ),
+                format!("write it as {usage}"),
+            );
+        }
+        labels
+    }
+
+    /// Reports blocks and attributes of `body` not named in the allowed lists.
+    fn only(&mut self, ctx: &FileCtx, body: &Body, place: &str, attrs: &[&str], blocks: &[&str]) {
+        for attr in body.attributes() {
+            let key = attr.key.as_str();
+            if !attrs.contains(&key) {
+                let at = ctx.origin(attr.span());
+                self.report(
+                    &at,
+                    format!("unknown attribute `{key}` in {place}"),
+                    expected_list("attributes", attrs),
+                );
+            }
+        }
+        for block in body.blocks() {
+            let ident = block.ident.as_str();
+            if !blocks.contains(&ident) {
+                let at = ctx.origin(block.span());
+                self.report(
+                    &at,
+                    format!("unknown block `{ident}` in {place}"),
+                    expected_list("blocks", blocks),
+                );
+            }
+        }
+    }
+
+    fn once(&mut self, first: &mut Option<Origin>, at: Origin, what: &str) -> bool {
+        if let Some(prev) = first {
+            let note = format!(
+                "merge it into the one at {}:{}:{}",
+                prev.file, prev.line, prev.column
+            );
+            self.report(&at, format!("duplicate `{what}` block"), note);
+            return false;
+        }
+        *first = Some(at);
+        true
+    }
+
+    fn aws_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {
+        self.labels(block, &at, 0, "`aws { … }`");
+        let mut first = self.aws_origin.take();
+        let fresh = self.once(&mut first, at, "aws");
+        self.aws_origin = first;
+        let body = &block.body;
+        self.only(
+            ctx,
+            body,
+            "`aws`",
+            &["region", "profile", "endpoint_url"],
+            &[],
+        );
+        if !fresh {
+            return;
+        }
+        self.aws.region = self.string_attr(ctx, body, "region");
+        self.aws.profile = self.string_attr(ctx, body, "profile");
+        self.aws.endpoint_url = self.string_attr(ctx, body, "endpoint_url");
+        if let (Some(url), Some(attr)) =
+            (&self.aws.endpoint_url, body.get_attribute("endpoint_url"))
+        {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                let at = ctx.origin(attr.span());
+                self.report(
+                    &at,
+                    format!("endpoint_url `{url}` is not an http(s) URL"),
+                    "write it like \"https://iam.amazonaws.com\"",
+                );
+            }
+        }
+    }
+
+    fn defaults_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {
+        self.labels(block, &at, 0, "`defaults { … }`");
+        let mut first = self.defaults_origin.take();
+        let fresh = self.once(&mut first, at, "defaults");
+        self.defaults_origin = first;
+        self.only(ctx, &block.body, "`defaults`", &WINDOW_NAMES, &[]);
+        if fresh {
+            self.defaults = self.windows(ctx, &block.body);
+        }
+    }
+
+    fn user_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {
+        let labels = self.labels(block, &at, 1, "`user \"NAME\" { … }`");
+        let Some(name) = labels.into_iter().next() else {
+            return;
+        };
+        if !valid_user_name(&name) {
+            self.report(
+                &at,
+                format!("`{name}` is not a valid IAM user name"),
+                "IAM user names are 1-64 characters of letters, digits and +=,.@_-",
+            );
+        }
+        if let Some((_, prev, _)) = self.users.iter().find(|(n, _, _)| *n == name) {
+            let note = format!(
+                "user \"{name}\" is already declared at {}:{}:{}; declare each user once",
+                prev.file, prev.line, prev.column
+            );
+            self.report(&at, format!("duplicate user \"{name}\""), note);
+            return;
+        }
+        self.only(ctx, &block.body, "`user`", &[], &["access_key"]);
+        let mut key_origin: Option<Origin> = None;
+        let mut access_key = None;
+        for key_block in block.body.get_blocks("access_key") {
+            let key_at = ctx.origin(key_block.span());
+            self.labels(key_block, &key_at, 0, "`access_key { … }`");
+            if !self.once(&mut key_origin, key_at.clone(), "access_key") {
+                continue;
+            }
+            access_key = Some(self.access_key_block(ctx, key_block, &key_at));
+        }
+        if access_key.is_none() {
+            self.report(
+                &at,
+                format!("user \"{name}\" declares no credentials"),
+                "add an `access_key { deliver \"file\" { … } }` block",
+            );
+        }
+        self.users.push((name, at, access_key));
+    }
+
+    fn access_key_block(
+        &mut self,
+        ctx: &FileCtx,
+        block: &Block,
+        at: &Origin,
+    ) -> (PartialWindows, Vec<Sink>) {
+        let body = &block.body;
+        self.only(ctx, body, "`access_key`", &WINDOW_NAMES, &["deliver"]);
+        let windows = self.windows(ctx, body);
+        let mut sinks = Vec::new();
+        for deliver in body.get_blocks("deliver") {
+            let d_at = ctx.origin(deliver.span());
+            let labels = self.labels(deliver, &d_at, 1, "`deliver \"file\" { … }`");
+            let Some(kind) = labels.first() else { continue };
+            if let Some(sink) = self.sink(ctx, deliver, kind, &d_at) {
+                sinks.push(sink);
+            }
+        }
+        if sinks.is_empty() && !body.get_blocks("deliver").any(|_| true) {
+            self.report(
+                at,
+                "access_key has no `deliver` block: a new secret would have nowhere to go",
+                "add `deliver \"file\" { path = \"secrets/NAME.json\"  format = \"json\" }`",
+            );
+        }
+        (windows, sinks)
+    }
+
+    fn sink(&mut self, ctx: &FileCtx, block: &Block, kind: &str, at: &Origin) -> Option<Sink> {
+        let body = &block.body;
+        let format = |w: &mut Self| -> Option<SecretFormat> {
+            let attr = body.get_attribute("format")?;
+            let text = w.string_attr(ctx, body, "format")?;
+            let parsed = SecretFormat::parse(&text);
+            if parsed.is_none() {
+                let a_at = ctx.origin(attr.span());
+                w.report(
+                    &a_at,
+                    format!("unknown format `{text}`"),
+                    format!("use one of: {}", SecretFormat::NAMES),
+                );
+            }
+            parsed
+        };
+        match kind {
+            "file" => {
+                self.only(ctx, body, "`deliver \"file\"`", &["path", "format"], &[]);
+                let path = self.string_attr(ctx, body, "path");
+                if path.is_none() && body.get_attribute("path").is_none() {
+                    self.report(
+                        at,
+                        "`deliver \"file\"` needs a `path`",
+                        "add `path = \"secrets/NAME.json\"`",
+                    );
+                }
+                let format = format(self).unwrap_or(SecretFormat::Json);
+                Some(Sink::File {
+                    path: PathBuf::from(path?),
+                    format,
+                })
+            }
+            "stdout" => {
+                self.only(ctx, body, "`deliver \"stdout\"`", &["format"], &[]);
+                let format = format(self).unwrap_or(SecretFormat::Json);
+                Some(Sink::Stdout { format })
+            }
+            other => {
+                self.report(
+                    at,
+                    format!("unknown sink `{other}`"),
+                    "sinks are `deliver \"file\"` and `deliver \"stdout\"`",
+                );
+                None
+            }
+        }
+    }
+
+    fn windows(&mut self, ctx: &FileCtx, body: &Body) -> PartialWindows {
+        let mut w = PartialWindows::default();
+        for attr in body.attributes() {
+            let slot = match attr.key.as_str() {
+                "max_age" => &mut w.max_age,
+                "overlap" => &mut w.overlap,
+                "unused_for" => &mut w.unused_for,
+                "inactive_for" => &mut w.inactive_for,
+                _ => continue,
+            };
+            *slot = duration_attr(ctx, attr)
+                .map_err(|d| self.diagnostics.push(d))
+                .ok();
+        }
+        if let (Some(max_age), Some(attr)) = (w.max_age, body.get_attribute("max_age")) {
+            if max_age.as_secs() == 0 {
+                let at = ctx.origin(attr.span());
+                self.report(
+                    &at,
+                    "max_age must be longer than 0s",
+                    "a typical value is \"90d\"",
+                );
+            }
+        }
+        w
+    }
+
+    fn string_attr(&mut self, ctx: &FileCtx, body: &Body, key: &str) -> Option<String> {
+        let attr = body.get_attribute(key)?;
+        match string_value(attr) {
+            Ok(s) => Some(s),
+            Err(message) => {
+                let at = ctx.origin(attr.value.span().or(attr.span()));
+                self.report(&at, message, format!("write it as `{key} = \"…\"`"));
+                None
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<Config, Vec<Diagnostic>> {
+        let defaults = self.defaults;
+        let mut sets = BTreeMap::new();
+        for (name, _, access_key) in std::mem::take(&mut self.users) {
+            if let Some((windows, sinks)) = access_key {
+                let address = Address::access_key(&name);
+                let windows = windows.or(defaults).resolve();
+                sets.insert(
+                    address.clone(),
+                    SetConfig {
+                        address,
+                        windows,
+                        sinks,
+                    },
+                );
+            }
+        }
+        if self.diagnostics.is_empty() {
+            Ok(Config {
+                aws: self.aws,
+                sets,
+            })
+        } else {
+            Err(self.diagnostics)
+        }
+    }
+}
+
+fn expected_list(what: &str, names: &[&str]) -> String {
+    if names.is_empty() {
+        return format!("this block takes no {what}");
+    }
+    let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    format!("expected {what}: {}", list.join(", "))
+}
+
+fn string_value(attr: &Attribute) -> Result<String, String> {
+    match &attr.value {
+        Expression::String(s) => Ok(s.as_str().to_string()),
+        Expression::StringTemplate(_) | Expression::HeredocTemplate(_) => Err(format!(
+            "`{}` must be a plain string: interpolation is not supported",
+            attr.key.as_str()
+        )),
+        _ => Err(format!("`{}` must be a string", attr.key.as_str())),
+    }
+}
+
+fn duration_attr(ctx: &FileCtx, attr: &Attribute) -> Result<Window, Diagnostic> {
+    let at = ctx.origin(attr.value.span().or(attr.span()));
+    let hint = "durations are a number and a unit: \"90d\", \"12h\", \"30m\", \"2w\"";
+    let result = string_value(attr).and_then(|text| {
+        Window::parse(&text).map_err(|e| format!("bad duration for `{}`: {e}", attr.key.as_str()))
+    });
+    result.map_err(|message| Diagnostic {
+        file: at.file,
+        line: at.line,
+        column: at.column,
+        message,
+        hint: Some(hint.to_string()),
+    })
+}
+
+fn valid_user_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_one(text: &str) -> Result<Config, Vec<Diagnostic>> {
+        parse(&[Source {
+            name: "keyrot.hcl".into(),
+            text: text.into(),
+        }])
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        parse_one(text)
+            .unwrap_err()
+            .iter()
+            .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
+            .collect()
+    }
+
+    const GOOD: &str = r#"
+aws { region = "us-east-1" }
+defaults {
+  max_age = "90d"
+  overlap = "7d"
+}
+user "ci-deployer" {
+  access_key {
+    max_age = "30d"
+    deliver "file" {
+      path   = "secrets/ci.json"
+      format = "credentials"
+    }
+  }
+}
+"#;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let cfg = parse_one(GOOD).unwrap();
+        assert_eq!(cfg.aws.region.as_deref(), Some("us-east-1"));
+        let set = &cfg.sets[&Address::access_key("ci-deployer")];
+        assert_eq!(set.windows.max_age, Window::days(30));
+        assert_eq!(set.windows.overlap, Window::days(7));
+        assert_eq!(set.windows.unused_for, Window::days(3), "built-in default");
+        assert_eq!(
+            set.sinks,
+            vec![Sink::File {
+                path: "secrets/ci.json".into(),
+                format: SecretFormat::Credentials
+            }]
+        );
+    }
+
+    #[test]
+    fn reports_every_error_with_position() {
+        let errs = errors(
+            r#"defaults {
+  max_age = "90x"
+  colour = "red"
+}
+user "a" {
+  access_key {}
+}
+user "a" {
+  access_key {
+    deliver "file" { path = "x" }
+  }
+}
+bogus {}
+"#,
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "2:13: bad duration for `max_age`: unknown unit `x` in `90x`",
+                "3:3: unknown attribute `colour` in `defaults`",
+                "6:3: access_key has no `deliver` block: a new secret would have nowhere to go",
+                "8:1: duplicate user \"a\"",
+                "13:1: unknown block `bogus`",
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_carry_position() {
+        let errs = errors("user \"a\" {\n  access_key {\n    max_age = \n}\n");
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("3:15: HCL syntax error"), "{errs:?}");
+    }
+
+    #[test]
+    fn rejects_non_strings_and_interpolation() {
+        let errs = errors(
+            "user \"a\" {\n  access_key {\n    max_age = 30\n    deliver \"file\" { path = \"${x}\" }\n  }\n}\n",
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "3:15: `max_age` must be a string",
+                "4:29: `path` must be a plain string: interpolation is not supported",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_users_across_files_name_both_places() {
+        let one = Source {
+            name: "a.hcl".into(),
+            text: "user \"x\" {\n access_key {\n deliver \"stdout\" {}\n }\n}\n".into(),
+        };
+        let two = Source {
+            name: "b.hcl".into(),
+            text: "\nuser \"x\" {\n access_key {\n deliver \"stdout\" {}\n }\n}\n".into(),
+        };
+        let errs = parse(&[one, two]).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].file, "b.hcl");
+        assert_eq!(errs[0].line, 2);
+        assert!(errs[0].hint.as_deref().unwrap().contains("a.hcl:1:1"));
+    }
+
+    #[test]
+    fn bad_user_names_and_formats() {
+        let errs = errors(
+            "user \"bad name!\" {\n access_key {\n deliver \"file\" {\n path = \"p\"\n format = \"yaml\"\n }\n }\n}\n",
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "1:1: `bad name!` is not a valid IAM user name",
+                "5:2: unknown format `yaml`",
+            ]
+        );
+    }
+}

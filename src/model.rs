@@ -1,0 +1,202 @@
+//! Plain data shared by the core: addresses, key ids, statuses and the live inventory.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub type Time = DateTime<Utc>;
+
+/// The kind of credential a set holds. Signing certificates join later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    AccessKey,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::AccessKey => "access_key",
+        }
+    }
+}
+
+/// `user.<name>.access_key`: one user's set of credentials of one kind.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    pub user: String,
+    pub kind: CredentialKind,
+}
+
+impl Address {
+    pub fn access_key(user: impl Into<String>) -> Self {
+        Address {
+            user: user.into(),
+            kind: CredentialKind::AccessKey,
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let hint = "expected an address like `user.NAME.access_key`";
+        let rest = text
+            .strip_prefix("user.")
+            .ok_or_else(|| format!("`{text}`: {hint}"))?;
+        let (user, kind) = rest
+            .rsplit_once('.')
+            .ok_or_else(|| format!("`{text}`: {hint}"))?;
+        if user.is_empty() {
+            return Err(format!("`{text}`: {hint}"));
+        }
+        match kind {
+            "access_key" => Ok(Address::access_key(user)),
+            other => Err(format!(
+                "`{text}`: unknown credential kind `{other}`; {hint}"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "user.{}.{}", self.user, self.kind.as_str())
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Address::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An access key id. Not a secret, but shown masked in human output.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyId(pub String);
+
+impl KeyId {
+    /// All but the last four characters hidden: `****************WXYZ`.
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        let keep = chars.len().min(4);
+        let hidden = chars.len() - keep;
+        let tail: String = chars[hidden..].iter().collect();
+        format!("{}{tail}", "*".repeat(hidden))
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Key status as IAM reports it. Open: unknown values (e.g. `Expired`) parse and display,
+/// and the planner leaves such keys alone.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+    Other(String),
+}
+
+impl KeyStatus {
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "Active" => KeyStatus::Active,
+            "Inactive" => KeyStatus::Inactive,
+            other => KeyStatus::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+            KeyStatus::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for KeyStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for KeyStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(KeyStatus::parse(&String::deserialize(d)?))
+    }
+}
+
+/// What IAM says about one key right now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveKey {
+    pub id: KeyId,
+    pub status: KeyStatus,
+    pub created: Time,
+}
+
+/// Evidence of use for a key, from GetAccessKeyLastUsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LastUsed {
+    Never,
+    At(Time),
+}
+
+/// Live IAM facts for the declared users. Users absent from `keys` do not exist.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub keys: BTreeMap<String, Vec<LiveKey>>,
+    pub last_used: BTreeMap<KeyId, LastUsed>,
+}
+
+impl Inventory {
+    pub fn user_keys(&self, user: &str) -> Option<&[LiveKey]> {
+        self.keys.get(user).map(Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_all_but_last_four() {
+        assert_eq!(
+            KeyId("AKIAABCDEFGH1234".into()).masked(),
+            "************1234"
+        );
+        assert_eq!(KeyId("ab".into()).masked(), "ab");
+    }
+
+    #[test]
+    fn address_round_trips_and_rejects_garbage() {
+        let a = Address::parse("user.ci.deployer.access_key").unwrap();
+        assert_eq!(a.user, "ci.deployer");
+        assert_eq!(a.to_string(), "user.ci.deployer.access_key");
+        assert!(Address::parse("ci.access_key").is_err());
+        assert!(Address::parse("user.ci.password").is_err());
+        assert!(Address::parse("user..access_key").is_err());
+    }
+
+    #[test]
+    fn status_is_open() {
+        assert_eq!(KeyStatus::parse("Expired").to_string(), "Expired");
+        assert_eq!(KeyStatus::parse("Active"), KeyStatus::Active);
+    }
+}
