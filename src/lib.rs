@@ -3,4 +3,10 @@
 pub mod config;
 pub mod diagnostic;
 pub mod duration;
+pub mod fsutil;
 pub mod model;
+pub mod plan;
+pub mod planner;
+pub mod state;
+pub mod state_file;
+pub mod store;

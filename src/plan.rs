@@ -1,0 +1,258 @@
+//! The plan model that every renderer and `apply` share.
+//!
+//! Reasons and drift descriptions are display-only: apply reads only `kind` and `key`.
+
+use crate::model::{Address, KeyId, KeyStatus, Time};
+use crate::state::Phase;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Current,
+    Previous,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Current => "current",
+            Role::Previous => "previous",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionKind {
+    /// State only: start tracking a key that exists in IAM.
+    Import {
+        role: Role,
+        status: KeyStatus,
+        born: Time,
+    },
+    /// State only: record a status changed outside keyrot; `hold` pauses the rotation.
+    Refresh {
+        status: KeyStatus,
+        hold: bool,
+    },
+    /// State only: stop tracking a key deleted outside keyrot.
+    Untrack,
+    /// State only: stop managing a set removed from the config; IAM is left as it is.
+    Forget,
+    Create,
+    Deactivate,
+    Reactivate,
+    Delete,
+}
+
+impl ActionKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionKind::Import { .. } => "import",
+            ActionKind::Refresh { .. } => "refresh",
+            ActionKind::Untrack => "untrack",
+            ActionKind::Forget => "forget",
+            ActionKind::Create => "create",
+            ActionKind::Deactivate => "deactivate",
+            ActionKind::Reactivate => "reactivate",
+            ActionKind::Delete => "delete",
+        }
+    }
+
+    /// True when the action touches IAM; the others only change keyrot's state.
+    pub fn mutates_iam(&self) -> bool {
+        matches!(
+            self,
+            ActionKind::Create
+                | ActionKind::Deactivate
+                | ActionKind::Reactivate
+                | ActionKind::Delete
+        )
+    }
+}
+
+/// Why an action or wait is in the plan: a stable code for machines, a sentence for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Reason {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Reason {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Action {
+    pub kind: ActionKind,
+    /// The key acted on; `None` for a create (the id is not known yet) and forget.
+    pub key: Option<KeyId>,
+    pub reason: Reason,
+    /// A delete that makes room for a create in the same plan, so it runs before creates.
+    pub frees_slot: bool,
+}
+
+impl Action {
+    /// Execution order across the whole plan: state-only adoption, slot-freeing deletes,
+    /// creates, deactivations, deletions.
+    pub fn stage(&self) -> u8 {
+        match self.kind {
+            ActionKind::Import { .. }
+            | ActionKind::Refresh { .. }
+            | ActionKind::Untrack
+            | ActionKind::Forget => 0,
+            ActionKind::Delete if self.frees_slot => 1,
+            ActionKind::Create => 2,
+            ActionKind::Deactivate | ActionKind::Reactivate => 3,
+            ActionKind::Delete => 4,
+        }
+    }
+}
+
+/// The next lifecycle step a set is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Create,
+    Deactivate,
+    Delete,
+    /// Nothing will happen until a person acts (the reason says what to do).
+    Blocked,
+    /// Held by rollback until `keyrot resume`.
+    Resume,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Create => "create",
+            Step::Deactivate => "deactivate",
+            Step::Delete => "delete",
+            Step::Blocked => "blocked",
+            Step::Resume => "resume",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wait {
+    pub step: Step,
+    pub key: Option<KeyId>,
+    pub reason: Reason,
+    /// When the step falls due if nothing else changes; `None` when a person must act.
+    pub due: Option<Time>,
+}
+
+/// A change made outside keyrot, found by comparing state with live IAM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DriftKind {
+    Deleted,
+    StatusChanged {
+        from: KeyStatus,
+        to: KeyStatus,
+    },
+    /// A key keyrot did not create appeared while the set was already managed.
+    Appeared,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    pub key: KeyId,
+    pub kind: DriftKind,
+}
+
+/// A key as the plan saw it, for before/after tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyView {
+    pub id: KeyId,
+    pub role: Option<Role>,
+    pub status: KeyStatus,
+    pub born: Time,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetPlan {
+    pub address: Address,
+    pub phase: Phase,
+    /// Live keys of the user as seen by this plan, oldest first.
+    pub keys: Vec<KeyView>,
+    pub drift: Vec<Drift>,
+    pub actions: Vec<Action>,
+    pub waits: Vec<Wait>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub now: Time,
+    pub refresh_only: bool,
+    pub sets: Vec<SetPlan>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub import: usize,
+    pub create: usize,
+    pub deactivate: usize,
+    pub reactivate: usize,
+    pub delete: usize,
+    /// Refresh, untrack and forget: state-only changes.
+    pub state_only: usize,
+    pub waiting: usize,
+}
+
+impl Summary {
+    pub fn has_actions(&self) -> bool {
+        self.import
+            + self.create
+            + self.deactivate
+            + self.reactivate
+            + self.delete
+            + self.state_only
+            > 0
+    }
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for set in &self.sets {
+            s.waiting += set.waits.len();
+            for a in &set.actions {
+                match a.kind {
+                    ActionKind::Import { .. } => s.import += 1,
+                    ActionKind::Create => s.create += 1,
+                    ActionKind::Deactivate => s.deactivate += 1,
+                    ActionKind::Reactivate => s.reactivate += 1,
+                    ActionKind::Delete => s.delete += 1,
+                    ActionKind::Refresh { .. } | ActionKind::Untrack | ActionKind::Forget => {
+                        s.state_only += 1
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// (set index, action index) in the order apply runs them.
+    pub fn execution_order(&self) -> Vec<(usize, usize)> {
+        let mut order: Vec<(u8, usize, usize)> = self
+            .sets
+            .iter()
+            .enumerate()
+            .flat_map(|(si, set)| {
+                set.actions
+                    .iter()
+                    .enumerate()
+                    .map(move |(ai, a)| (a.stage(), si, ai))
+            })
+            .collect();
+        order.sort();
+        order.into_iter().map(|(_, si, ai)| (si, ai)).collect()
+    }
+
+    pub fn drift_count(&self) -> usize {
+        self.sets.iter().map(|s| s.drift.len()).sum()
+    }
+}

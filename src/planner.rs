@@ -1,0 +1,555 @@
+//! The planner: a pure function of (config, live inventory, state, now) to a [`Plan`].
+//!
+//! Per credential set it first reconciles state with IAM (imports, drift), then takes at
+//! most one lifecycle step: create → (overlap) → deactivate → (checkpoint) → delete.
+
+use crate::config::{Config, SetConfig, Windows};
+use crate::duration::humanize;
+use crate::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use crate::plan::{
+    Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, Role, SetPlan, Step, Wait,
+};
+use crate::state::{SetState, State};
+
+/// IAM's hard limit of access keys per user, Inactive ones included.
+pub const KEYS_PER_USER: usize = 2;
+
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Only these sets (all when empty).
+    pub targets: Vec<Address>,
+    /// Rotate these sets now whatever the age.
+    pub force_rotate: Vec<Address>,
+    /// Only adopt out-of-band changes into state; plan nothing for IAM.
+    pub refresh_only: bool,
+}
+
+impl PlanOptions {
+    fn targets(&self, address: &Address) -> bool {
+        self.targets.is_empty() || self.targets.contains(address)
+    }
+}
+
+pub fn plan(
+    config: &Config,
+    inventory: &Inventory,
+    state: &State,
+    now: Time,
+    options: &PlanOptions,
+) -> Plan {
+    let mut sets: Vec<SetPlan> = config
+        .sets
+        .values()
+        .filter(|set| options.targets(&set.address))
+        .map(|set| {
+            let tracked = state.sets.get(&set.address);
+            let force = options.force_rotate.contains(&set.address);
+            plan_set(set, inventory, tracked, now, force, options.refresh_only)
+        })
+        .collect();
+    // Sets keyrot tracks but the config no longer declares: stop managing, leave IAM alone.
+    for address in state.sets.keys() {
+        if !config.sets.contains_key(address) && options.targets(address) {
+            sets.push(SetPlan {
+                address: address.clone(),
+                phase: state.sets[address].phase(),
+                keys: Vec::new(),
+                drift: Vec::new(),
+                actions: vec![Action {
+                    kind: ActionKind::Forget,
+                    key: None,
+                    reason: Reason::new(
+                        "removed_from_config",
+                        "no longer in the config: keyrot stops tracking it; its keys stay in IAM as they are",
+                    ),
+                    frees_slot: false,
+                }],
+                waits: Vec::new(),
+            });
+        }
+    }
+    sets.sort_by(|a, b| a.address.cmp(&b.address));
+    Plan {
+        now,
+        refresh_only: options.refresh_only,
+        sets,
+    }
+}
+
+/// Keys whose last-use evidence a decision needs: the old key of a set in overlap whose
+/// overlap window has passed. The inventory reader fetches only these.
+pub fn evidence_needed(config: &Config, live: &Inventory, state: &State, now: Time) -> Vec<KeyId> {
+    let mut ids = Vec::new();
+    for set in config.sets.values() {
+        let Some(keys) = live.user_keys(&set.address.user) else {
+            continue;
+        };
+        let reconciled = reconcile(&set.address, keys, state.sets.get(&set.address), now);
+        let w = &reconciled.state;
+        if let (Some(c), Some(p)) = (&w.current, &w.previous) {
+            let overlap_done = now >= c.born + set.windows.overlap.to_chrono();
+            if !w.held
+                && c.status == KeyStatus::Active
+                && p.status == KeyStatus::Active
+                && overlap_done
+            {
+                ids.push(p.id.clone());
+            }
+        }
+    }
+    ids.sort();
+    ids
+}
+
+/// State brought in line with IAM, and the state-only actions that do it.
+struct Reconciled {
+    state: SetState,
+    actions: Vec<Action>,
+    drift: Vec<Drift>,
+}
+
+fn reconcile(
+    address: &Address,
+    live: &[LiveKey],
+    tracked: Option<&SetState>,
+    now: Time,
+) -> Reconciled {
+    let managed_before = tracked.is_some_and(|s| s.current.is_some() || s.previous.is_some());
+    let mut out = Reconciled {
+        state: tracked.cloned().unwrap_or_default(),
+        actions: Vec::new(),
+        drift: Vec::new(),
+    };
+    let push = |out: &mut Reconciled, action: Action| {
+        out.state = out.state.after(&action, None, now);
+        out.actions.push(action);
+    };
+
+    // Tracked keys: deleted or changed outside keyrot?
+    let tracked_keys: Vec<_> = out.state.keys().map(|(r, k)| (r, k.clone())).collect();
+    for (role, key) in tracked_keys {
+        match live.iter().find(|l| l.id == key.id) {
+            None => {
+                out.drift.push(Drift {
+                    key: key.id.clone(),
+                    kind: DriftKind::Deleted,
+                });
+                let action = state_only(
+                    ActionKind::Untrack,
+                    &key.id,
+                    "deleted_outside",
+                    format!("the {} key was deleted outside keyrot", role.as_str()),
+                );
+                push(&mut out, action);
+            }
+            Some(l) if l.status != key.status => {
+                out.drift.push(Drift {
+                    key: key.id.clone(),
+                    kind: DriftKind::StatusChanged {
+                        from: key.status.clone(),
+                        to: l.status.clone(),
+                    },
+                });
+                // Someone turned the old key back on: treat it like a rollback, don't fight it.
+                let hold = role == Role::Previous && l.status == KeyStatus::Active;
+                let message = if hold {
+                    format!(
+                        "the previous key was reactivated outside keyrot: rotation held until `keyrot resume {address}`"
+                    )
+                } else {
+                    format!(
+                        "the {} key was set {} outside keyrot; keyrot records it and does not change it back",
+                        role.as_str(),
+                        l.status
+                    )
+                };
+                let action = state_only(
+                    ActionKind::Refresh {
+                        status: l.status.clone(),
+                        hold,
+                    },
+                    &key.id,
+                    "status_changed_outside",
+                    message,
+                );
+                push(&mut out, action);
+            }
+            Some(_) => {}
+        }
+    }
+
+    // Untracked keys fill empty roles, newest first: the newest Active key is current.
+    let mut untracked: Vec<&LiveKey> = live
+        .iter()
+        .filter(|l| out.state.role_of(&l.id).is_none())
+        .collect();
+    untracked.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    for key in untracked {
+        let role = if out.state.current.is_none() && key.status == KeyStatus::Active {
+            Role::Current
+        } else if out.state.previous.is_none() {
+            Role::Previous
+        } else {
+            continue; // More keys than roles: IAM's quota makes this unreachable.
+        };
+        if managed_before {
+            out.drift.push(Drift {
+                key: key.id.clone(),
+                kind: DriftKind::Appeared,
+            });
+        }
+        let message = match role {
+            Role::Current => "existing Active key adopted as the current key".to_string(),
+            Role::Previous => format!(
+                "existing {} key adopted as the previous key, to be retired",
+                key.status
+            ),
+        };
+        let action = state_only(
+            ActionKind::Import {
+                role,
+                status: key.status.clone(),
+                born: key.created,
+            },
+            &key.id,
+            "untracked_key",
+            message,
+        );
+        push(&mut out, action);
+    }
+    out
+}
+
+fn state_only(kind: ActionKind, key: &KeyId, code: &'static str, message: String) -> Action {
+    Action {
+        kind,
+        key: Some(key.clone()),
+        reason: Reason::new(code, message),
+        frees_slot: false,
+    }
+}
+
+fn plan_set(
+    set: &SetConfig,
+    inventory: &Inventory,
+    tracked: Option<&SetState>,
+    now: Time,
+    force: bool,
+    refresh_only: bool,
+) -> SetPlan {
+    let address = &set.address;
+    let live = inventory.user_keys(&address.user);
+    let mut out = SetPlan {
+        address: address.clone(),
+        phase: tracked.map_or(crate::state::Phase::Empty, SetState::phase),
+        keys: Vec::new(),
+        drift: Vec::new(),
+        actions: Vec::new(),
+        waits: Vec::new(),
+    };
+    let Some(live) = live else {
+        out.waits.push(Wait {
+            step: Step::Blocked,
+            key: None,
+            reason: Reason::new(
+                "user_missing",
+                format!(
+                    "IAM user `{}` does not exist: create it first (keyrot manages credentials, not users)",
+                    address.user
+                ),
+            ),
+            due: None,
+        });
+        return out;
+    };
+
+    let reconciled = reconcile(address, live, tracked, now);
+    let w = reconciled.state;
+    out.keys = key_views(live, &w);
+    out.drift = reconciled.drift;
+    out.actions = reconciled.actions;
+    if refresh_only {
+        return out;
+    }
+    let life = lifecycle(&w, live.len(), &set.windows, inventory, now, force);
+    out.actions.extend(life.actions);
+    out.waits.extend(life.waits);
+    out
+}
+
+fn key_views(live: &[LiveKey], w: &SetState) -> Vec<KeyView> {
+    let mut views: Vec<KeyView> = live
+        .iter()
+        .map(|l| {
+            let tracked = w.keys().find(|(_, k)| k.id == l.id);
+            KeyView {
+                id: l.id.clone(),
+                role: tracked.map(|(r, _)| r),
+                status: l.status.clone(),
+                born: tracked.map_or(l.created, |(_, k)| k.born),
+            }
+        })
+        .collect();
+    views.sort_by(|a, b| a.born.cmp(&b.born).then(a.id.cmp(&b.id)));
+    views
+}
+
+#[derive(Default)]
+struct Lifecycle {
+    actions: Vec<Action>,
+    waits: Vec<Wait>,
+}
+
+impl Lifecycle {
+    fn act(&mut self, kind: ActionKind, key: Option<&KeyId>, reason: Reason) {
+        self.actions.push(Action {
+            kind,
+            key: key.cloned(),
+            reason,
+            frees_slot: false,
+        });
+    }
+
+    fn wait(&mut self, step: Step, key: Option<&KeyId>, reason: Reason, due: Option<Time>) {
+        self.waits.push(Wait {
+            step,
+            key: key.cloned(),
+            reason,
+            due,
+        });
+    }
+}
+
+/// At most one lifecycle step for a reconciled set (plus a slot-freeing delete before a create).
+fn lifecycle(
+    w: &SetState,
+    live_count: usize,
+    windows: &Windows,
+    inventory: &Inventory,
+    now: Time,
+    force: bool,
+) -> Lifecycle {
+    let mut out = Lifecycle::default();
+    if w.held {
+        out.wait(
+            Step::Resume,
+            w.previous.as_ref().map(|k| &k.id),
+            Reason::new(
+                "held",
+                "rotation held after a rollback: the previous key stays Active until `keyrot resume`",
+            ),
+            None,
+        );
+        return out;
+    }
+
+    // Does the set need a new key, and why?
+    let rotation = match &w.current {
+        None => Some(Reason::new(
+            "no_active_key",
+            "no Active access key: create one",
+        )),
+        Some(c) if force => Some(Reason::new(
+            "forced",
+            format!(
+                "rotation forced with --force-rotate (key age {})",
+                humanize(now - c.born)
+            ),
+        )),
+        Some(c) if c.status == KeyStatus::Active => {
+            let due = c.born + windows.max_age.to_chrono();
+            (now >= due).then(|| {
+                Reason::new(
+                    "max_age",
+                    format!(
+                        "key is {} old, max_age is {}",
+                        humanize(now - c.born),
+                        windows.max_age
+                    ),
+                )
+            })
+        }
+        Some(_) => None,
+    };
+
+    // The old key moves on first: a rotation in flight finishes before another starts.
+    if let Some(p) = &w.previous {
+        match (&p.status, w.current.as_ref().map(|c| &c.status)) {
+            (KeyStatus::Inactive, _) => {
+                let due = p.status_since + windows.inactive_for.to_chrono();
+                let delete_now = now >= due;
+                if delete_now {
+                    let reason = Reason::new(
+                        "inactive_for",
+                        format!(
+                            "Inactive for {}, inactive_for is {}",
+                            humanize(now - p.status_since),
+                            windows.inactive_for
+                        ),
+                    );
+                    out.act(ActionKind::Delete, Some(&p.id), reason);
+                } else {
+                    out.wait(
+                        Step::Delete,
+                        Some(&p.id),
+                        Reason::new(
+                            "inactive_for",
+                            format!(
+                                "deleted once Inactive for {}; `keyrot rollback` reactivates it until then",
+                                windows.inactive_for
+                            ),
+                        ),
+                        Some(due),
+                    );
+                }
+                if let Some(reason) = rotation {
+                    if live_count < KEYS_PER_USER {
+                        out.act(ActionKind::Create, None, reason);
+                    } else if delete_now {
+                        if let Some(d) = out.actions.last_mut() {
+                            d.frees_slot = true;
+                        }
+                        out.act(ActionKind::Create, None, reason);
+                    } else {
+                        let message = format!(
+                            "{}; both key slots are in use, so the new key waits for the old one's deletion",
+                            reason.message
+                        );
+                        out.wait(Step::Create, None, Reason::new("quota", message), Some(due));
+                    }
+                }
+            }
+            (KeyStatus::Active, Some(KeyStatus::Active)) => {
+                deactivate_gate(&mut out, w, p, windows, inventory, now);
+            }
+            (KeyStatus::Active, _) => out.wait(
+                Step::Blocked,
+                Some(&p.id),
+                Reason::new(
+                    "current_not_active",
+                    "the new key is not Active (changed outside keyrot) while the old key is: \
+                     reactivate the new key, or delete one of them by hand",
+                ),
+                None,
+            ),
+            (other, _) => out.wait(
+                Step::Blocked,
+                Some(&p.id),
+                Reason::new(
+                    "unknown_status",
+                    format!("the previous key's status `{other}` is not one keyrot acts on: it leaves this key alone"),
+                ),
+                None,
+            ),
+        }
+        return out;
+    }
+
+    match (&w.current, rotation) {
+        (_, Some(reason)) if live_count < KEYS_PER_USER => {
+            out.act(ActionKind::Create, None, reason);
+        }
+        (_, Some(reason)) => out.wait(
+            Step::Blocked,
+            None,
+            Reason::new(
+                "quota",
+                format!(
+                    "{}; but both key slots hold keys keyrot does not manage: delete one by hand \
+                     (`aws iam delete-access-key`) or import it by removing it from IAM's way",
+                    reason.message
+                ),
+            ),
+            None,
+        ),
+        (Some(c), None) if c.status == KeyStatus::Active => out.wait(
+            Step::Create,
+            Some(&c.id),
+            Reason::new("max_age", format!("rotates at max_age {}", windows.max_age)),
+            Some(c.born + windows.max_age.to_chrono()),
+        ),
+        (Some(c), None) => out.wait(
+            Step::Blocked,
+            Some(&c.id),
+            Reason::new(
+                "current_not_active",
+                format!(
+                    "the current key is {} (changed outside keyrot): reactivate it by hand, or rotate it with `--force-rotate`",
+                    c.status
+                ),
+            ),
+            None,
+        ),
+        (None, None) => {}
+    }
+    out
+}
+
+/// Deactivate the old key once both the overlap and the no-recent-use windows have passed.
+fn deactivate_gate(
+    out: &mut Lifecycle,
+    w: &SetState,
+    previous: &crate::state::TrackedKey,
+    windows: &Windows,
+    inventory: &Inventory,
+    now: Time,
+) {
+    let Some(current) = &w.current else { return };
+    let overlap_due = current.born + windows.overlap.to_chrono();
+    if now < overlap_due {
+        out.wait(
+            Step::Deactivate,
+            Some(&previous.id),
+            Reason::new(
+                "overlap",
+                format!(
+                    "both keys stay Active for overlap {} so consumers can move to the new key",
+                    windows.overlap
+                ),
+            ),
+            Some(overlap_due),
+        );
+        return;
+    }
+    match inventory.last_used.get(&previous.id) {
+        None => out.wait(
+            Step::Deactivate,
+            Some(&previous.id),
+            Reason::new(
+                "no_evidence",
+                "last-use evidence for the old key was not read",
+            ),
+            None,
+        ),
+        Some(LastUsed::At(used)) if now < *used + windows.unused_for.to_chrono() => {
+            let due = *used + windows.unused_for.to_chrono();
+            let ago = humanize(now - (*used).min(now));
+            out.wait(
+                Step::Deactivate,
+                Some(&previous.id),
+                Reason::new(
+                    "recently_used",
+                    format!(
+                        "the old key was used {ago} ago; it must show no use for unused_for {} (due date moves if it is used again)",
+                        windows.unused_for
+                    ),
+                ),
+                Some(due),
+            );
+        }
+        Some(last) => {
+            let evidence = match last {
+                LastUsed::Never => "never used".to_string(),
+                LastUsed::At(t) => format!("last used {} ago", humanize(now - *t)),
+            };
+            let reason = Reason::new(
+                "overlap_done_unused",
+                format!(
+                    "overlap {} has passed and the old key is {evidence} (unused_for {})",
+                    windows.overlap, windows.unused_for
+                ),
+            );
+            out.act(ActionKind::Deactivate, Some(&previous.id), reason);
+        }
+    }
+}

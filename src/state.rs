@@ -1,0 +1,196 @@
+//! In-memory state: what keyrot tracks for each credential set between runs, and the pure
+//! transitions that an applied action makes to it. On-disk form lives in `state_file`.
+
+use crate::model::{Address, KeyId, KeyStatus, Time};
+use crate::plan::{Action, ActionKind, Role};
+use std::collections::BTreeMap;
+
+/// A key keyrot manages, with times on keyrot's clock (which `--now` can move).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackedKey {
+    pub id: KeyId,
+    /// Last status keyrot set or saw.
+    pub status: KeyStatus,
+    /// When the key came into being: keyrot's clock at create, IAM's CreateDate at import.
+    pub born: Time,
+    /// When keyrot set or first saw `status`; the Inactive window counts from here.
+    pub status_since: Time,
+}
+
+/// The rotation state machine's position for one credential set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetState {
+    /// The key applications should be using.
+    pub current: Option<TrackedKey>,
+    /// The key being retired, while a rotation is under way.
+    pub previous: Option<TrackedKey>,
+    /// Set by `rollback` (or an out-of-band reactivation); cleared by `resume`.
+    pub held: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// No key tracked yet.
+    Empty,
+    /// One key in use.
+    Steady,
+    /// Both keys Active: consumers move to the new key.
+    Overlap,
+    /// The old key is Inactive: the checkpoint before deletion.
+    Inactive,
+    /// Rotation paused by rollback until `resume`.
+    Held,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Empty => "empty",
+            Phase::Steady => "steady",
+            Phase::Overlap => "overlap",
+            Phase::Inactive => "inactive",
+            Phase::Held => "held",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Phase::Empty,
+            Phase::Steady,
+            Phase::Overlap,
+            Phase::Inactive,
+            Phase::Held,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == text)
+    }
+}
+
+impl SetState {
+    /// The phase follows from which keys are tracked and their statuses.
+    pub fn phase(&self) -> Phase {
+        if self.held {
+            return Phase::Held;
+        }
+        match (&self.current, &self.previous) {
+            (None, None) => Phase::Empty,
+            (_, None) => Phase::Steady,
+            (_, Some(p)) if p.status == KeyStatus::Active => Phase::Overlap,
+            (_, Some(_)) => Phase::Inactive,
+        }
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = (Role, &TrackedKey)> {
+        let current = self.current.iter().map(|k| (Role::Current, k));
+        current.chain(self.previous.iter().map(|k| (Role::Previous, k)))
+    }
+
+    pub fn role_of(&self, id: &KeyId) -> Option<Role> {
+        self.keys().find(|(_, k)| &k.id == id).map(|(r, _)| r)
+    }
+
+    fn key_mut(&mut self, id: &KeyId) -> Option<&mut TrackedKey> {
+        [self.current.as_mut(), self.previous.as_mut()]
+            .into_iter()
+            .flatten()
+            .find(|k| &k.id == id)
+    }
+
+    /// The set after `action` succeeded at `now`. `created` is the new key for a create.
+    /// Pure, so the planner's property tests and apply share one definition.
+    pub fn after(&self, action: &Action, created: Option<&TrackedKey>, now: Time) -> SetState {
+        let mut next = self.clone();
+        let key = action.key.as_ref();
+        match &action.kind {
+            ActionKind::Import { role, status, born } => {
+                let tracked = TrackedKey {
+                    id: key.cloned().unwrap_or_else(|| KeyId(String::new())),
+                    status: status.clone(),
+                    born: *born,
+                    status_since: now,
+                };
+                match role {
+                    Role::Current => next.current = Some(tracked),
+                    Role::Previous => next.previous = Some(tracked),
+                }
+            }
+            ActionKind::Refresh { status, hold } => {
+                if let Some(k) = key.and_then(|id| next.key_mut(id)) {
+                    k.status = status.clone();
+                    k.status_since = now;
+                }
+                next.held |= *hold;
+            }
+            ActionKind::Untrack | ActionKind::Delete => {
+                if next.current.as_ref().map(|k| &k.id) == key {
+                    // The new key is gone: an Active old key is what consumers still use.
+                    next.current = next.previous.take_if(|p| p.status == KeyStatus::Active);
+                } else if next.previous.as_ref().map(|k| &k.id) == key {
+                    next.previous = None;
+                }
+                if next.previous.is_none() {
+                    next.held = false;
+                }
+            }
+            ActionKind::Create => {
+                if let Some(new) = created {
+                    next.previous = next.current.take();
+                    next.current = Some(new.clone());
+                }
+            }
+            ActionKind::Deactivate | ActionKind::Reactivate => {
+                let status = if action.kind == ActionKind::Deactivate {
+                    KeyStatus::Inactive
+                } else {
+                    KeyStatus::Active
+                };
+                if let Some(k) = key.and_then(|id| next.key_mut(id)) {
+                    k.status = status;
+                    k.status_since = now;
+                }
+                if action.kind == ActionKind::Reactivate {
+                    next.held = true;
+                }
+            }
+            ActionKind::Forget => return SetState::default(),
+        }
+        next
+    }
+}
+
+/// Everything keyrot remembers between runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// Identifies one state's history; a plan made against another lineage is refused.
+    pub lineage: String,
+    /// Bumped on every write that changes content.
+    pub serial: u64,
+    pub sets: BTreeMap<Address, SetState>,
+}
+
+impl State {
+    pub fn new(lineage: String) -> Self {
+        State {
+            lineage,
+            serial: 0,
+            sets: BTreeMap::new(),
+        }
+    }
+
+    /// Records a successful action; `forget` drops the set.
+    pub fn record(
+        &mut self,
+        address: &Address,
+        action: &Action,
+        created: Option<&TrackedKey>,
+        now: Time,
+    ) {
+        let before = self.sets.get(address).cloned().unwrap_or_default();
+        let after = before.after(action, created, now);
+        if action.kind == ActionKind::Forget {
+            self.sets.remove(address);
+        } else {
+            self.sets.insert(address.clone(), after);
+        }
+    }
+}

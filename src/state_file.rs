@@ -1,0 +1,211 @@
+//! The state file's on-disk format: a versioned DTO, separate from the in-memory [`State`],
+//! written in a normalized, sorted order. Pure: text in, text out.
+
+use crate::model::{Address, KeyId, KeyStatus, Time};
+use crate::state::{Phase, SetState, State, TrackedKey};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("not valid keyrot state JSON: {0}")]
+    Syntax(#[from] serde_json::Error),
+    #[error("state format_version {found} is newer than this keyrot understands ({FORMAT_VERSION}); upgrade keyrot")]
+    FutureVersion { found: u32 },
+    #[error("state format_version {found} is not supported (expected {FORMAT_VERSION})")]
+    UnknownVersion { found: u32 },
+    #[error("{address}: {problem}")]
+    Inconsistent { address: String, problem: String },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateDto {
+    format_version: u32,
+    lineage: String,
+    serial: u64,
+    credential_sets: BTreeMap<Address, SetDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetDto {
+    /// Written for people reading the file; checked against the keys on load.
+    phase: String,
+    #[serde(default)]
+    held: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    current: Option<KeyDto>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    previous: Option<KeyDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyDto {
+    id: KeyId,
+    status: KeyStatus,
+    born: Time,
+    status_since: Time,
+}
+
+/// Only the format version, read first so a future file gets a clear message.
+#[derive(Deserialize)]
+struct VersionProbe {
+    format_version: u32,
+}
+
+pub fn to_json(state: &State) -> String {
+    let dto = StateDto {
+        format_version: FORMAT_VERSION,
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        credential_sets: state
+            .sets
+            .iter()
+            .map(|(address, set)| {
+                let key = |k: &TrackedKey| KeyDto {
+                    id: k.id.clone(),
+                    status: k.status.clone(),
+                    born: k.born,
+                    status_since: k.status_since,
+                };
+                let dto = SetDto {
+                    phase: set.phase().as_str().to_string(),
+                    held: set.held,
+                    current: set.current.as_ref().map(key),
+                    previous: set.previous.as_ref().map(key),
+                };
+                (address.clone(), dto)
+            })
+            .collect(),
+    };
+    // Serializing plain structs of strings and numbers cannot fail.
+    let mut text = serde_json::to_string_pretty(&dto).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+pub fn from_json(text: &str) -> Result<State, StateFileError> {
+    let probe: VersionProbe = serde_json::from_str(text)?;
+    match probe.format_version {
+        FORMAT_VERSION => {}
+        found if found > FORMAT_VERSION => return Err(StateFileError::FutureVersion { found }),
+        found => return Err(StateFileError::UnknownVersion { found }),
+    }
+    let dto: StateDto = serde_json::from_str(text)?;
+    let mut sets = BTreeMap::new();
+    for (address, set) in dto.credential_sets {
+        let key = |k: KeyDto| TrackedKey {
+            id: k.id,
+            status: k.status,
+            born: k.born,
+            status_since: k.status_since,
+        };
+        let state = SetState {
+            current: set.current.map(key),
+            previous: set.previous.map(key),
+            held: set.held,
+        };
+        check(&address, &state, &set.phase)?;
+        sets.insert(address, state);
+    }
+    Ok(State {
+        lineage: dto.lineage,
+        serial: dto.serial,
+        sets,
+    })
+}
+
+/// Refuses hand-edited states the state machine can never reach.
+fn check(address: &Address, set: &SetState, phase: &str) -> Result<(), StateFileError> {
+    let fail = |problem: String| StateFileError::Inconsistent {
+        address: address.to_string(),
+        problem,
+    };
+    if Phase::parse(phase) != Some(set.phase()) {
+        return Err(fail(format!(
+            "phase `{phase}` does not match its keys (they say `{}`)",
+            set.phase().as_str()
+        )));
+    }
+    if let (Some(c), Some(p)) = (&set.current, &set.previous) {
+        if c.id == p.id {
+            return Err(fail(format!("key {} is both current and previous", c.id)));
+        }
+    }
+    if set.held && set.previous.is_none() {
+        return Err(fail("held with no previous key".into()));
+    }
+    if set.current.is_none()
+        && set
+            .previous
+            .as_ref()
+            .is_some_and(|p| p.status == KeyStatus::Active)
+    {
+        return Err(fail("an Active previous key with no current key".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> State {
+        let t: Time = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut s = State::new("lin-1".into());
+        s.serial = 4;
+        s.sets.insert(
+            Address::access_key("ci"),
+            SetState {
+                current: Some(TrackedKey {
+                    id: KeyId("AKIANEW".into()),
+                    status: KeyStatus::Active,
+                    born: t,
+                    status_since: t,
+                }),
+                previous: Some(TrackedKey {
+                    id: KeyId("AKIAOLD".into()),
+                    status: KeyStatus::Inactive,
+                    born: t,
+                    status_since: t,
+                }),
+                held: false,
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn round_trips_byte_for_byte() {
+        let text = to_json(&sample());
+        let back = from_json(&text).unwrap();
+        assert_eq!(back, sample());
+        assert_eq!(to_json(&back), text);
+        assert!(text.contains("\"phase\": \"inactive\""));
+    }
+
+    #[test]
+    fn refuses_future_and_impossible_states() {
+        let text = to_json(&sample());
+        let future = text.replace("\"format_version\": 1", "\"format_version\": 9");
+        assert!(matches!(
+            from_json(&future),
+            Err(StateFileError::FutureVersion { found: 9 })
+        ));
+        let lying = text.replace("\"inactive\"", "\"steady\"");
+        let err = from_json(&lying).unwrap_err().to_string();
+        assert!(err.contains("does not match its keys"), "{err}");
+        let twin = text.replace("AKIAOLD", "AKIANEW");
+        assert!(from_json(&twin)
+            .unwrap_err()
+            .to_string()
+            .contains("both current and previous"));
+        assert!(from_json(&text[..text.len() / 2]).is_err());
+        let extra = text.replace("\"serial\"", "\"bogus\": 1, \"serial\"");
+        assert!(from_json(&extra).is_err());
+    }
+}
