@@ -1,12 +1,15 @@
 //! keyrot: Terraform-style plan/apply for rotating AWS IAM credentials without downtime.
 
+pub mod aws;
 pub mod config;
 pub mod diagnostic;
 pub mod duration;
 pub mod fsutil;
+pub mod iam;
 pub mod model;
 pub mod plan;
 pub mod planner;
+pub mod sink;
 pub mod state;
 pub mod state_file;
 pub mod store;

@@ -1,0 +1,174 @@
+//! The one module that names `aws_sdk_iam`: builds the client and implements [`Iam`].
+
+use crate::iam::{Iam, IamError, NewKey};
+use crate::model::{KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::primitives::DateTime;
+use aws_sdk_iam::types::StatusType;
+use aws_sdk_iam::Client;
+use secrecy::SecretString;
+
+/// Where and as whom to talk to IAM; command-line values already override the config file.
+#[derive(Clone, Debug, Default)]
+pub struct Connection {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+pub struct AwsIam {
+    client: Client,
+}
+
+impl AwsIam {
+    /// Standard credential chain; `AWS_ENDPOINT_URL(_IAM)` is honoured by the SDK itself.
+    pub async fn connect(conn: &Connection) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(5));
+        if let Some(profile) = &conn.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &conn.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &conn.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let shared = loader.load().await;
+        let mut builder = aws_sdk_iam::config::Builder::from(&shared);
+        if shared.region().is_none() {
+            // IAM is global; its endpoint still needs a signing region.
+            builder = builder.region(Region::new("us-east-1"));
+        }
+        AwsIam {
+            client: Client::from_conf(builder.build()),
+        }
+    }
+}
+
+fn to_time(t: Option<&DateTime>) -> Time {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+        .unwrap_or_default()
+}
+
+fn map_err<E>(
+    operation: &str,
+    err: SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
+) -> IamError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let operation = operation.to_string();
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let message = err
+        .message()
+        .map(str::to_string)
+        .unwrap_or_else(|| aws_sdk_iam::error::DisplayErrorContext(&err).to_string());
+    match (err.code(), status) {
+        (Some("NoSuchEntity"), _) => IamError::NoSuchEntity { operation, message },
+        (Some("LimitExceeded"), _) => IamError::LimitExceeded { operation, message },
+        (Some("AccessDenied" | "InvalidClientTokenId" | "SignatureDoesNotMatch"), _)
+        | (None, Some(401 | 403)) => IamError::Denied { operation, message },
+        _ => IamError::Other { operation, message },
+    }
+}
+
+impl Iam for AwsIam {
+    async fn list_access_keys(&self, user: &str) -> Result<Option<Vec<LiveKey>>, IamError> {
+        let mut pages = self
+            .client
+            .list_access_keys()
+            .user_name(user)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => match map_err("ListAccessKeys", err) {
+                    e if e.is_no_such_entity() => return Ok(None),
+                    e => return Err(e),
+                },
+            };
+            for meta in page.access_key_metadata() {
+                let Some(id) = meta.access_key_id() else {
+                    continue;
+                };
+                keys.push(LiveKey {
+                    id: KeyId(id.to_string()),
+                    status: KeyStatus::parse(meta.status().map_or("", StatusType::as_str)),
+                    created: to_time(meta.create_date()),
+                });
+            }
+        }
+        Ok(Some(keys))
+    }
+
+    async fn last_used(&self, key: &KeyId) -> Result<LastUsed, IamError> {
+        let out = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(&key.0)
+            .send()
+            .await
+            .map_err(|e| map_err("GetAccessKeyLastUsed", e))?;
+        Ok(
+            match out.access_key_last_used().and_then(|u| u.last_used_date()) {
+                Some(t) => LastUsed::At(to_time(Some(t))),
+                None => LastUsed::Never,
+            },
+        )
+    }
+
+    async fn create_access_key(&self, user: &str) -> Result<NewKey, IamError> {
+        let out = self
+            .client
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| map_err("CreateAccessKey", e))?;
+        let key = out.access_key().ok_or_else(|| IamError::Other {
+            operation: "CreateAccessKey".into(),
+            message: "the response held no key".into(),
+        })?;
+        Ok(NewKey {
+            key: LiveKey {
+                id: KeyId(key.access_key_id().to_string()),
+                status: KeyStatus::parse(key.status().as_str()),
+                created: to_time(key.create_date()),
+            },
+            secret: SecretString::from(key.secret_access_key().to_string()),
+        })
+    }
+
+    async fn set_access_key_status(
+        &self,
+        user: &str,
+        key: &KeyId,
+        status: KeyStatus,
+    ) -> Result<(), IamError> {
+        self.client
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(&key.0)
+            .status(StatusType::from(status.as_str()))
+            .send()
+            .await
+            .map_err(|e| map_err("UpdateAccessKey", e))?;
+        Ok(())
+    }
+
+    async fn delete_access_key(&self, user: &str, key: &KeyId) -> Result<(), IamError> {
+        self.client
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(&key.0)
+            .send()
+            .await
+            .map_err(|e| map_err("DeleteAccessKey", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! The small IAM interface keyrot needs. `aws` implements it; tests can swap it.
+
+use crate::model::{KeyId, KeyStatus, LastUsed, LiveKey};
+use secrecy::SecretString;
+use std::fmt;
+use std::future::Future;
+
+/// A key just created, with the only copy of its secret.
+pub struct NewKey {
+    pub key: LiveKey,
+    pub secret: SecretString,
+}
+
+impl fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewKey")
+            .field("key", &self.key)
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IamError {
+    #[error("{operation}: not found: {message}")]
+    NoSuchEntity { operation: String, message: String },
+    #[error("{operation}: IAM quota reached: {message}")]
+    LimitExceeded { operation: String, message: String },
+    #[error("{operation}: access denied ({message})\n  hint: check the AWS credentials keyrot runs with (--profile, AWS_PROFILE) and their IAM permissions")]
+    Denied { operation: String, message: String },
+    #[error("{operation}: {message}")]
+    Other { operation: String, message: String },
+}
+
+impl IamError {
+    pub fn is_no_such_entity(&self) -> bool {
+        matches!(self, IamError::NoSuchEntity { .. })
+    }
+}
+
+pub trait Iam: Sync {
+    /// The user's access keys, or `None` when the user does not exist.
+    fn list_access_keys(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Option<Vec<LiveKey>>, IamError>> + Send;
+
+    fn last_used(&self, key: &KeyId) -> impl Future<Output = Result<LastUsed, IamError>> + Send;
+
+    fn create_access_key(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<NewKey, IamError>> + Send;
+
+    fn set_access_key_status(
+        &self,
+        user: &str,
+        key: &KeyId,
+        status: KeyStatus,
+    ) -> impl Future<Output = Result<(), IamError>> + Send;
+
+    fn delete_access_key(
+        &self,
+        user: &str,
+        key: &KeyId,
+    ) -> impl Future<Output = Result<(), IamError>> + Send;
+}
