@@ -127,8 +127,11 @@ struct Walker {
     aws_origin: Option<Origin>,
     defaults: PartialWindows,
     defaults_origin: Option<Origin>,
-    users: Vec<(String, Origin, Option<(PartialWindows, Vec<Sink>)>)>,
+    users: Vec<(String, Origin, Option<KeyDecl>)>,
 }
+
+/// An `access_key` block's own windows (defaults not yet applied) and sinks.
+type KeyDecl = (PartialWindows, Vec<Sink>);
 
 #[derive(Clone, Copy, Default)]
 struct PartialWindows {
@@ -386,12 +389,7 @@ impl Walker {
         self.users.push((name, at, access_key));
     }
 
-    fn access_key_block(
-        &mut self,
-        ctx: &FileCtx,
-        block: &Block,
-        at: &Origin,
-    ) -> (PartialWindows, Vec<Sink>) {
+    fn access_key_block(&mut self, ctx: &FileCtx, block: &Block, at: &Origin) -> KeyDecl {
         let body = &block.body;
         self.only(ctx, body, "`access_key`", &WINDOW_NAMES, &["deliver"]);
         let windows = self.windows(ctx, body);

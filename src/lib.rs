@@ -1,14 +1,18 @@
 //! keyrot: Terraform-style plan/apply for rotating AWS IAM credentials without downtime.
 
+pub mod apply;
 pub mod aws;
+pub mod cli;
 pub mod config;
 pub mod diagnostic;
 pub mod duration;
 pub mod fsutil;
 pub mod iam;
+pub mod inventory;
 pub mod model;
 pub mod plan;
 pub mod planner;
+pub mod render;
 pub mod sink;
 pub mod state;
 pub mod state_file;

@@ -1,1 +1,25 @@
-fn main() {}
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = keyrot::cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // The one place errors become exit codes: 1 for any failure.
+    match runtime.block_on(keyrot::cli::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(keyrot::cli::Failure(message)) => {
+            eprintln!("Error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! Command-line surface: argument parsing and the commands, over the library's ops.
+//! All terminal concerns (colour, prompts, progress bars) live here.
+
+use crate::apply::Applier;
+use crate::aws::{AwsIam, Connection};
+use crate::config::{self, Config, Source};
+use crate::duration::humanize;
+use crate::iam::Iam;
+use crate::inventory;
+use crate::model::{Address, LastUsed, Time};
+use crate::plan::{Action, ActionKind, Plan, Reason, SetPlan};
+use crate::planner::{self, PlanOptions};
+use crate::render::{self, timestamp, Style};
+use crate::state::{Phase, State};
+use crate::store::{StateLock, StateStore};
+use clap::{Args, Parser, Subcommand};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "keyrot",
+    version,
+    about = "Plan and apply zero-downtime rotation of AWS IAM access keys"
+)]
+pub struct Cli {
+    /// Config file, or a directory whose *.hcl files are read together.
+    #[arg(short, long, global = true, default_value = "keyrot.hcl")]
+    pub config: PathBuf,
+    /// State file.
+    #[arg(long, global = true, default_value = "state/keyrot.json")]
+    pub state: PathBuf,
+    /// AWS shared-config profile (overrides the config's `aws.profile`).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS region (overrides the config's `aws.region`).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// IAM endpoint, e.g. a local emulator (overrides the config's `aws.endpoint_url`).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Plan as if it were this time (RFC 3339), for what-if planning and tests.
+    #[arg(long, global = true, env = "KEYROT_NOW")]
+    pub now: Option<Time>,
+    /// Never colour the output (NO_COLOR is honoured too).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check the config and report every problem as file:line:column.
+    Validate,
+    /// Show what apply would do, without changing anything.
+    Plan {
+        #[command(flatten)]
+        shape: Shape,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when nothing is to do, 2 when changes are due now, 3 when only waiting.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Plan, confirm, then carry the plan out, saving state after every step.
+    Apply {
+        #[command(flatten)]
+        shape: Shape,
+        /// Skip the interactive confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Each credential set's phase, key ages, last use, and what comes next.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reactivate the previous key of a set at its checkpoint, and hold the rotation.
+    Rollback { address: String },
+    /// Continue a rotation held by rollback.
+    Resume { address: String },
+}
+
+#[derive(Args, Debug, Default)]
+pub struct Shape {
+    /// Limit to this credential set (repeatable).
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+    /// Rotate this set now whatever its age (repeatable).
+    #[arg(long = "force-rotate", value_name = "ADDRESS")]
+    pub force_rotate: Vec<String>,
+    /// Only record changes made outside keyrot; change nothing in IAM.
+    #[arg(long)]
+    pub refresh_only: bool,
+}
+
+/// A user-facing failure: the message (with any hint) is printed, exit code 1.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+pub type Outcome = Result<u8, Failure>;
+
+pub async fn run(cli: Cli) -> Outcome {
+    // The clock is read here and nowhere else; whole seconds keep output stable.
+    let now = cli.now.unwrap_or_else(chrono::Utc::now);
+    let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    let color = !cli.no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal();
+    let ctx = Ctx {
+        cli: &cli,
+        now,
+        style: Style { color },
+    };
+    match &cli.command {
+        Command::Validate => ctx.validate(),
+        Command::Plan {
+            shape,
+            json,
+            detailed_exitcode,
+        } => ctx.plan(shape, *json, *detailed_exitcode).await,
+        Command::Apply {
+            shape,
+            auto_approve,
+        } => ctx.apply(shape, *auto_approve).await,
+        Command::Status { json } => ctx.status(*json).await,
+        Command::Rollback { address } => ctx.rollback(address).await,
+        Command::Resume { address } => ctx.resume(address),
+    }
+}
+
+struct Ctx<'a> {
+    cli: &'a Cli,
+    now: Time,
+    style: Style,
+}
+
+impl Ctx<'_> {
+    fn load_config(&self) -> Result<Config, Failure> {
+        let sources = read_sources(&self.cli.config)?;
+        config::parse(&sources).map_err(|diags| {
+            let n = diags.len();
+            let mut text: Vec<String> = diags.iter().map(ToString::to_string).collect();
+            text.push(format!(
+                "{n} error(s) in the config; nothing was read from IAM and state is untouched"
+            ));
+            Failure(text.join("\n"))
+        })
+    }
+
+    async fn connect(&self, config: &Config) -> AwsIam {
+        let conn = Connection {
+            profile: self.cli.profile.clone().or(config.aws.profile.clone()),
+            region: self.cli.region.clone().or(config.aws.region.clone()),
+            endpoint_url: self
+                .cli
+                .endpoint_url
+                .clone()
+                .or(config.aws.endpoint_url.clone()),
+        };
+        AwsIam::connect(&conn).await
+    }
+
+    fn options(&self, shape: &Shape) -> Result<PlanOptions, Failure> {
+        let parse = |list: &[String]| -> Result<Vec<Address>, Failure> {
+            list.iter()
+                .map(|a| Address::parse(a).map_err(Failure))
+                .collect()
+        };
+        Ok(PlanOptions {
+            targets: parse(&shape.targets)?,
+            force_rotate: parse(&shape.force_rotate)?,
+            refresh_only: shape.refresh_only,
+        })
+    }
+
+    fn validate(&self) -> Outcome {
+        let config = self.load_config()?;
+        println!(
+            "{} The configuration is valid: {} credential set(s).",
+            self.style.green("Success!"),
+            config.sets.len()
+        );
+        Ok(0)
+    }
+
+    /// Reads IAM for the declared users and plans.
+    async fn make_plan<I: Iam>(
+        &self,
+        iam: &I,
+        config: &Config,
+        state: &State,
+        options: &PlanOptions,
+    ) -> Result<Plan, Failure> {
+        for a in options.targets.iter().chain(&options.force_rotate) {
+            if !config.sets.contains_key(a) && !state.sets.contains_key(a) {
+                return Err(Failure(format!(
+                    "{a} is not declared in the config nor tracked in state"
+                )));
+            }
+        }
+        let users: Vec<String> = config
+            .sets
+            .keys()
+            .filter(|a| options.targets.is_empty() || options.targets.contains(a))
+            .map(|a| a.user.clone())
+            .collect();
+        let mut inv = inventory::read_keys(iam, &users).await?;
+        let needed = planner::evidence_needed(config, &inv, state, self.now);
+        inventory::read_last_used(iam, &needed, &mut inv).await?;
+        Ok(planner::plan(config, &inv, state, self.now, options))
+    }
+
+    async fn plan(&self, shape: &Shape, json: bool, detailed: bool) -> Outcome {
+        let config = self.load_config()?;
+        let options = self.options(shape)?;
+        let state = StateStore::new(self.cli.state.clone()).load()?;
+        let iam = self.connect(&config).await;
+        let plan = self.make_plan(&iam, &config, &state, &options).await?;
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&render::json::plan(&plan))?
+            );
+        } else {
+            print!("{}", render::text::plan(&plan, self.style));
+        }
+        let summary = plan.summary();
+        Ok(
+            match (detailed, summary.has_actions(), summary.waiting > 0) {
+                (false, _, _) => 0,
+                (true, true, _) => 2,
+                (true, false, true) => 3,
+                (true, false, false) => 0,
+            },
+        )
+    }
+
+    async fn apply(&self, shape: &Shape, auto_approve: bool) -> Outcome {
+        let config = self.load_config()?;
+        let options = self.options(shape)?;
+        let _lock = StateLock::acquire(&self.cli.state, "apply", chrono::Utc::now())?;
+        let mut store = StateStore::new(self.cli.state.clone());
+        let mut state = store.load()?;
+        let iam = self.connect(&config).await;
+        let plan = self.make_plan(&iam, &config, &state, &options).await?;
+        print!("{}", render::text::plan(&plan, self.style));
+        if !plan.summary().has_actions() {
+            println!("\nNothing to apply.");
+            return Ok(0);
+        }
+        if !auto_approve && !confirm()? {
+            println!("\nApply cancelled: nothing was changed.");
+            return Ok(1);
+        }
+        println!();
+        self.execute(&iam, &config, &mut store, &mut state, &plan)
+            .await
+    }
+
+    async fn execute<I: Iam>(
+        &self,
+        iam: &I,
+        config: &Config,
+        store: &mut StateStore,
+        state: &mut State,
+        plan: &Plan,
+    ) -> Outcome {
+        let total = plan.execution_order().len() as u64;
+        let bar = if std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new(total)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let mut stdout = std::io::stdout();
+        let mut applier = Applier {
+            iam,
+            config,
+            store,
+            state,
+            now: self.now,
+            stdout: &mut stdout,
+        };
+        let mut progress = |line: &str| {
+            bar.suspend(|| println!("{line}"));
+            bar.inc(1);
+        };
+        let result = applier.run(plan, &mut progress).await;
+        bar.finish_and_clear();
+        match result {
+            Ok(report) => {
+                for c in &report.checkpoints {
+                    println!("\n{}", self.style.yellow(c));
+                }
+                println!(
+                    "\n{} {} action(s) done.",
+                    self.style.green("Apply complete!"),
+                    report.done.len()
+                );
+                Ok(0)
+            }
+            Err((report, err)) => Err(Failure(format!(
+                "{err}\n  apply stopped after {} of {total} action(s); every finished step is saved in {}. \
+                 Fix the cause and run `keyrot apply` again to continue.",
+                report.done.len(),
+                self.cli.state.display()
+            ))),
+        }
+    }
+
+    async fn status(&self, json: bool) -> Outcome {
+        let config = self.load_config()?;
+        let state = StateStore::new(self.cli.state.clone()).load()?;
+        let iam = self.connect(&config).await;
+        let plan = self
+            .make_plan(&iam, &config, &state, &PlanOptions::default())
+            .await?;
+        let ids: Vec<_> = plan
+            .sets
+            .iter()
+            .flat_map(|s| s.keys.iter().map(|k| k.id.clone()))
+            .collect();
+        let mut inv = crate::model::Inventory::default();
+        inventory::read_last_used(&iam, &ids, &mut inv).await?;
+        let last_use = |id: &crate::model::KeyId| match inv.last_used.get(id) {
+            Some(LastUsed::At(t)) => format!("{} ago", humanize(self.now - *t)),
+            Some(LastUsed::Never) | None => "never".to_string(),
+        };
+        if json {
+            let sets: Vec<_> = plan
+                .sets
+                .iter()
+                .map(|s| status_json(s, &last_use, self.now))
+                .collect();
+            let doc = serde_json::json!({
+                "format_version": render::json::FORMAT_VERSION,
+                "now": timestamp(self.now),
+                "credential_sets": sets,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            return Ok(0);
+        }
+        if plan.sets.is_empty() {
+            println!("No credential sets declared in the config.");
+        }
+        for set in &plan.sets {
+            let phase = state
+                .sets
+                .get(&set.address)
+                .map_or(Phase::Empty, |s| s.phase());
+            println!(
+                "{}  phase: {}",
+                self.style.bold(&set.address.to_string()),
+                phase.as_str()
+            );
+            for k in &set.keys {
+                println!(
+                    "  key {}  {:<9} {:<8}  age {:<8}  last used {}",
+                    k.id.masked(),
+                    k.role.map_or("untracked", |r| r.as_str()),
+                    k.status.as_str(),
+                    humanize(self.now - k.born),
+                    last_use(&k.id)
+                );
+            }
+            for a in &set.actions {
+                println!("  next: {} now ({})", a.kind.name(), a.reason.message);
+            }
+            for w in &set.waits {
+                let due = w
+                    .due
+                    .map(|d| format!(" at {}", timestamp(d)))
+                    .unwrap_or_default();
+                println!("  next: {}{due} ({})", w.step.as_str(), w.reason.message);
+            }
+        }
+        Ok(0)
+    }
+
+    async fn rollback(&self, address: &str) -> Outcome {
+        let address = Address::parse(address).map_err(Failure)?;
+        let config = self.load_config()?;
+        let _lock = StateLock::acquire(&self.cli.state, "rollback", chrono::Utc::now())?;
+        let mut store = StateStore::new(self.cli.state.clone());
+        let mut state = store.load()?;
+        let set = state.sets.get(&address).cloned().unwrap_or_default();
+        let previous = match (set.phase(), &set.previous) {
+            (Phase::Inactive, Some(p)) => p.clone(),
+            (Phase::Held, _) => {
+                return Err(Failure(format!(
+                    "{address} is already rolled back and held; `keyrot resume {address}` continues the rotation"
+                )))
+            }
+            (phase, _) => {
+                return Err(Failure(format!(
+                    "{address} has no deactivated previous key to reactivate (phase: {}); rollback works between deactivate and delete",
+                    phase.as_str()
+                )))
+            }
+        };
+        let iam = self.connect(&config).await;
+        let live = iam
+            .list_access_keys(&address.user)
+            .await?
+            .unwrap_or_default();
+        if !live.iter().any(|k| k.id == previous.id) {
+            return Err(Failure(format!(
+                "{address}: the previous key {} no longer exists in IAM; there is nothing to reactivate",
+                previous.id.masked()
+            )));
+        }
+        let plan = Plan {
+            now: self.now,
+            refresh_only: false,
+            sets: vec![SetPlan {
+                address: address.clone(),
+                phase: set.phase(),
+                keys: Vec::new(),
+                drift: Vec::new(),
+                actions: vec![Action {
+                    kind: ActionKind::Reactivate,
+                    key: Some(previous.id.clone()),
+                    reason: Reason::new("rollback", "rollback requested"),
+                    frees_slot: false,
+                }],
+                waits: Vec::new(),
+            }],
+        };
+        self.execute(&iam, &config, &mut store, &mut state, &plan)
+            .await?;
+        println!(
+            "Rotation of {address} is held: both keys are Active. `keyrot resume {address}` continues it."
+        );
+        Ok(0)
+    }
+
+    fn resume(&self, address: &str) -> Outcome {
+        let address = Address::parse(address).map_err(Failure)?;
+        let _lock = StateLock::acquire(&self.cli.state, "resume", chrono::Utc::now())?;
+        let mut store = StateStore::new(self.cli.state.clone());
+        let mut state = store.load()?;
+        match state.sets.get_mut(&address) {
+            Some(set) if set.held => set.held = false,
+            _ => return Err(Failure(format!("{address} is not held; nothing to resume"))),
+        }
+        store.save(&mut state)?;
+        println!(
+            "{address}: rotation resumed. The old key will be deactivated again once the overlap and unused_for gates pass (see `keyrot plan`)."
+        );
+        Ok(0)
+    }
+}
+
+fn status_json(
+    set: &SetPlan,
+    last_use: &dyn Fn(&crate::model::KeyId) -> String,
+    now: Time,
+) -> serde_json::Value {
+    serde_json::json!({
+        "address": set.address.to_string(),
+        "phase": set.phase.as_str(),
+        "keys": set.keys.iter().map(|k| serde_json::json!({
+            "key_id": k.id.masked(),
+            "role": k.role.map(|r| r.as_str()),
+            "status": k.status.as_str(),
+            "age_seconds": (now - k.born).num_seconds(),
+            "last_used": last_use(&k.id),
+        })).collect::<Vec<_>>(),
+        "next": set.actions.iter().map(|a| serde_json::json!({"action": a.kind.name(), "due": timestamp(now)}))
+            .chain(set.waits.iter().map(|w| serde_json::json!({"action": w.step.as_str(), "due": w.due.map(timestamp)})))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// Reads the config file, or every `*.hcl` file of a directory in name order.
+fn read_sources(path: &Path) -> Result<Vec<Source>, Failure> {
+    let read = |p: &Path| -> Result<Source, Failure> {
+        let bytes = std::fs::read(p).map_err(|e| {
+            Failure(format!(
+                "cannot read config {}: {e}\n  hint: create keyrot.hcl (see examples/) or pass -c PATH",
+                p.display()
+            ))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            Failure(format!(
+                "config {} is not valid UTF-8 (first bad byte at offset {})",
+                p.display(),
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        Ok(Source {
+            name: p.display().to_string(),
+            text,
+        })
+    };
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "hcl"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(Failure(format!("no *.hcl files in {}", path.display())));
+        }
+        files.iter().map(|p| read(p)).collect()
+    } else {
+        Ok(vec![read(path)?])
+    }
+}
+
+/// Terraform's prompt: only `yes` approves. EOF (no terminal) declines.
+fn confirm() -> Result<bool, Failure> {
+    print!("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}

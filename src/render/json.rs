@@ -1,0 +1,102 @@
+//! Machine-readable plan output, versioned by `format_version`.
+
+use super::timestamp;
+use crate::plan::{ActionKind, DriftKind, Plan};
+use serde_json::{json, Value};
+
+pub const FORMAT_VERSION: &str = "1";
+
+pub fn plan(plan: &Plan) -> Value {
+    let s = plan.summary();
+    let sets: Vec<Value> = plan
+        .sets
+        .iter()
+        .map(|set| {
+            let keys: Vec<Value> = set
+                .keys
+                .iter()
+                .map(|k| {
+                    json!({
+                        "key_id": k.id.masked(),
+                        "role": k.role.map(|r| r.as_str()),
+                        "status": k.status.as_str(),
+                        "born": timestamp(k.born),
+                    })
+                })
+                .collect();
+            let actions: Vec<Value> = set
+                .actions
+                .iter()
+                .map(|a| {
+                    let mut v = json!({
+                        "action": a.kind.name(),
+                        "key_id": a.key.as_ref().map(|k| k.masked()),
+                        "reason_code": a.reason.code,
+                        "reason": a.reason.message,
+                    });
+                    match &a.kind {
+                        ActionKind::Import { role, status, .. } => {
+                            v["role"] = json!(role.as_str());
+                            v["status"] = json!(status.as_str());
+                        }
+                        ActionKind::Refresh { status, hold } => {
+                            v["status"] = json!(status.as_str());
+                            v["hold"] = json!(hold);
+                        }
+                        _ => {}
+                    }
+                    v
+                })
+                .collect();
+            let waits: Vec<Value> = set
+                .waits
+                .iter()
+                .map(|w| {
+                    json!({
+                        "action": "wait",
+                        "step": w.step.as_str(),
+                        "key_id": w.key.as_ref().map(|k| k.masked()),
+                        "reason_code": w.reason.code,
+                        "reason": w.reason.message,
+                        "due": w.due.map(timestamp),
+                    })
+                })
+                .collect();
+            let drift: Vec<Value> = set
+                .drift
+                .iter()
+                .map(|d| match &d.kind {
+                    DriftKind::Deleted => json!({"key_id": d.key.masked(), "change": "deleted"}),
+                    DriftKind::Appeared => json!({"key_id": d.key.masked(), "change": "appeared"}),
+                    DriftKind::StatusChanged { from, to } => json!({
+                        "key_id": d.key.masked(), "change": "status", "from": from.as_str(), "to": to.as_str()
+                    }),
+                })
+                .collect();
+            json!({
+                "address": set.address.to_string(),
+                "phase": set.phase.as_str(),
+                "keys": keys,
+                "drift": drift,
+                "actions": actions,
+                "waits": waits,
+            })
+        })
+        .collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "now": timestamp(plan.now),
+        "refresh_only": plan.refresh_only,
+        "summary": {
+            "import": s.import,
+            "create": s.create,
+            "deactivate": s.deactivate,
+            "reactivate": s.reactivate,
+            "delete": s.delete,
+            "state_only": s.state_only,
+            "waiting": s.waiting,
+            "drift": plan.drift_count(),
+        },
+        "credential_sets": sets,
+    })
+}

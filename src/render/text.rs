@@ -1,0 +1,147 @@
+//! Terraform-like human output.
+
+use super::{timestamp, Style};
+use crate::duration::humanize;
+use crate::plan::{ActionKind, DriftKind, Plan, SetPlan, Summary};
+use std::fmt::Write;
+
+pub fn plan(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    let summary = plan.summary();
+    if plan.drift_count() > 0 {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold("Changes made outside keyrot (drift):")
+        );
+        for set in &plan.sets {
+            for d in &set.drift {
+                let what = match &d.kind {
+                    DriftKind::Deleted => "was deleted".to_string(),
+                    DriftKind::StatusChanged { from, to } => format!("{from} -> {to}"),
+                    DriftKind::Appeared => "appeared (created outside keyrot)".to_string(),
+                };
+                let _ = writeln!(out, "  {} key {}: {what}", set.address, d.key.masked());
+            }
+        }
+        out.push('\n');
+    }
+    if !summary.has_actions() && summary.waiting == 0 {
+        let _ = writeln!(
+            out,
+            "No changes. No credential sets are declared or tracked."
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "keyrot plan at {}. Symbols: {} create, {} deactivate/reactivate, {} delete, {} import/state only\n",
+        timestamp(plan.now),
+        style.green("+"),
+        style.yellow("~"),
+        style.red("-"),
+        style.cyan("<="),
+    );
+    for set in &plan.sets {
+        set_block(&mut out, set, plan, style);
+    }
+    if !summary.has_actions() {
+        let _ = writeln!(out, "No changes to apply now.");
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&summary_line(&summary, plan.refresh_only))
+    );
+    out
+}
+
+fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
+    let _ = writeln!(
+        out,
+        "  # {} {}",
+        style.bold(&set.address.to_string()),
+        style.dim(&format!("(phase: {})", set.phase.as_str()))
+    );
+    for k in &set.keys {
+        let role = k.role.map_or("untracked", |r| r.as_str());
+        let _ = writeln!(
+            out,
+            "      key {}  {:<8}  {:<8}  age {}",
+            k.id.masked(),
+            role,
+            k.status.as_str(),
+            humanize(plan.now - k.born)
+        );
+    }
+    for a in &set.actions {
+        let key = a.key.as_ref().map(|k| k.masked()).unwrap_or_default();
+        let (symbol, line) = match &a.kind {
+            ActionKind::Import { role, .. } => (
+                style.cyan("<="),
+                format!("import key {key} as {}", role.as_str()),
+            ),
+            ActionKind::Refresh { status, .. } => (
+                style.cyan("<="),
+                format!("record key {key} as {status} (state only)"),
+            ),
+            ActionKind::Untrack => (
+                style.cyan("<="),
+                format!("stop tracking deleted key {key} (state only)"),
+            ),
+            ActionKind::Forget => (
+                style.cyan("<="),
+                "forget this credential set (state only; IAM untouched)".into(),
+            ),
+            ActionKind::Create => (
+                style.green("+"),
+                "create a new access key and deliver its secret".into(),
+            ),
+            ActionKind::Deactivate => (
+                style.yellow("~"),
+                format!("deactivate key {key}  Active -> Inactive"),
+            ),
+            ActionKind::Reactivate => (
+                style.yellow("~"),
+                format!("reactivate key {key}  Inactive -> Active"),
+            ),
+            ActionKind::Delete => (style.red("-"), format!("delete key {key}")),
+        };
+        let _ = writeln!(out, "  {symbol:>2} {line}");
+        let _ = writeln!(out, "       {}", style.dim(&a.reason.message));
+    }
+    for w in &set.waits {
+        let key = w
+            .key
+            .as_ref()
+            .map(|k| format!(" key {}", k.masked()))
+            .unwrap_or_default();
+        let due = match w.due {
+            Some(due) if due > plan.now => {
+                format!(" at {} (in {})", timestamp(due), humanize(due - plan.now))
+            }
+            Some(due) => format!(" since {}", timestamp(due)),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "  .. waiting: {}{key}{due}", w.step.as_str());
+        let _ = writeln!(out, "       {}", style.dim(&w.reason.message));
+    }
+    out.push('\n');
+}
+
+pub fn summary_line(s: &Summary, refresh_only: bool) -> String {
+    let mut line = format!(
+        "Plan: {} to import, {} to create, {} to deactivate, {} to delete, {} waiting.",
+        s.import, s.create, s.deactivate, s.delete, s.waiting
+    );
+    if s.reactivate > 0 {
+        line.insert_str(line.len() - 1, &format!(", {} to reactivate", s.reactivate));
+    }
+    if s.state_only > 0 {
+        line.insert_str(line.len() - 1, &format!(", {} state-only", s.state_only));
+    }
+    if refresh_only {
+        line.push_str(" (refresh only: IAM is not changed)");
+    }
+    line
+}
