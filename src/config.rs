@@ -406,7 +406,7 @@ impl Walker {
             self.report(
                 at,
                 "access_key has no `deliver` block: a new secret would have nowhere to go",
-                "add `deliver \"file\" { path = \"secrets/NAME.json\"  format = \"json\" }`",
+                "add a block `deliver \"file\" {` with `path = \"secrets/NAME.json\"` and `format = \"json\"` on lines of their own",
             );
         }
         (windows, sinks)

@@ -115,7 +115,8 @@ impl Action {
 /// The next lifecycle step a set is waiting for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    Create,
+    /// Replace the current key with a new one.
+    Rotate,
     Deactivate,
     Delete,
     /// Nothing will happen until a person acts (the reason says what to do).
@@ -127,7 +128,7 @@ pub enum Step {
 impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
-            Step::Create => "create",
+            Step::Rotate => "rotate",
             Step::Deactivate => "deactivate",
             Step::Delete => "delete",
             Step::Blocked => "blocked",

@@ -415,7 +415,7 @@ fn lifecycle(
                             "{}; both key slots are in use, so the new key waits for the old one's deletion",
                             reason.message
                         );
-                        out.wait(Step::Create, None, Reason::new("quota", message), Some(due));
+                        out.wait(Step::Rotate, None, Reason::new("quota", message), Some(due));
                     }
                 }
             }
@@ -463,7 +463,7 @@ fn lifecycle(
             None,
         ),
         (Some(c), None) if c.status == KeyStatus::Active => out.wait(
-            Step::Create,
+            Step::Rotate,
             Some(&c.id),
             Reason::new("max_age", format!("rotates at max_age {}", windows.max_age)),
             Some(c.born + windows.max_age.to_chrono()),
@@ -539,13 +539,13 @@ fn deactivate_gate(
         }
         Some(last) => {
             let evidence = match last {
-                LastUsed::Never => "never used".to_string(),
-                LastUsed::At(t) => format!("last used {} ago", humanize(now - *t)),
+                LastUsed::Never => "has never been used".to_string(),
+                LastUsed::At(t) => format!("was last used {} ago", humanize(now - *t)),
             };
             let reason = Reason::new(
                 "overlap_done_unused",
                 format!(
-                    "overlap {} has passed and the old key is {evidence} (unused_for {})",
+                    "overlap {} has passed and the old key {evidence} (unused_for {})",
                     windows.overlap, windows.unused_for
                 ),
             );

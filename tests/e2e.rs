@@ -1,0 +1,415 @@
+//! The real keyrot binary against moto's IAM server; outcomes checked through the SDK.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn config(user: &str, windows: &str) -> String {
+    format!(
+        r#"defaults {{
+  max_age      = "90d"
+  overlap      = "7d"
+  unused_for   = "3d"
+  inactive_for = "7d"
+}}
+
+user "{user}" {{
+  access_key {{
+{windows}
+    deliver "file" {{
+      path   = "secrets/{user}.json"
+      format = "json"
+    }}
+  }}
+}}
+"#
+    )
+}
+
+fn delivered(project: &Project, user: &str) -> (String, String, u32) {
+    let path = project.path(&format!("secrets/{user}.json"));
+    let text = std::fs::read_to_string(&path).expect("delivered secret file");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json sink");
+    (
+        json["AccessKeyId"].as_str().unwrap().to_string(),
+        json["SecretAccessKey"].as_str().unwrap().to_string(),
+        mode,
+    )
+}
+
+#[test]
+fn full_rotation_over_three_applies() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("full");
+    let old = seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let day0 = days_from_now(100);
+
+    // Day 0: the seeded key is 100 days old on keyrot's clock → import + create.
+    let plan = project.ok(&["plan", "--detailed-exitcode"], Some(day0), 2);
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 to import, 1 to create, 0 to deactivate, 0 to delete, 0 waiting."),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        !plan.stdout.contains(&old.id),
+        "key ids are masked in plans"
+    );
+    assert!(plan.stdout.contains(&old.id[old.id.len() - 4..]));
+    project.ok(&["apply", "--auto-approve"], Some(day0), 0);
+    let (new_id, new_secret, mode) = delivered(&project, &user);
+    assert_eq!(mode, 0o600);
+    assert_eq!(
+        live_keys(&iam, &user),
+        sorted(vec![
+            (old.id.clone(), "Active".into()),
+            (new_id.clone(), "Active".into())
+        ])
+    );
+    assert_eq!(
+        whoami(&moto.endpoint, &new_id, &new_secret).as_deref(),
+        Ok(user.as_str()),
+        "delivered key signs as its user"
+    );
+    assert_eq!(
+        project.state_json()["credential_sets"][format!("user.{user}.access_key")]["phase"],
+        "overlap"
+    );
+
+    // Day 3: still inside the overlap window → only a wait.
+    let wait = project.ok(
+        &["plan", "--detailed-exitcode"],
+        Some(day0 + Duration::days(3)),
+        3,
+    );
+    assert!(
+        wait.stdout.contains("waiting: deactivate"),
+        "{}",
+        wait.stdout
+    );
+
+    // Day 8: overlap passed, old key never used → deactivate, and stop at the checkpoint.
+    let apply = project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(8)),
+        0,
+    );
+    assert!(apply.stdout.contains("Checkpoint"), "{}", apply.stdout);
+    assert!(apply
+        .stdout
+        .contains(&format!("keyrot rollback user.{user}.access_key")));
+    assert_eq!(
+        live_keys(&iam, &user),
+        sorted(vec![
+            (old.id.clone(), "Inactive".into()),
+            (new_id.clone(), "Active".into())
+        ])
+    );
+    // The delete never runs in the same apply as the deactivation.
+    project.ok(
+        &["plan", "--detailed-exitcode"],
+        Some(day0 + Duration::days(8)),
+        3,
+    );
+
+    // Day 16: Inactive for 8 days ≥ inactive_for → delete.
+    let apply = project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(16)),
+        0,
+    );
+    assert!(
+        apply
+            .stdout
+            .contains("Plan: 0 to import, 0 to create, 0 to deactivate, 1 to delete"),
+        "{}",
+        apply.stdout
+    );
+    assert_eq!(
+        live_keys(&iam, &user),
+        vec![(new_id.clone(), "Active".into())]
+    );
+
+    // Converged: plan at the same instant has nothing to do, only the next rotation's wait.
+    let json = project.ok(
+        &["plan", "--json", "--detailed-exitcode"],
+        Some(day0 + Duration::days(16)),
+        3,
+    );
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(plan["format_version"], "1");
+    assert_eq!(
+        plan["credential_sets"][0]["actions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(plan["credential_sets"][0]["waits"][0]["step"], "rotate");
+    let status = project.ok(&["status"], Some(day0 + Duration::days(16)), 0);
+    assert!(status.stdout.contains("phase: steady"), "{}", status.stdout);
+
+    let state = std::fs::read_to_string(project.path("state/keyrot.json")).unwrap();
+    assert!(state.contains(&new_id) && !state.contains(&old.id));
+    project.assert_secret_nowhere(&new_secret, &[&format!("secrets/{user}.json")]);
+    project.assert_secret_nowhere(&old.secret, &[]);
+}
+
+fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
+    v.sort();
+    v
+}
+
+#[test]
+fn unused_for_gate_holds_while_the_old_key_is_used() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("gate");
+    let old = seed_user(&iam, &user);
+    let windows = "    max_age = \"1h\"\n    overlap = \"10m\"\n    unused_for = \"1d\"\n";
+    let project = Project::new(&moto.endpoint, &config(&user, windows));
+    let t0 = chrono::Utc::now() + Duration::hours(2);
+    project.ok(&["apply", "--auto-approve"], Some(t0), 0);
+
+    // Someone still signs with the old key: its last use is "now".
+    assert_eq!(
+        whoami(&moto.endpoint, &old.id, &old.secret).as_deref(),
+        Ok(user.as_str())
+    );
+    let run = project.ok(
+        &["plan", "--json", "--detailed-exitcode"],
+        Some(t0 + Duration::minutes(30)),
+        3,
+    );
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let wait = &plan["credential_sets"][0]["waits"][0];
+    assert_eq!(wait["step"], "deactivate");
+    assert_eq!(wait["reason_code"], "recently_used", "{wait}");
+
+    // A day and more without use: the gate opens.
+    let run = project.ok(
+        &["apply", "--auto-approve"],
+        Some(t0 + Duration::days(2)),
+        0,
+    );
+    assert!(run.stdout.contains("is now Inactive"), "{}", run.stdout);
+    assert!(live_keys(&iam, &user).contains(&(old.id.clone(), "Inactive".into())));
+}
+
+#[test]
+fn rollback_between_deactivate_and_delete_keeps_the_old_key_active() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("rollback");
+    let old = seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let address = format!("user.{user}.access_key");
+    let day0 = days_from_now(100);
+    project.ok(&["apply", "--auto-approve"], Some(day0), 0);
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(8)),
+        0,
+    );
+    assert!(live_keys(&iam, &user).contains(&(old.id.clone(), "Inactive".into())));
+
+    let run = project.ok(&["rollback", &address], Some(day0 + Duration::days(9)), 0);
+    assert!(run.stdout.contains("held"), "{}", run.stdout);
+    assert!(live_keys(&iam, &user).contains(&(old.id.clone(), "Active".into())));
+
+    // Held: long past every window, still nothing to do, and the old key stays Active.
+    let later = day0 + Duration::days(60);
+    let plan = project.ok(&["plan", "--detailed-exitcode"], Some(later), 3);
+    assert!(plan.stdout.contains("waiting: resume"), "{}", plan.stdout);
+    project.ok(&["apply", "--auto-approve"], Some(later), 0);
+    assert!(live_keys(&iam, &user).contains(&(old.id.clone(), "Active".into())));
+    // A second rollback is refused with a hint.
+    let again = project.ok(&["rollback", &address], Some(later), 1);
+    assert!(again.stderr.contains("keyrot resume"), "{}", again.stderr);
+
+    project.ok(&["resume", &address], Some(later), 0);
+    let run = project.ok(&["apply", "--auto-approve"], Some(later), 0);
+    assert!(run.stdout.contains("is now Inactive"), "{}", run.stdout);
+}
+
+#[test]
+fn a_second_concurrent_apply_is_refused_at_once() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("lock");
+    seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let day0 = days_from_now(100);
+    // The first apply holds the lock while it waits at the confirmation prompt.
+    let mut first = project
+        .command(&["apply"], Some(day0))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = project.path("state/keyrot.json.lock");
+    let start = std::time::Instant::now();
+    while !lock.exists() {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "first apply never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = project.ok(&["apply", "--auto-approve"], Some(day0), 1);
+    assert!(
+        second.stderr.contains("state is locked"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        second.stderr
+    );
+    // Declining the first leaves IAM as it was.
+    drop(first.stdin.take());
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Apply cancelled"));
+    assert_eq!(live_keys(&iam, &user).len(), 1);
+    assert!(!lock.exists(), "lock released");
+}
+
+#[test]
+fn bad_hcl_reports_file_line_column_and_touches_nothing() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("badhcl");
+    seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let day0 = days_from_now(100);
+    project.ok(&["apply", "--auto-approve"], Some(day0), 0);
+    let state_before = std::fs::read(project.path("state/keyrot.json")).unwrap();
+    let keys_before = live_keys(&iam, &user);
+
+    let broken = config(&user, "    max_age = \"30x\"\n    colour = \"red\"\n");
+    std::fs::write(project.path("keyrot.hcl"), broken).unwrap();
+    for cmd in [&["validate"][..], &["plan"], &["apply", "--auto-approve"]] {
+        let run = project.ok(cmd, Some(day0 + Duration::days(30)), 1);
+        assert!(
+            run.stderr
+                .contains("keyrot.hcl:10:15: bad duration for `max_age`"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("keyrot.hcl:11:5: unknown attribute `colour`"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    }
+    std::fs::write(project.path("keyrot.hcl"), "user \"x\" {\n  access_key {\n").unwrap();
+    let run = project.ok(&["validate"], None, 1);
+    assert!(
+        run.stderr.contains("keyrot.hcl:2:16: HCL syntax error"),
+        "{}",
+        run.stderr
+    );
+
+    assert_eq!(
+        std::fs::read(project.path("state/keyrot.json")).unwrap(),
+        state_before
+    );
+    assert_eq!(live_keys(&iam, &user), keys_before);
+}
+
+#[test]
+fn failed_delivery_deletes_the_new_key_again() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("sinkfail");
+    let old = seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    // `secrets` is a file, so the sink cannot create secrets/<user>.json.
+    std::fs::write(project.path("secrets"), "not a directory").unwrap();
+    let run = project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 1);
+    assert!(
+        run.stderr.contains("delivery to file secrets/"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("was deleted again"), "{}", run.stderr);
+    assert_eq!(
+        live_keys(&iam, &user),
+        vec![(old.id.clone(), "Active".into())],
+        "no orphaned key"
+    );
+    // The import before the failed create is kept; the set stays steady on the old key.
+    let state = project.state_json();
+    let set = &state["credential_sets"][format!("user.{user}.access_key")];
+    assert_eq!(set["phase"], "steady");
+    assert_eq!(set["current"]["id"], old.id.as_str());
+}
+
+#[test]
+fn out_of_band_deactivation_is_drift_and_not_fought() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("drift");
+    let old = seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let now = days_from_now(10);
+    project.ok(&["apply", "--auto-approve"], Some(now), 0);
+    // Incident response disables the key by hand.
+    set_status(&iam, &user, &old.id, "Inactive");
+    let plan = project.ok(&["plan"], Some(now), 0);
+    assert!(
+        plan.stdout.contains("Changes made outside keyrot (drift)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("Active -> Inactive"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("waiting: blocked"), "{}", plan.stdout);
+    project.ok(&["apply", "--auto-approve"], Some(now), 0);
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(now + Duration::days(200)),
+        0,
+    );
+    assert_eq!(
+        live_keys(&iam, &user),
+        vec![(old.id.clone(), "Inactive".into())],
+        "not re-enabled, no new key"
+    );
+    // Once recorded, the drift is not reported again.
+    let plan = project.ok(&["plan", "--detailed-exitcode"], Some(now), 3);
+    assert!(
+        !plan.stdout.contains("outside keyrot (drift)"),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn interactive_apply_needs_yes() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("prompt");
+    seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let day0 = days_from_now(100);
+    let no = with_stdin(project.command(&["apply"], Some(day0)), "no\n");
+    assert_eq!(no.code, 1);
+    assert_eq!(live_keys(&iam, &user).len(), 1);
+    let yes = with_stdin(project.command(&["apply"], Some(day0)), "yes\n");
+    assert_eq!(yes.code, 0, "{}{}", yes.stdout, yes.stderr);
+    assert_eq!(live_keys(&iam, &user).len(), 2);
+}
