@@ -14,6 +14,8 @@ use std::time::Instant;
 
 pub struct Moto {
     pub endpoint: String,
+    /// The watchdog shell; it stops moto when the test process exits.
+    _watchdog: std::process::Child,
 }
 
 /// Finds moto_server: KEYROT_MOTO_SERVER, the project venv, then PATH. Fails loudly.
@@ -62,7 +64,8 @@ impl Moto {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        cmd.spawn()
+        let watchdog = cmd
+            .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", moto.display()));
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -75,6 +78,7 @@ impl Moto {
         }
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
+            _watchdog: watchdog,
         }
     }
 
