@@ -9,6 +9,7 @@ use crate::iam::Iam;
 use crate::inventory;
 use crate::model::{Address, LastUsed, Time};
 use crate::plan::{Action, ActionKind, Plan, Reason, SetPlan};
+use crate::planfile::{self, SavedPlan};
 use crate::planner::{self, PlanOptions};
 use crate::render::{self, timestamp, Style};
 use crate::state::{Phase, State};
@@ -57,20 +58,31 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         shape: Shape,
-        /// Print the plan as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
         /// Exit 0 when nothing is to do, 2 when changes are due now, 3 when only waiting.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Save the plan to FILE for `keyrot apply FILE` (also `-out FILE`).
+        #[arg(long = "out", short = 'o', value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Plan, confirm, then carry the plan out, saving state after every step.
+    /// With FILE, apply exactly that saved plan, without a prompt.
     Apply {
+        /// A plan saved with `keyrot plan -out FILE`.
+        plan_file: Option<PathBuf>,
         #[command(flatten)]
         shape: Shape,
         /// Skip the interactive confirmation.
         #[arg(long)]
         auto_approve: bool,
+    },
+    /// Render a saved plan.
+    Show {
+        plan_file: PathBuf,
+        #[command(flatten)]
+        output: Output,
     },
     /// Each credential set's phase, key ages, last use, and what comes next.
     Status {
@@ -81,6 +93,33 @@ pub enum Command {
     Rollback { address: String },
     /// Continue a rotation held by rollback.
     Resume { address: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct Output {
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Shorthand for `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+impl Output {
+    fn format(&self) -> Format {
+        match (self.json, self.format) {
+            (true, _) => Format::Json,
+            (false, Some(f)) => f,
+            (false, None) => Format::Text,
+        }
+    }
 }
 
 #[derive(Args, Debug, Default)]
@@ -124,13 +163,31 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Validate => ctx.validate(),
         Command::Plan {
             shape,
-            json,
+            output,
             detailed_exitcode,
-        } => ctx.plan(shape, *json, *detailed_exitcode).await,
+            out,
+        } => {
+            ctx.plan(shape, output.format(), *detailed_exitcode, out.as_deref())
+                .await
+        }
         Command::Apply {
+            plan_file: Some(file),
+            shape,
+            auto_approve: _,
+        } => {
+            if !shape.targets.is_empty() || !shape.force_rotate.is_empty() || shape.refresh_only {
+                return Err(Failure(
+                    "a saved plan is applied exactly as it was made: give --target, --force-rotate or --refresh-only to `keyrot plan -out` instead".into(),
+                ));
+            }
+            ctx.apply_saved(file).await
+        }
+        Command::Apply {
+            plan_file: None,
             shape,
             auto_approve,
         } => ctx.apply(shape, *auto_approve).await,
+        Command::Show { plan_file, output } => ctx.show(plan_file, output.format()),
         Command::Status { json } => ctx.status(*json).await,
         Command::Rollback { address } => ctx.rollback(address).await,
         Command::Resume { address } => ctx.resume(address),
@@ -192,7 +249,6 @@ impl Ctx<'_> {
         Ok(0)
     }
 
-    /// Reads IAM for the declared users and plans.
     async fn make_plan<I: Iam>(
         &self,
         iam: &I,
@@ -200,6 +256,20 @@ impl Ctx<'_> {
         state: &State,
         options: &PlanOptions,
     ) -> Result<Plan, Failure> {
+        Ok(self
+            .make_plan_with_facts(iam, config, state, options)
+            .await?
+            .0)
+    }
+
+    /// Reads IAM for the declared users and plans; also returns the facts it saw.
+    async fn make_plan_with_facts<I: Iam>(
+        &self,
+        iam: &I,
+        config: &Config,
+        state: &State,
+        options: &PlanOptions,
+    ) -> Result<(Plan, planfile::Facts), Failure> {
         for a in options.targets.iter().chain(&options.force_rotate) {
             if !config.sets.contains_key(a) && !state.sets.contains_key(a) {
                 return Err(Failure(format!(
@@ -216,22 +286,133 @@ impl Ctx<'_> {
         let mut inv = inventory::read_keys(iam, &users).await?;
         let needed = planner::evidence_needed(config, &inv, state, self.now);
         inventory::read_last_used(iam, &needed, &mut inv).await?;
-        Ok(planner::plan(config, &inv, state, self.now, options))
+        let plan = planner::plan(config, &inv, state, self.now, options);
+        Ok((plan, planfile::facts(&inv, &users)))
     }
 
-    async fn plan(&self, shape: &Shape, json: bool, detailed: bool) -> Outcome {
+    fn read_plan_file(&self, file: &Path) -> Result<SavedPlan, Failure> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure(format!("cannot read plan file {}: {e}", file.display())))?;
+        planfile::from_json(&text).map_err(|e| {
+            Failure(format!(
+                "{}: {e}\n  hint: make a new one with `keyrot plan -out {}`",
+                file.display(),
+                file.display()
+            ))
+        })
+    }
+
+    fn show(&self, file: &Path, format: Format) -> Outcome {
+        let saved = self.read_plan_file(file)?;
+        let hint = format!("keyrot apply {}", file.display());
+        self.render(&saved.plan, format, Some(&hint))?;
+        Ok(0)
+    }
+
+    /// Applies exactly a saved plan, refusing it if anything it was based on has moved.
+    async fn apply_saved(&self, file: &Path) -> Outcome {
+        let saved = self.read_plan_file(file)?;
+        let config = self.load_config()?;
+        let refuse = |why: String| {
+            Failure(format!(
+                "refusing to apply {}: {why}\n  nothing was changed; make a new plan with `keyrot plan -out {}` and review it",
+                file.display(),
+                file.display()
+            ))
+        };
+        let _lock = StateLock::acquire(&self.cli.state, "apply", chrono::Utc::now())?;
+        let mut store = StateStore::new(self.cli.state.clone());
+        let mut state = store.load()?;
+        if state.applied_plans.contains(&saved.id) {
+            return Err(refuse(format!("plan {} was already applied", saved.id)));
+        }
+        if state.lineage != saved.prior_lineage {
+            return Err(refuse(format!(
+                "the plan was made against another state (lineage {}, this state is {})",
+                saved.prior_lineage, state.lineage
+            )));
+        }
+        if state.serial != saved.prior_serial {
+            return Err(refuse(format!(
+                "saved plan is stale: state serial is {} now, the plan was made at serial {}",
+                state.serial, saved.prior_serial
+            )));
+        }
+        if config.digest() != saved.config_digest {
+            return Err(refuse("the config changed since the plan was made".into()));
+        }
+        let iam = self.connect(&config).await;
+        let users: Vec<String> = saved.facts.keys().cloned().collect();
+        let mut inv = inventory::read_keys(&iam, &users).await?;
+        let ids = planfile::keys_with_last_use(&saved.facts);
+        inventory::read_last_used(&iam, &ids, &mut inv).await?;
+        let moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &users));
+        if !moved.is_empty() {
+            return Err(refuse(format!(
+                "live IAM no longer matches what the plan saw:\n    {}",
+                moved.join("\n    ")
+            )));
+        }
+        print!("{}", render::text::plan(&saved.plan, self.style));
+        if !saved.plan.summary().has_actions() {
+            println!("\nNothing to apply.");
+            return Ok(0);
+        }
+        // Consumed before the first step: a crash part-way cannot lead to a replay.
+        state.mark_applied(&saved.id);
+        store.save(&mut state)?;
+        println!();
+        let now = saved.plan.now;
+        self.execute_at(&iam, &config, &mut store, &mut state, &saved.plan, now)
+            .await
+    }
+
+    fn render(&self, plan: &Plan, format: Format, apply_hint: Option<&str>) -> Result<(), Failure> {
+        match format {
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&render::json::plan(plan))?
+            ),
+            Format::Markdown => print!("{}", render::markdown::plan(plan, apply_hint)),
+            Format::Text => print!("{}", render::text::plan(plan, self.style)),
+        }
+        Ok(())
+    }
+
+    async fn plan(
+        &self,
+        shape: &Shape,
+        format: Format,
+        detailed: bool,
+        out: Option<&Path>,
+    ) -> Outcome {
         let config = self.load_config()?;
         let options = self.options(shape)?;
         let state = StateStore::new(self.cli.state.clone()).load()?;
         let iam = self.connect(&config).await;
-        let plan = self.make_plan(&iam, &config, &state, &options).await?;
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&render::json::plan(&plan))?
-            );
-        } else {
-            print!("{}", render::text::plan(&plan, self.style));
+        let (plan, facts) = self
+            .make_plan_with_facts(&iam, &config, &state, &options)
+            .await?;
+        let hint = out.map(|f| format!("keyrot apply {}", f.display()));
+        self.render(&plan, format, hint.as_deref())?;
+        if let Some(file) = out {
+            let saved = SavedPlan {
+                id: uuid::Uuid::new_v4().to_string(),
+                created: chrono::Utc::now(),
+                prior_lineage: state.lineage.clone(),
+                prior_serial: state.serial,
+                config_digest: config.digest(),
+                facts,
+                plan: plan.clone(),
+            };
+            crate::fsutil::write_atomic(file, planfile::to_json(&saved).as_bytes(), 0o644)
+                .map_err(|e| Failure(format!("cannot write plan file {}: {e}", file.display())))?;
+            if format == Format::Text {
+                println!(
+                    "\nSaved the plan to {f}. To apply exactly this plan: keyrot apply {f}",
+                    f = file.display()
+                );
+            }
         }
         let summary = plan.summary();
         Ok(
@@ -274,6 +455,19 @@ impl Ctx<'_> {
         state: &mut State,
         plan: &Plan,
     ) -> Outcome {
+        self.execute_at(iam, config, store, state, plan, self.now)
+            .await
+    }
+
+    async fn execute_at<I: Iam>(
+        &self,
+        iam: &I,
+        config: &Config,
+        store: &mut StateStore,
+        state: &mut State,
+        plan: &Plan,
+        now: Time,
+    ) -> Outcome {
         let total = plan.execution_order().len() as u64;
         let bar = if std::io::stderr().is_terminal() {
             indicatif::ProgressBar::new(total)
@@ -286,7 +480,7 @@ impl Ctx<'_> {
             config,
             store,
             state,
-            now: self.now,
+            now,
             stdout: &mut stdout,
         };
         let mut progress = |line: &str| {

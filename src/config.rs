@@ -103,6 +103,35 @@ pub struct Config {
     pub sets: BTreeMap<Address, SetConfig>,
 }
 
+impl Config {
+    /// A digest of the config's meaning (not its formatting or comments), recorded in saved
+    /// plans so `apply FILE` can tell the config changed since the plan.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut canon = format!(
+            "aws region={:?} profile={:?} endpoint_url={:?}\n",
+            self.aws.region, self.aws.profile, self.aws.endpoint_url
+        );
+        for set in self.sets.values() {
+            let w = &set.windows;
+            canon.push_str(&format!(
+                "{} max_age={} overlap={} unused_for={} inactive_for={}\n",
+                set.address,
+                w.max_age.as_secs(),
+                w.overlap.as_secs(),
+                w.unused_for.as_secs(),
+                w.inactive_for.as_secs()
+            ));
+            for sink in &set.sinks {
+                canon.push_str(&format!("  sink {sink:?}\n"));
+            }
+        }
+        let hash = Sha256::digest(canon.as_bytes());
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    }
+}
+
 /// Parses and validates all sources together; returns every problem found, in order.
 pub fn parse(sources: &[Source]) -> Result<Config, Vec<Diagnostic>> {
     let mut walker = Walker::default();
@@ -688,6 +717,19 @@ bogus {}
         assert_eq!(errs[0].file, "b.hcl");
         assert_eq!(errs[0].line, 2);
         assert!(errs[0].hint.as_deref().unwrap().contains("a.hcl:1:1"));
+    }
+
+    #[test]
+    fn digest_ignores_formatting_but_not_meaning() {
+        let a = parse_one(GOOD).unwrap().digest();
+        let reformatted = GOOD.replace(
+            "  max_age = \"90d\"",
+            "  # comment\n  max_age   =   \"90d\"",
+        );
+        assert_eq!(parse_one(&reformatted).unwrap().digest(), a);
+        let changed = GOOD.replace("\"30d\"", "\"31d\"");
+        assert_ne!(parse_one(&changed).unwrap().digest(), a);
+        assert!(a.starts_with("sha256:") && a.len() == 7 + 64);
     }
 
     #[test]

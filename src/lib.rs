@@ -11,6 +11,7 @@ pub mod iam;
 pub mod inventory;
 pub mod model;
 pub mod plan;
+pub mod planfile;
 pub mod planner;
 pub mod render;
 pub mod sink;

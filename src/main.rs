@@ -2,7 +2,13 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = keyrot::cli::Cli::parse();
+    // Terraform spells it `-out FILE`; clap's long options take two dashes.
+    let args = std::env::args_os().map(|a| match a.to_str() {
+        Some("-out") => "--out".into(),
+        Some(s) if s.starts_with("-out=") => format!("-{s}").into(),
+        _ => a,
+    });
+    let cli = keyrot::cli::Cli::parse_from(args);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -72,14 +72,14 @@ impl ActionKind {
 /// Why an action or wait is in the plan: a stable code for machines, a sentence for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reason {
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
 }
 
 impl Reason {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
         Reason {
-            code,
+            code: code.to_string(),
             message: message.into(),
         }
     }
@@ -255,5 +255,105 @@ impl Plan {
 
     pub fn drift_count(&self) -> usize {
         self.sets.iter().map(|s| s.drift.len()).sum()
+    }
+}
+
+/// One key slot as a before/after table shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// `None` for a key that a create will make (its id is known only after apply).
+    pub id: Option<KeyId>,
+    pub status: KeyStatus,
+}
+
+impl SetPlan {
+    pub fn slots_before(&self) -> Vec<Slot> {
+        self.keys
+            .iter()
+            .map(|k| Slot {
+                id: Some(k.id.clone()),
+                status: k.status.clone(),
+            })
+            .collect()
+    }
+
+    /// Each key slot before and after this set's actions: `(Some, None)` is a delete,
+    /// `(None, Some)` a create.
+    pub fn slot_rows(&self) -> Vec<(Option<Slot>, Option<Slot>)> {
+        let mut rows: Vec<(Option<Slot>, Option<Slot>)> = self
+            .slots_before()
+            .into_iter()
+            .map(|s| (Some(s.clone()), Some(s)))
+            .collect();
+        let mut ordered: Vec<&Action> = self.actions.iter().collect();
+        ordered.sort_by_key(|a| a.stage());
+        for a in ordered {
+            let row = rows.iter_mut().find(|(b, _)| {
+                b.as_ref().and_then(|s| s.id.as_ref()) == a.key.as_ref() && a.key.is_some()
+            });
+            match (&a.kind, row) {
+                (ActionKind::Create, _) => rows.push((
+                    None,
+                    Some(Slot {
+                        id: None,
+                        status: KeyStatus::Active,
+                    }),
+                )),
+                (ActionKind::Deactivate, Some((_, Some(after)))) => {
+                    after.status = KeyStatus::Inactive
+                }
+                (ActionKind::Reactivate, Some((_, Some(after)))) => {
+                    after.status = KeyStatus::Active
+                }
+                (ActionKind::Delete, Some((_, after))) => *after = None,
+                _ => {}
+            }
+        }
+        rows
+    }
+
+    /// The user's keys as they will be once this set's actions have run.
+    pub fn slots_after(&self) -> Vec<Slot> {
+        self.slot_rows()
+            .into_iter()
+            .filter_map(|(_, a)| a)
+            .collect()
+    }
+
+    pub fn changes_iam(&self) -> bool {
+        self.actions.iter().any(|a| a.kind.mutates_iam())
+    }
+}
+
+impl Plan {
+    /// Stable labels for PR bots (e.g. to label the pull request).
+    pub fn labels(&self) -> Vec<&'static str> {
+        let s = self.summary();
+        let mut labels = Vec::new();
+        if !s.has_actions() {
+            labels.push("no-changes");
+        }
+        if s.import > 0 {
+            labels.push("has-imports");
+        }
+        if s.create > 0 {
+            labels.push("has-creates");
+        }
+        if s.deactivate + s.reactivate > 0 {
+            labels.push("has-status-changes");
+        }
+        if s.delete > 0 {
+            labels.push("has-deletes");
+        }
+        if self.drift_count() > 0 {
+            labels.push("has-drift");
+        }
+        if s.waiting > 0 {
+            labels.push("has-waits");
+        }
+        if self.refresh_only {
+            labels.push("refresh-only");
+        }
+        labels
     }
 }

@@ -166,7 +166,12 @@ pub struct State {
     /// Bumped on every write that changes content.
     pub serial: u64,
     pub sets: BTreeMap<Address, SetState>,
+    /// Ids of saved plans already applied (newest last), so a plan file cannot be replayed.
+    pub applied_plans: Vec<String>,
 }
+
+/// How many applied plan ids the state remembers.
+pub const APPLIED_PLANS_KEPT: usize = 100;
 
 impl State {
     pub fn new(lineage: String) -> Self {
@@ -174,7 +179,14 @@ impl State {
             lineage,
             serial: 0,
             sets: BTreeMap::new(),
+            applied_plans: Vec::new(),
         }
+    }
+
+    pub fn mark_applied(&mut self, plan_id: &str) {
+        self.applied_plans.push(plan_id.to_string());
+        let excess = self.applied_plans.len().saturating_sub(APPLIED_PLANS_KEPT);
+        self.applied_plans.drain(..excess);
     }
 
     /// Records a successful action; `forget` drops the set.

@@ -27,6 +27,8 @@ struct StateDto {
     lineage: String,
     serial: u64,
     credential_sets: BTreeMap<Address, SetDto>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    applied_plans: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -81,6 +83,7 @@ pub fn to_json(state: &State) -> String {
                 (address.clone(), dto)
             })
             .collect(),
+        applied_plans: state.applied_plans.clone(),
     };
     // Serializing plain structs of strings and numbers cannot fail.
     let mut text = serde_json::to_string_pretty(&dto).unwrap_or_default();
@@ -116,6 +119,7 @@ pub fn from_json(text: &str) -> Result<State, StateFileError> {
         lineage: dto.lineage,
         serial: dto.serial,
         sets,
+        applied_plans: dto.applied_plans,
     })
 }
 

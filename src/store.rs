@@ -48,7 +48,8 @@ impl StateStore {
         &self.path
     }
 
-    /// Reads the state; a missing file is a new state with a fresh lineage.
+    /// Reads the state; a missing file is an empty state whose lineage is assigned on first
+    /// save (so a plan saved before any state exists still matches it).
     pub fn load(&mut self) -> Result<State, StoreError> {
         match fs::read_to_string(&self.path) {
             Ok(text) => {
@@ -59,9 +60,7 @@ impl StateStore {
                 self.last_text = Some(text);
                 Ok(state)
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Ok(State::new(uuid::Uuid::new_v4().to_string()))
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::new(String::new())),
             Err(source) => Err(StoreError::Read {
                 path: self.path.clone(),
                 source,
@@ -83,6 +82,9 @@ impl StateStore {
             path: self.path.clone(),
             source,
         };
+        if state.lineage.is_empty() {
+            state.lineage = uuid::Uuid::new_v4().to_string();
+        }
         let mut next = state.clone();
         next.serial += 1;
         let text = state_file::to_json(&next);

@@ -73,10 +73,21 @@ pub fn plan(plan: &Plan) -> Value {
                     }),
                 })
                 .collect();
+            let slots = |slots: Vec<crate::plan::Slot>| -> Vec<Value> {
+                slots
+                    .iter()
+                    .map(|s| json!({
+                        "key_id": s.id.as_ref().map_or_else(|| "(known after apply)".to_string(), |k| k.masked()),
+                        "status": s.status.as_str(),
+                    }))
+                    .collect()
+            };
             json!({
                 "address": set.address.to_string(),
                 "phase": set.phase.as_str(),
                 "keys": keys,
+                "before": slots(set.slots_before()),
+                "after": slots(set.slots_after()),
                 "drift": drift,
                 "actions": actions,
                 "waits": waits,
@@ -87,6 +98,7 @@ pub fn plan(plan: &Plan) -> Value {
         "format_version": FORMAT_VERSION,
         "now": timestamp(plan.now),
         "refresh_only": plan.refresh_only,
+        "labels": plan.labels(),
         "summary": {
             "import": s.import,
             "create": s.create,

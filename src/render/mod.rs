@@ -1,6 +1,7 @@
 //! Renderers over the one plan model: the text and JSON outputs cannot disagree.
 
 pub mod json;
+pub mod markdown;
 pub mod text;
 
 use crate::model::Time;

@@ -2,7 +2,7 @@
 
 use super::{timestamp, Style};
 use crate::duration::humanize;
-use crate::plan::{ActionKind, DriftKind, Plan, SetPlan, Summary};
+use crate::plan::{ActionKind, DriftKind, Plan, SetPlan, Slot, Summary};
 use std::fmt::Write;
 
 pub fn plan(plan: &Plan, style: Style) -> String {
@@ -74,6 +74,9 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
             humanize(plan.now - k.born)
         );
     }
+    if set.changes_iam() {
+        slot_diff(out, set, style);
+    }
     for a in &set.actions {
         let key = a.key.as_ref().map(|k| k.masked()).unwrap_or_default();
         let (symbol, line) = match &a.kind {
@@ -127,6 +130,31 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
         let _ = writeln!(out, "       {}", style.dim(&w.reason.message));
     }
     out.push('\n');
+}
+
+/// The user's key slots before → after, as a line diff (`similar`).
+fn slot_diff(out: &mut String, set: &SetPlan, style: Style) {
+    let line = |s: &Slot| {
+        let id =
+            s.id.as_ref()
+                .map_or_else(|| "(known after apply)".to_string(), |k| k.masked());
+        format!("key {id}  {}\n", s.status)
+    };
+    let before: String = set.slots_before().iter().map(line).collect();
+    let after: String = set.slots_after().iter().map(line).collect();
+    let _ = writeln!(out, "      {}", style.dim("IAM keys, before -> after:"));
+    for change in similar::TextDiff::from_lines(&before, &after).iter_all_changes() {
+        let text = change.value().trim_end();
+        let _ = match change.tag() {
+            similar::ChangeTag::Equal => writeln!(out, "          {text}"),
+            similar::ChangeTag::Delete => {
+                writeln!(out, "        {}", style.red(&format!("- {text}")))
+            }
+            similar::ChangeTag::Insert => {
+                writeln!(out, "        {}", style.green(&format!("+ {text}")))
+            }
+        };
+    }
 }
 
 pub fn summary_line(s: &Summary, refresh_only: bool) -> String {

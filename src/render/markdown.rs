@@ -1,0 +1,132 @@
+//! Markdown for pull-request comments: a summary line outside a collapsed `<details>`
+//! block, a loud warning before deletions, drift in its own block, and per-set tables of
+//! the two key slots before and after.
+
+use super::text::summary_line;
+use super::timestamp;
+use crate::duration::humanize;
+use crate::plan::{Plan, SetPlan, Slot};
+use std::fmt::Write;
+
+/// GitHub refuses comments over 65,536 characters; stay well under it.
+pub const MAX_CHARS: usize = 60_000;
+
+/// `apply_hint` is the command that applies this plan (e.g. `keyrot apply plan.json`).
+pub fn plan(plan: &Plan, apply_hint: Option<&str>) -> String {
+    let summary = plan.summary();
+    let mut head = String::new();
+    let _ = writeln!(head, "### keyrot plan\n");
+    let _ = writeln!(head, "**{}**\n", summary_line(&summary, plan.refresh_only));
+    if summary.delete > 0 {
+        let _ = writeln!(
+            head,
+            "> [!CAUTION]\n> This plan **deletes {} access key(s)**. A deleted key cannot be restored: check that nothing still uses it.\n",
+            summary.delete
+        );
+    }
+    if plan.drift_count() > 0 {
+        let _ = writeln!(
+            head,
+            "<details open><summary>Changes made outside keyrot (drift): {}</summary>\n",
+            plan.drift_count()
+        );
+        for set in &plan.sets {
+            for d in &set.drift {
+                let what = match &d.kind {
+                    crate::plan::DriftKind::Deleted => "was deleted".to_string(),
+                    crate::plan::DriftKind::StatusChanged { from, to } => {
+                        format!("`{from}` → `{to}`")
+                    }
+                    crate::plan::DriftKind::Appeared => {
+                        "appeared (created outside keyrot)".to_string()
+                    }
+                };
+                let _ = writeln!(head, "- `{}` key `{}` {what}", set.address, d.key.masked());
+            }
+        }
+        let _ = writeln!(head, "\n</details>\n");
+    }
+
+    let mut body = String::new();
+    for set in &plan.sets {
+        set_section(&mut body, set, plan);
+    }
+    let mut tail = String::new();
+    if let Some(cmd) = apply_hint.filter(|_| summary.has_actions()) {
+        let _ = writeln!(tail, "To apply exactly this plan: `{cmd}`\n");
+    }
+    let _ = writeln!(tail, "<sub>labels: {}</sub>", plan.labels().join(", "));
+
+    let open = "<details><summary>Details</summary>\n\n";
+    let close = "</details>\n\n";
+    let budget = MAX_CHARS.saturating_sub(head.len() + open.len() + close.len() + tail.len() + 200);
+    if body.len() > budget {
+        let mut cut = budget;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let cut = body[..cut].rfind("\n#### ").unwrap_or(cut);
+        body.truncate(cut);
+        let _ = writeln!(
+            body,
+            "\n_The plan is too long for one comment and was truncated; run `keyrot show` on the plan file for all of it._\n"
+        );
+    }
+    format!("{head}{open}{body}{close}{tail}")
+}
+
+fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
+    let _ = writeln!(
+        out,
+        "#### `{}` — phase: {}\n",
+        set.address,
+        set.phase.as_str()
+    );
+    if set.changes_iam() || !set.keys.is_empty() {
+        let _ = writeln!(out, "| slot | before | after | age | role |");
+        let _ = writeln!(out, "| --- | --- | --- | --- | --- |");
+        let cell = |s: &Option<Slot>| match s {
+            Some(s) => format!(
+                "`{}` {}",
+                s.id.as_ref()
+                    .map_or("(new key)".to_string(), |k| k.masked()),
+                s.status
+            ),
+            None => "—".to_string(),
+        };
+        for (i, (before, after)) in set.slot_rows().iter().enumerate() {
+            let key = set.keys.get(i);
+            let age = key.map_or("—".to_string(), |k| humanize(plan.now - k.born));
+            let role = key.and_then(|k| k.role).map_or("", |r| r.as_str());
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {age} | {role} |",
+                i + 1,
+                cell(before),
+                cell(after)
+            );
+        }
+        out.push('\n');
+    }
+    for a in &set.actions {
+        let key = a
+            .key
+            .as_ref()
+            .map(|k| format!(" `{}`", k.masked()))
+            .unwrap_or_default();
+        let _ = writeln!(out, "- **{}**{key}: {}", a.kind.name(), a.reason.message);
+    }
+    for w in &set.waits {
+        let due = w
+            .due
+            .map(|d| format!(" (due {})", timestamp(d)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "- waiting: {}{due}: {}",
+            w.step.as_str(),
+            w.reason.message
+        );
+    }
+    out.push('\n');
+}
