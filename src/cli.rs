@@ -326,7 +326,9 @@ impl Ctx<'_> {
         if state.applied_plans.contains(&saved.id) {
             return Err(refuse(format!("plan {} was already applied", saved.id)));
         }
-        if state.lineage != saved.prior_lineage {
+        // An empty lineage is "no state yet": then the serial check says what moved.
+        let both_exist = !state.lineage.is_empty() && !saved.prior_lineage.is_empty();
+        if both_exist && state.lineage != saved.prior_lineage {
             return Err(refuse(format!(
                 "the plan was made against another state (lineage {}, this state is {})",
                 saved.prior_lineage, state.lineage
