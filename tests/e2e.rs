@@ -143,6 +143,8 @@ fn full_rotation_over_three_applies() {
         3,
     );
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_matches_schema("plan.schema.json", &plan);
+    assert_matches_schema("state.schema.json", &project.state_json());
     assert_eq!(plan["format_version"], "1");
     assert_eq!(
         plan["credential_sets"][0]["actions"]
@@ -188,6 +190,7 @@ fn unused_for_gate_holds_while_the_old_key_is_used() {
         3,
     );
     let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_matches_schema("plan.schema.json", &plan);
     let wait = &plan["credential_sets"][0]["waits"][0];
     assert_eq!(wait["step"], "deactivate");
     assert_eq!(wait["reason_code"], "recently_used", "{wait}");

@@ -21,19 +21,33 @@ fn read(project: &Project, rel: &str) -> Vec<u8> {
 }
 
 /// State bytes and live keys, to prove a refusal changed nothing.
-fn snapshot(project: &Project, iam: &aws_sdk_iam::Client, users: &[&str]) -> (Vec<u8>, Vec<Vec<(String, String)>>) {
+fn snapshot(
+    project: &Project,
+    iam: &aws_sdk_iam::Client,
+    users: &[&str],
+) -> (Vec<u8>, Vec<Vec<(String, String)>>) {
     (
         read(project, "state/keyrot.json"),
         users.iter().map(|u| live_keys(iam, u)).collect(),
     )
 }
 
-fn assert_refused(project: &Project, iam: &aws_sdk_iam::Client, users: &[&str], file: &str, why: &str) {
+fn assert_refused(
+    project: &Project,
+    iam: &aws_sdk_iam::Client,
+    users: &[&str],
+    file: &str,
+    why: &str,
+) {
     let before = snapshot(project, iam, users);
     let run = project.ok(&["apply", file], None, 1);
     assert!(run.stderr.contains("refusing to apply"), "{}", run.stderr);
     assert!(run.stderr.contains(why), "want `{why}` in:\n{}", run.stderr);
-    assert_eq!(snapshot(project, iam, users), before, "a refused apply changed state or IAM");
+    assert_eq!(
+        snapshot(project, iam, users),
+        before,
+        "a refused apply changed state or IAM"
+    );
 }
 
 #[test]
@@ -45,15 +59,35 @@ fn reviewed_plan_applies_exactly_and_only_once() {
     let project = Project::new(&moto.endpoint, &config(&[&user]));
     let day0 = days_from_now(100);
 
-    let plan = project.ok(&["plan", "-out", "plan.json", "--detailed-exitcode"], Some(day0), 2);
-    assert!(plan.stdout.contains("keyrot apply plan.json"), "{}", plan.stdout);
+    let plan = project.ok(
+        &["plan", "-out", "plan.json", "--detailed-exitcode"],
+        Some(day0),
+        2,
+    );
+    assert!(
+        plan.stdout.contains("keyrot apply plan.json"),
+        "{}",
+        plan.stdout
+    );
     let md = project.ok(&["show", "plan.json", "--format", "markdown"], None, 0);
     assert!(md.stdout.contains("<details>") && md.stdout.contains("`keyrot apply plan.json`"));
-    let summary_pos = md.stdout.find("**Plan: 1 to import, 1 to create").expect("summary line");
-    assert!(summary_pos < md.stdout.find("<details>").unwrap(), "summary outside <details>");
+    let summary_pos = md
+        .stdout
+        .find("**Plan: 1 to import, 1 to create")
+        .expect("summary line");
+    assert!(
+        summary_pos < md.stdout.find("<details>").unwrap(),
+        "summary outside <details>"
+    );
     let json = project.ok(&["show", "plan.json", "--json"], None, 0);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(v["labels"], serde_json::json!(["has-imports", "has-creates"]));
+    assert_matches_schema("plan.schema.json", &v);
+    let file: serde_json::Value = serde_json::from_slice(&read(&project, "plan.json")).unwrap();
+    assert_matches_schema("plan-file.schema.json", &file);
+    assert_eq!(
+        v["labels"],
+        serde_json::json!(["has-imports", "has-creates"])
+    );
 
     // Applying the saved plan takes no prompt and no --now: the plan carries its instant.
     let run = project.ok(&["apply", "plan.json"], None, 0);
@@ -82,8 +116,28 @@ fn stale_foreign_and_edited_plans_are_refused() {
     let day0 = days_from_now(100);
 
     // Two reviewed plans; applying one makes the other stale.
-    project.ok(&["plan", "-out", "one.json", "--target", &format!("user.{a}.access_key")], Some(day0), 0);
-    project.ok(&["plan", "-out", "two.json", "--target", &format!("user.{b}.access_key")], Some(day0), 0);
+    project.ok(
+        &[
+            "plan",
+            "-out",
+            "one.json",
+            "--target",
+            &format!("user.{a}.access_key"),
+        ],
+        Some(day0),
+        0,
+    );
+    project.ok(
+        &[
+            "plan",
+            "-out",
+            "two.json",
+            "--target",
+            &format!("user.{b}.access_key"),
+        ],
+        Some(day0),
+        0,
+    );
     project.ok(&["apply", "one.json"], None, 0);
     assert_eq!(live_keys(&iam, &a).len(), 2, "--target a touched a");
     assert_eq!(live_keys(&iam, &b).len(), 1, "--target a left b alone");
@@ -91,10 +145,26 @@ fn stale_foreign_and_edited_plans_are_refused() {
 
     // A plan made against another state (another lineage).
     let other = Project::new(&moto.endpoint, &config(&users));
-    other.ok(&["apply", "--auto-approve", "--target", &format!("user.{b}.access_key"), "--refresh-only"], Some(day0), 0);
+    other.ok(
+        &[
+            "apply",
+            "--auto-approve",
+            "--target",
+            &format!("user.{b}.access_key"),
+            "--refresh-only",
+        ],
+        Some(day0),
+        0,
+    );
     other.ok(&["plan", "-out", "foreign.json"], Some(day0), 0);
     std::fs::copy(other.path("foreign.json"), project.path("foreign.json")).unwrap();
-    assert_refused(&project, &iam, &users, "foreign.json", "another state (lineage");
+    assert_refused(
+        &project,
+        &iam,
+        &users,
+        "foreign.json",
+        "another state (lineage",
+    );
 
     // The config changed after review.
     project.ok(&["plan", "-out", "three.json"], Some(day0), 0);
@@ -102,13 +172,25 @@ fn stale_foreign_and_edited_plans_are_refused() {
     std::fs::write(project.path("keyrot.hcl"), &edited).unwrap();
     assert_refused(&project, &iam, &users, "three.json", "the config changed");
     // A reformatting that keeps the meaning is not a change.
-    std::fs::write(project.path("keyrot.hcl"), format!("# reviewed\n{}", config(&users))).unwrap();
+    std::fs::write(
+        project.path("keyrot.hcl"),
+        format!("# reviewed\n{}", config(&users)),
+    )
+    .unwrap();
     project.ok(&["apply", "three.json"], None, 0);
 
     // A tampered file is refused before anything else.
-    std::fs::write(project.path("bad.json"), "{\"format_version\": \"1\", \"kind\": \"keyrot-saved-plan\"").unwrap();
+    std::fs::write(
+        project.path("bad.json"),
+        "{\"format_version\": \"1\", \"kind\": \"keyrot-saved-plan\"",
+    )
+    .unwrap();
     let run = project.ok(&["apply", "bad.json"], None, 1);
-    assert!(run.stderr.contains("not a keyrot saved plan"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a keyrot saved plan"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -123,15 +205,38 @@ fn plans_refuse_when_live_iam_moved() {
 
     // Overlap passed: the plan deactivates the old key, which it saw as never used.
     let day8 = day0 + Duration::days(8);
-    project.ok(&["plan", "-out", "deactivate.json", "--detailed-exitcode"], Some(day8), 2);
+    project.ok(
+        &["plan", "-out", "deactivate.json", "--detailed-exitcode"],
+        Some(day8),
+        2,
+    );
     // While the PR waits, something signs with the old key: last use moves.
     assert!(whoami(&moto.endpoint, &old.id, &old.secret).is_ok());
-    assert_refused(&project, &iam, &[&user], "deactivate.json", "last used never ->");
+    let file: serde_json::Value =
+        serde_json::from_slice(&read(&project, "deactivate.json")).unwrap();
+    assert_matches_schema("plan-file.schema.json", &file);
+    assert_refused(
+        &project,
+        &iam,
+        &[&user],
+        "deactivate.json",
+        "last used never ->",
+    );
 
     // Fresh plan; then someone deactivates the old key by hand while it waits.
-    project.ok(&["plan", "-out", "again.json"], Some(day8 + Duration::days(4)), 0);
+    project.ok(
+        &["plan", "-out", "again.json"],
+        Some(day8 + Duration::days(4)),
+        0,
+    );
     set_status(&iam, &user, &old.id, "Inactive");
-    assert_refused(&project, &iam, &[&user], "again.json", "status Active -> Inactive");
+    assert_refused(
+        &project,
+        &iam,
+        &[&user],
+        "again.json",
+        "status Active -> Inactive",
+    );
 }
 
 #[test]
@@ -154,22 +259,63 @@ fn force_rotate_and_refresh_only_do_only_what_they_say() {
     assert_eq!(v["summary"]["state_only"], 1);
     assert_eq!(v["summary"]["create"], 0);
     project.ok(&["apply", "--refresh-only", "--auto-approve"], Some(now), 0);
-    assert_eq!(live_keys(&iam, &young), vec![(young_key.id.clone(), "Inactive".into())]);
+    assert_eq!(
+        live_keys(&iam, &young),
+        vec![(young_key.id.clone(), "Inactive".into())]
+    );
     let state = project.state_json();
-    assert_eq!(state["credential_sets"][format!("user.{young}.access_key")]["current"]["status"], "Inactive");
+    assert_eq!(
+        state["credential_sets"][format!("user.{young}.access_key")]["current"]["status"],
+        "Inactive"
+    );
     set_status(&iam, &young, &young_key.id, "Active");
     project.ok(&["apply", "--refresh-only", "--auto-approve"], Some(now), 0);
 
     // A one-day-old key is not due; --force-rotate rotates it now, and only it.
     let address = format!("user.{young}.access_key");
-    let run = project.ok(&["plan", "--force-rotate", &address, "--detailed-exitcode"], Some(now), 2);
+    let run = project.ok(
+        &["plan", "--force-rotate", &address, "--detailed-exitcode"],
+        Some(now),
+        2,
+    );
     assert!(run.stdout.contains("rotation forced"), "{}", run.stdout);
-    assert!(run.stdout.contains("Plan: 0 to import, 1 to create"), "{}", run.stdout);
-    project.ok(&["apply", "--auto-approve", "--force-rotate", &address], Some(now), 0);
+    assert!(
+        run.stdout.contains("Plan: 0 to import, 1 to create"),
+        "{}",
+        run.stdout
+    );
+    project.ok(
+        &["apply", "--auto-approve", "--force-rotate", &address],
+        Some(now),
+        0,
+    );
     assert_eq!(live_keys(&iam, &young).len(), 2);
     assert_eq!(live_keys(&iam, &other).len(), 1);
 
     // An unknown address is an error, not a silent no-op.
-    let run = project.ok(&["plan", "--target", "user.nobody.access_key"], Some(now), 1);
+    let run = project.ok(
+        &["plan", "--target", "user.nobody.access_key"],
+        Some(now),
+        1,
+    );
     assert!(run.stderr.contains("not declared"), "{}", run.stderr);
+}
+
+#[test]
+fn schemas_are_strict_enough_to_fail() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("state/schema/state.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let good = serde_json::json!({"format_version": 1, "lineage": "x", "serial": 1, "credential_sets": {}});
+    assert!(validator.is_valid(&good));
+    for bad in [
+        serde_json::json!({"format_version": 2, "lineage": "x", "serial": 1, "credential_sets": {}}),
+        serde_json::json!({"format_version": 1, "lineage": "x", "serial": 1, "credential_sets": {}, "secret": "s"}),
+        serde_json::json!({"format_version": 1, "lineage": "x", "serial": 1,
+            "credential_sets": {"user.a.access_key": {"phase": "bogus", "held": false}}}),
+    ] {
+        assert!(!validator.is_valid(&bad), "{bad}");
+    }
 }

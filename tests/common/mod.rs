@@ -346,3 +346,22 @@ pub fn with_stdin(mut cmd: Command, input: &str) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Validates `instance` against a published schema under state/schema/.
+pub fn assert_matches_schema(schema_file: &str, instance: &serde_json::Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("state/schema")
+        .join(schema_file);
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file"))
+            .expect("schema json");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{schema_file}: {errors:#?}\n{instance:#}"
+    );
+}
