@@ -4,7 +4,9 @@
 //! key is deleted again, so nothing is orphaned and no secret is lost.
 
 use crate::config::Config;
+use crate::crash;
 use crate::iam::{Iam, IamError};
+use crate::journal::{Intent, Journal, JournalError, Op};
 use crate::model::{Address, KeyStatus, Time};
 use crate::plan::{Action, ActionKind, Plan};
 use crate::render::timestamp;
@@ -33,6 +35,8 @@ pub enum ApplyError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error("{address} is not in the config")]
     NotConfigured { address: Address },
 }
@@ -53,6 +57,9 @@ pub struct Applier<'a, I: Iam> {
     pub now: Time,
     /// Where a `deliver "stdout"` sink writes.
     pub stdout: &'a mut dyn Write,
+    pub journal: &'a Journal,
+    /// Real time, for journal intents (IAM's CreateDate is compared with it).
+    pub wall_clock: &'a dyn Fn() -> Time,
 }
 
 impl<I: Iam> Applier<'_, I> {
@@ -102,10 +109,28 @@ impl<I: Iam> Applier<'_, I> {
             address: address.clone(),
             source,
         };
+        let op = match action.kind {
+            ActionKind::Create => Some(Op::Create),
+            ActionKind::Deactivate => Some(Op::Deactivate),
+            ActionKind::Reactivate => Some(Op::Reactivate),
+            ActionKind::Delete => Some(Op::Delete),
+            _ => None,
+        };
+        let mut intent = op.map(|op| Intent {
+            op,
+            address: address.clone(),
+            key_id: action.key.clone(),
+            at: (self.wall_clock)(),
+            now: self.now,
+            sinks_started: 0,
+        });
+        if let Some(intent) = &intent {
+            self.journal.record(intent)?;
+        }
         let mut created = None;
-        let line = match &action.kind {
-            ActionKind::Create => {
-                let (tracked, sinks) = self.create_and_deliver(address).await?;
+        let line = match (&action.kind, intent.as_mut()) {
+            (ActionKind::Create, Some(intent)) => {
+                let (tracked, sinks) = self.create_and_deliver(address, intent).await?;
                 let line = format!(
                     "{address}: created key {}, delivered to {}",
                     tracked.id.masked(),
@@ -114,48 +139,59 @@ impl<I: Iam> Applier<'_, I> {
                 created = Some(tracked);
                 line
             }
-            ActionKind::Deactivate | ActionKind::Reactivate => {
+            (ActionKind::Deactivate | ActionKind::Reactivate, _) => {
                 let status = if action.kind == ActionKind::Deactivate {
                     KeyStatus::Inactive
                 } else {
                     KeyStatus::Active
                 };
                 if let Some(key) = &action.key {
+                    crash::point("before-iam-update");
                     self.iam
                         .set_access_key_status(user, key, status.clone())
                         .await
                         .map_err(iam_err)?;
+                    crash::point("after-iam-update");
                 }
                 format!("{address}: key {masked} is now {status}")
             }
-            ActionKind::Delete => {
+            (ActionKind::Delete, _) => {
                 if let Some(key) = &action.key {
+                    crash::point("before-iam-delete");
                     match self.iam.delete_access_key(user, key).await {
                         // Already gone is the outcome we wanted.
                         Err(e) if !e.is_no_such_entity() => return Err(iam_err(e)),
                         _ => {}
                     }
+                    crash::point("after-iam-delete");
                 }
                 format!("{address}: deleted key {masked}")
             }
-            ActionKind::Import { role, .. } => {
+            (ActionKind::Import { role, .. }, _) => {
                 format!("{address}: imported key {masked} as {}", role.as_str())
             }
-            ActionKind::Refresh { status, .. } => {
+            (ActionKind::Refresh { status, .. }, _) => {
                 format!("{address}: recorded key {masked} as {status}")
             }
-            ActionKind::Untrack => format!("{address}: stopped tracking deleted key {masked}"),
-            ActionKind::Forget => format!("{address}: forgotten (IAM untouched)"),
+            (ActionKind::Untrack, _) => format!("{address}: stopped tracking deleted key {masked}"),
+            (ActionKind::Forget, _) => format!("{address}: forgotten (IAM untouched)"),
+            (ActionKind::Create, None) => unreachable!("a create always has an intent"),
         };
         self.state
             .record(address, action, created.as_ref(), self.now);
         self.store.save(self.state)?;
+        if intent.is_some() {
+            self.journal.clear()?;
+        }
         Ok(line)
     }
 
+    /// Creates the key and hands its secret to every sink. On failure nothing is left
+    /// behind: the new key (and any a retried create made) is deleted and the intent cleared.
     async fn create_and_deliver(
         &mut self,
         address: &Address,
+        intent: &mut Intent,
     ) -> Result<(TrackedKey, Vec<String>), ApplyError> {
         let set = self
             .config
@@ -165,21 +201,46 @@ impl<I: Iam> Applier<'_, I> {
                 address: address.clone(),
             })?;
         let user = address.user.as_str();
-        let new = self
-            .iam
-            .create_access_key(user)
-            .await
-            .map_err(|source| ApplyError::Iam {
-                address: address.clone(),
-                source,
-            })?;
+        crash::point("before-iam-create");
+        let created = self.iam.create_access_key(user).await;
+        crash::point("after-iam-create");
+        let new = match created {
+            Ok(new) => new,
+            Err(source) => {
+                // A lost response may still have made a key: find it and delete it.
+                crate::recover::reconcile(self.iam, self.state, intent)
+                    .await
+                    .map_err(|source| ApplyError::Iam {
+                        address: address.clone(),
+                        source,
+                    })?;
+                self.journal.clear()?;
+                return Err(ApplyError::Iam {
+                    address: address.clone(),
+                    source,
+                });
+            }
+        };
+        intent.key_id = Some(new.key.id.clone());
+        self.journal.record(intent)?;
+        self.sweep_retried_creates(intent).await?;
         let cred = Credential {
             user,
             key_id: &new.key.id,
             secret: &new.secret,
             created: new.key.created,
         };
-        match sink::deliver(&set.sinks, &cred, self.stdout) {
+        let journal = self.journal;
+        let mut progress = |i: usize| {
+            intent.sinks_started = i + 1;
+            journal
+                .record(intent)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        };
+        crash::point("before-deliver");
+        let delivered = sink::deliver(&set.sinks, &cred, self.stdout, &mut progress);
+        crash::point("after-deliver");
+        match delivered {
             Ok(delivered) => Ok((
                 TrackedKey {
                     id: new.key.id.clone(),
@@ -190,13 +251,22 @@ impl<I: Iam> Applier<'_, I> {
                 delivered,
             )),
             Err(source) => {
+                if source.still_holding.is_empty() {
+                    // Every sink is back as it was: no one holds the new key.
+                    intent.sinks_started = 0;
+                    self.journal.record(intent)?;
+                }
                 let key = new.key.id.masked();
-                match self.iam.delete_access_key(user, &new.key.id).await {
-                    Ok(()) => Err(ApplyError::Delivery {
-                        address: address.clone(),
-                        key,
-                        source,
-                    }),
+                let deleted = self.iam.delete_access_key(user, &new.key.id).await;
+                match deleted {
+                    Ok(()) => {
+                        self.journal.clear()?;
+                        Err(ApplyError::Delivery {
+                            address: address.clone(),
+                            key,
+                            source,
+                        })
+                    }
                     Err(delete_error) => Err(ApplyError::Orphan {
                         address: address.clone(),
                         user: user.to_string(),
@@ -207,5 +277,37 @@ impl<I: Iam> Applier<'_, I> {
                 }
             }
         }
+    }
+
+    /// With an SDK retry after a lost response, one CreateAccessKey can make two keys;
+    /// only the one returned to us has a secret anyone holds.
+    async fn sweep_retried_creates(&mut self, intent: &Intent) -> Result<(), ApplyError> {
+        let address = &intent.address;
+        let iam_err = |source| ApplyError::Iam {
+            address: address.clone(),
+            source,
+        };
+        let live = self
+            .iam
+            .list_access_keys(&address.user)
+            .await
+            .map_err(iam_err)?
+            .unwrap_or_default();
+        let tracked = self
+            .state
+            .sets
+            .get(address)
+            .map(|s| s.keys().map(|(_, k)| k.id.clone()).collect())
+            .unwrap_or_default();
+        crate::recover::delete_undelivered(
+            self.iam,
+            intent,
+            &live,
+            &tracked,
+            intent.key_id.as_ref(),
+        )
+        .await
+        .map_err(iam_err)?;
+        Ok(())
     }
 }

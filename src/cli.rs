@@ -7,6 +7,7 @@ use crate::config::{self, Config, Source};
 use crate::duration::humanize;
 use crate::iam::Iam;
 use crate::inventory;
+use crate::journal::Journal;
 use crate::model::{Address, LastUsed, Time};
 use crate::plan::{Action, ActionKind, Plan, Reason, SetPlan};
 use crate::planfile::{self, SavedPlan};
@@ -93,6 +94,8 @@ pub enum Command {
     Rollback { address: String },
     /// Continue a rotation held by rollback.
     Resume { address: String },
+    /// Remove a state lock left by a process that is gone (the id is in the lock error).
+    ForceUnlock { lock_id: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -154,6 +157,7 @@ pub async fn run(cli: Cli) -> Outcome {
     let color = !cli.no_color
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stdout().is_terminal();
+    crate::crash::arm(std::env::var("KEYROT_CRASH_AT").ok());
     let ctx = Ctx {
         cli: &cli,
         now,
@@ -191,6 +195,14 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Status { json } => ctx.status(*json).await,
         Command::Rollback { address } => ctx.rollback(address).await,
         Command::Resume { address } => ctx.resume(address),
+        Command::ForceUnlock { lock_id } => {
+            let info = crate::store::force_unlock(&cli.state, lock_id)?;
+            println!(
+                "Removed the lock of `keyrot {}` (pid {} on host {}). The next `keyrot apply` reconciles any step it left unfinished.",
+                info.operation, info.pid, info.host
+            );
+            Ok(0)
+        }
     }
 }
 
@@ -290,6 +302,48 @@ impl Ctx<'_> {
         Ok((plan, planfile::facts(&inv, &users)))
     }
 
+    /// Settles a step an interrupted command left in the journal, before anything else.
+    async fn recover<I: Iam>(
+        &self,
+        iam: &I,
+        store: &mut StateStore,
+        state: &mut State,
+    ) -> Result<(), Failure> {
+        let journal = Journal::for_state(&self.cli.state);
+        let Some(intent) = journal.pending()? else {
+            return Ok(());
+        };
+        let said = crate::recover::reconcile(iam, state, &intent).await?;
+        store.save(state)?;
+        journal.clear()?;
+        println!(
+            "Recovered an interrupted {:?} of {}:",
+            intent.op, intent.address
+        );
+        for line in said.iter().chain(
+            said.is_empty()
+                .then_some(&"nothing had changed in IAM".to_string()),
+        ) {
+            println!("  {line}");
+        }
+        println!();
+        Ok(())
+    }
+
+    /// A note for read-only commands when a step is waiting to be reconciled.
+    fn warn_pending(&self) -> Result<(), Failure> {
+        if let Some(intent) = Journal::for_state(&self.cli.state).pending()? {
+            eprintln!(
+                "{} an interrupted {:?} of {}{} is unfinished; the next `keyrot apply` reconciles it with IAM",
+                self.style.yellow("Warning:"),
+                intent.op,
+                intent.address,
+                intent.key_id.map(|k| format!(" (key {})", k.masked())).unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
     fn read_plan_file(&self, file: &Path) -> Result<SavedPlan, Failure> {
         let text = std::fs::read_to_string(file)
             .map_err(|e| Failure(format!("cannot read plan file {}: {e}", file.display())))?;
@@ -323,6 +377,8 @@ impl Ctx<'_> {
         let _lock = StateLock::acquire(&self.cli.state, "apply", chrono::Utc::now())?;
         let mut store = StateStore::new(self.cli.state.clone());
         let mut state = store.load()?;
+        let iam = self.connect(&config).await;
+        self.recover(&iam, &mut store, &mut state).await?;
         if state.applied_plans.contains(&saved.id) {
             return Err(refuse(format!("plan {} was already applied", saved.id)));
         }
@@ -343,7 +399,6 @@ impl Ctx<'_> {
         if config.digest() != saved.config_digest {
             return Err(refuse("the config changed since the plan was made".into()));
         }
-        let iam = self.connect(&config).await;
         let users: Vec<String> = saved.facts.keys().cloned().collect();
         let mut inv = inventory::read_keys(&iam, &users).await?;
         let ids = planfile::keys_with_last_use(&saved.facts);
@@ -391,6 +446,7 @@ impl Ctx<'_> {
         let config = self.load_config()?;
         let options = self.options(shape)?;
         let state = StateStore::new(self.cli.state.clone()).load()?;
+        self.warn_pending()?;
         let iam = self.connect(&config).await;
         let (plan, facts) = self
             .make_plan_with_facts(&iam, &config, &state, &options)
@@ -434,6 +490,7 @@ impl Ctx<'_> {
         let mut store = StateStore::new(self.cli.state.clone());
         let mut state = store.load()?;
         let iam = self.connect(&config).await;
+        self.recover(&iam, &mut store, &mut state).await?;
         let plan = self.make_plan(&iam, &config, &state, &options).await?;
         print!("{}", render::text::plan(&plan, self.style));
         if !plan.summary().has_actions() {
@@ -477,6 +534,7 @@ impl Ctx<'_> {
             indicatif::ProgressBar::hidden()
         };
         let mut stdout = std::io::stdout();
+        let journal = Journal::for_state(&self.cli.state);
         let mut applier = Applier {
             iam,
             config,
@@ -484,6 +542,8 @@ impl Ctx<'_> {
             state,
             now,
             stdout: &mut stdout,
+            journal: &journal,
+            wall_clock: &chrono::Utc::now,
         };
         let mut progress = |line: &str| {
             bar.suspend(|| println!("{line}"));
@@ -515,6 +575,7 @@ impl Ctx<'_> {
     async fn status(&self, json: bool) -> Outcome {
         let config = self.load_config()?;
         let state = StateStore::new(self.cli.state.clone()).load()?;
+        self.warn_pending()?;
         let iam = self.connect(&config).await;
         let plan = self
             .make_plan(&iam, &config, &state, &PlanOptions::default())
@@ -587,6 +648,8 @@ impl Ctx<'_> {
         let _lock = StateLock::acquire(&self.cli.state, "rollback", chrono::Utc::now())?;
         let mut store = StateStore::new(self.cli.state.clone());
         let mut state = store.load()?;
+        let iam = self.connect(&config).await;
+        self.recover(&iam, &mut store, &mut state).await?;
         let set = state.sets.get(&address).cloned().unwrap_or_default();
         let previous = match (set.phase(), &set.previous) {
             (Phase::Inactive, Some(p)) => p.clone(),
@@ -641,6 +704,12 @@ impl Ctx<'_> {
     fn resume(&self, address: &str) -> Outcome {
         let address = Address::parse(address).map_err(Failure)?;
         let _lock = StateLock::acquire(&self.cli.state, "resume", chrono::Utc::now())?;
+        if Journal::for_state(&self.cli.state).pending()?.is_some() {
+            return Err(Failure(
+                "an interrupted step is unfinished: run `keyrot apply` first to reconcile it"
+                    .into(),
+            ));
+        }
         let mut store = StateStore::new(self.cli.state.clone());
         let mut state = store.load()?;
         match state.sets.get_mut(&address) {

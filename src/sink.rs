@@ -61,14 +61,25 @@ struct Previous {
 /// Writes the credential to every sink; all must succeed. On failure, files already
 /// written get their previous content back, so no sink is left holding a key about to be
 /// deleted.
+///
+/// `before_sink(i)` runs before sink `i` is written (the journal records delivery progress).
 pub fn deliver(
     sinks: &[Sink],
     cred: &Credential,
     stdout: &mut dyn Write,
+    before_sink: &mut dyn FnMut(usize) -> io::Result<()>,
 ) -> Result<Vec<String>, SinkError> {
     let mut written: Vec<Previous> = Vec::new();
     let mut delivered = Vec::new();
-    for sink in sinks {
+    for (i, sink) in sinks.iter().enumerate() {
+        if let Err(source) = before_sink(i) {
+            let still_holding = restore(written);
+            return Err(SinkError {
+                sink: sink.describe(),
+                source,
+                still_holding,
+            });
+        }
         let result = match sink {
             Sink::File { path, format } => {
                 let before = std::fs::read(path).ok().map(Zeroizing::new);
@@ -163,7 +174,13 @@ mod tests {
         ];
         let id = KeyId("AKIATEST".into());
         let secret = SecretString::from(SECRET.to_string());
-        let err = deliver(&sinks, &cred(&id, &secret), &mut Vec::new()).unwrap_err();
+        let err = deliver(
+            &sinks,
+            &cred(&id, &secret),
+            &mut Vec::new(),
+            &mut |_| Ok(()),
+        )
+        .unwrap_err();
         assert!(err.sink.contains("not-a-dir"));
         assert!(err.still_holding.is_empty());
         assert_eq!(std::fs::read_to_string(&good).unwrap(), "old");

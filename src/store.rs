@@ -20,11 +20,18 @@ pub enum StoreError {
     },
     #[error("cannot write state file {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
-    #[error("state is locked by {holder}\n  hint: wait for that command to finish; if its process is gone, remove {path} (lock id {id})")]
+    #[error("state is locked by {holder}\n  hint: {hint}")]
     Locked {
         path: PathBuf,
         holder: String,
         id: String,
+        hint: String,
+    },
+    #[error("no lock with id {wanted} on {path}{found}")]
+    UnlockMismatch {
+        path: PathBuf,
+        wanted: String,
+        found: String,
     },
     #[error("cannot create lock file {path}: {source}")]
     Lock { path: PathBuf, source: io::Error },
@@ -91,7 +98,9 @@ impl StateStore {
         if let Some(old) = &self.last_text {
             write_atomic(&backup_path(&self.path), old.as_bytes(), 0o600).map_err(err)?;
         }
+        crate::crash::point("before-state-write");
         write_atomic(&self.path, text.as_bytes(), 0o600).map_err(err)?;
+        crate::crash::point("after-state-write");
         state.serial = next.serial;
         self.last_text = Some(text);
         Ok(true)
@@ -152,10 +161,8 @@ impl StateLock {
                 Ok(StateLock { path })
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let held: Option<LockInfo> = fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok());
-                let (holder, id) = match held {
+                let held = read_lock(&path);
+                let (holder, id, alive) = match held {
                     Some(h) => (
                         format!(
                             "`keyrot {}` (pid {} on host {}, since {})",
@@ -164,17 +171,69 @@ impl StateLock {
                             h.host,
                             h.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                         ),
-                        h.id,
+                        h.id.clone(),
+                        process_alive(&h),
                     ),
                     None => (
                         "an unknown process (lock file unreadable)".into(),
                         "?".into(),
+                        None,
                     ),
                 };
-                Err(StoreError::Locked { path, holder, id })
+                let hint = match alive {
+                    Some(false) => format!(
+                        "that process is no longer running on this host (a crashed keyrot?): \
+                         run `keyrot force-unlock {id}`; the next apply reconciles any interrupted step"
+                    ),
+                    _ => format!(
+                        "wait for that command to finish; if it is gone, `keyrot force-unlock {id}` removes {}",
+                        path.display()
+                    ),
+                };
+                Err(StoreError::Locked {
+                    path,
+                    holder,
+                    id,
+                    hint,
+                })
             }
             Err(source) => Err(StoreError::Lock { path, source }),
         }
+    }
+}
+
+fn read_lock(path: &Path) -> Option<LockInfo> {
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// Whether the lock holder still runs: known only for this host (via /proc).
+fn process_alive(info: &LockInfo) -> Option<bool> {
+    let here = gethostname::gethostname().to_string_lossy().into_owned();
+    let proc = Path::new("/proc");
+    (info.host == here && proc.is_dir()).then(|| proc.join(info.pid.to_string()).exists())
+}
+
+/// Removes the lock if its id is `id` (Terraform's force-unlock).
+pub fn force_unlock(state_path: &Path, id: &str) -> Result<LockInfo, StoreError> {
+    let path = lock_path(state_path);
+    match read_lock(&path) {
+        Some(info) if info.id == id => {
+            fs::remove_file(&path).map_err(|source| StoreError::Lock {
+                path: path.clone(),
+                source,
+            })?;
+            Ok(info)
+        }
+        other => Err(StoreError::UnlockMismatch {
+            found: match other {
+                Some(info) => format!(" (it is held with id {})", info.id),
+                None => " (it is not locked)".to_string(),
+            },
+            path,
+            wanted: id.to_string(),
+        }),
     }
 }
 
@@ -228,6 +287,29 @@ mod tests {
             "{err}"
         );
         drop(lock);
+        assert!(StateLock::acquire(&path, "apply", now).is_ok());
+    }
+
+    #[test]
+    fn dead_holder_is_detected_and_force_unlock_needs_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyrot.json");
+        let now = "2026-01-01T00:00:00Z".parse().unwrap();
+        let lock = StateLock::acquire(&path, "apply", now).unwrap();
+        let id = read_lock(&lock_path(&path)).unwrap().id;
+        // Pretend the holder crashed: keep the file, point it at a pid that cannot exist.
+        std::mem::forget(lock);
+        let mut info = read_lock(&lock_path(&path)).unwrap();
+        info.pid = u32::MAX;
+        fs::write(lock_path(&path), serde_json::to_string(&info).unwrap()).unwrap();
+        let err = StateLock::acquire(&path, "apply", now)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("no longer running"), "{err}");
+        assert!(err.contains(&format!("keyrot force-unlock {id}")), "{err}");
+        assert!(force_unlock(&path, "wrong").is_err());
+        assert_eq!(force_unlock(&path, &id).unwrap().id, id);
         assert!(StateLock::acquire(&path, "apply", now).is_ok());
     }
 }

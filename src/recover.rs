@@ -1,0 +1,142 @@
+//! Reconciles an intent left in the journal by an interrupted command with live IAM, so
+//! a crash never orphans a key nor forgets a change that did happen.
+
+use crate::iam::{Iam, IamError};
+use crate::journal::{Intent, Op};
+use crate::model::{KeyStatus, LiveKey};
+use crate::plan::{Action, ActionKind, Reason};
+use crate::state::{State, TrackedKey};
+use std::collections::BTreeSet;
+
+/// IAM's CreateDate comes from AWS's clock, the intent's time from ours.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// What reconciling found and did, as sentences for the user.
+pub async fn reconcile<I: Iam>(
+    iam: &I,
+    state: &mut State,
+    intent: &Intent,
+) -> Result<Vec<String>, IamError> {
+    let address = &intent.address;
+    let user = address.user.as_str();
+    let live = iam.list_access_keys(user).await?.unwrap_or_default();
+    let set = state.sets.get(address).cloned().unwrap_or_default();
+    let tracked: BTreeSet<_> = set.keys().map(|(_, k)| k.id.clone()).collect();
+    let mut said = Vec::new();
+    let action = |kind| Action {
+        kind,
+        key: intent.key_id.clone(),
+        reason: Reason::new(
+            "recovered",
+            "recorded from the journal after an interruption",
+        ),
+        frees_slot: false,
+    };
+    match intent.op {
+        Op::Create => {
+            let delivered = intent
+                .key_id
+                .as_ref()
+                .filter(|_| intent.sinks_started > 0)
+                .filter(|id| !tracked.contains(*id))
+                .and_then(|id| live.iter().find(|k| &k.id == id));
+            if let Some(key) = delivered {
+                // A consumer may already read it: keep it, as the new current key.
+                let created = TrackedKey {
+                    id: key.id.clone(),
+                    status: KeyStatus::Active,
+                    born: intent.now,
+                    status_since: intent.now,
+                };
+                state.record(
+                    address,
+                    &action(ActionKind::Create),
+                    Some(&created),
+                    intent.now,
+                );
+                said.push(format!(
+                    "{address}: key {} was created and delivery had started before an interruption: \
+                     adopted as the current key (sinks after the first {} may still hold the old key; \
+                     `--force-rotate {address}` rotates again)",
+                    key.id.masked(),
+                    intent.sinks_started
+                ));
+            }
+            let keep = delivered.map(|k| k.id.clone());
+            said.extend(delete_undelivered(iam, intent, &live, &tracked, keep.as_ref()).await?);
+        }
+        Op::Deactivate | Op::Reactivate => {
+            let want = if intent.op == Op::Deactivate {
+                KeyStatus::Inactive
+            } else {
+                KeyStatus::Active
+            };
+            let key = intent
+                .key_id
+                .as_ref()
+                .and_then(|id| live.iter().find(|k| &k.id == id));
+            let recorded = intent
+                .key_id
+                .as_ref()
+                .and_then(|id| set.keys().find(|(_, k)| &k.id == id))
+                .map(|(_, k)| k.status.clone());
+            if let Some(key) = key.filter(|k| k.status == want && recorded != Some(want.clone())) {
+                let kind = if intent.op == Op::Deactivate {
+                    ActionKind::Deactivate
+                } else {
+                    ActionKind::Reactivate
+                };
+                state.record(address, &action(kind), None, intent.now);
+                said.push(format!(
+                    "{address}: the interrupted step did set key {} {want}; recorded",
+                    key.id.masked()
+                ));
+            }
+        }
+        Op::Delete => {
+            let gone = intent
+                .key_id
+                .as_ref()
+                .is_some_and(|id| tracked.contains(id) && !live.iter().any(|k| &k.id == id));
+            if gone {
+                state.record(address, &action(ActionKind::Delete), None, intent.now);
+                said.push(format!(
+                    "{address}: the interrupted delete of key {} did happen; recorded",
+                    intent
+                        .key_id
+                        .as_ref()
+                        .map(|k| k.masked())
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(said)
+}
+
+/// Deletes keys a create made but never delivered: untracked, created at or after the
+/// intent, other than `keep`. Their secrets exist nowhere, so nothing can be using them.
+pub async fn delete_undelivered<I: Iam>(
+    iam: &I,
+    intent: &Intent,
+    live: &[LiveKey],
+    tracked: &BTreeSet<crate::model::KeyId>,
+    keep: Option<&crate::model::KeyId>,
+) -> Result<Vec<String>, IamError> {
+    let mut said = Vec::new();
+    for key in live {
+        let ours = key.created >= intent.at - CLOCK_SKEW;
+        if ours && !tracked.contains(&key.id) && Some(&key.id) != keep {
+            match iam.delete_access_key(&intent.address.user, &key.id).await {
+                Err(e) if !e.is_no_such_entity() => return Err(e),
+                _ => {}
+            }
+            said.push(format!(
+                "{}: deleted key {}, created by an interrupted or retried create whose secret was never delivered",
+                intent.address,
+                key.id.masked()
+            ));
+        }
+    }
+    Ok(said)
+}
