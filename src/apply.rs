@@ -208,7 +208,7 @@ impl<I: Iam> Applier<'_, I> {
             Ok(new) => new,
             Err(source) => {
                 // A lost response may still have made a key: find it and delete it.
-                crate::recover::reconcile(self.iam, self.state, intent)
+                crate::recover::reconcile(self.iam, self.config, self.state, intent)
                     .await
                     .map_err(|source| ApplyError::Iam {
                         address: address.clone(),

@@ -306,6 +306,7 @@ impl Ctx<'_> {
     async fn recover<I: Iam>(
         &self,
         iam: &I,
+        config: &Config,
         store: &mut StateStore,
         state: &mut State,
     ) -> Result<(), Failure> {
@@ -313,7 +314,7 @@ impl Ctx<'_> {
         let Some(intent) = journal.pending()? else {
             return Ok(());
         };
-        let said = crate::recover::reconcile(iam, state, &intent).await?;
+        let said = crate::recover::reconcile(iam, config, state, &intent).await?;
         store.save(state)?;
         journal.clear()?;
         println!(
@@ -378,7 +379,7 @@ impl Ctx<'_> {
         let mut store = StateStore::new(self.cli.state.clone());
         let mut state = store.load()?;
         let iam = self.connect(&config).await;
-        self.recover(&iam, &mut store, &mut state).await?;
+        self.recover(&iam, &config, &mut store, &mut state).await?;
         if state.applied_plans.contains(&saved.id) {
             return Err(refuse(format!("plan {} was already applied", saved.id)));
         }
@@ -490,7 +491,7 @@ impl Ctx<'_> {
         let mut store = StateStore::new(self.cli.state.clone());
         let mut state = store.load()?;
         let iam = self.connect(&config).await;
-        self.recover(&iam, &mut store, &mut state).await?;
+        self.recover(&iam, &config, &mut store, &mut state).await?;
         let plan = self.make_plan(&iam, &config, &state, &options).await?;
         print!("{}", render::text::plan(&plan, self.style));
         if !plan.summary().has_actions() {
@@ -649,7 +650,7 @@ impl Ctx<'_> {
         let mut store = StateStore::new(self.cli.state.clone());
         let mut state = store.load()?;
         let iam = self.connect(&config).await;
-        self.recover(&iam, &mut store, &mut state).await?;
+        self.recover(&iam, &config, &mut store, &mut state).await?;
         let set = state.sets.get(&address).cloned().unwrap_or_default();
         let previous = match (set.phase(), &set.previous) {
             (Phase::Inactive, Some(p)) => p.clone(),

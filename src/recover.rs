@@ -1,10 +1,12 @@
 //! Reconciles an intent left in the journal by an interrupted command with live IAM, so
 //! a crash never orphans a key nor forgets a change that did happen.
 
+use crate::config::Config;
 use crate::iam::{Iam, IamError};
 use crate::journal::{Intent, Op};
 use crate::model::{KeyStatus, LiveKey};
 use crate::plan::{Action, ActionKind, Reason};
+use crate::sink;
 use crate::state::{State, TrackedKey};
 use std::collections::BTreeSet;
 
@@ -14,6 +16,7 @@ const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 /// What reconciling found and did, as sentences for the user.
 pub async fn reconcile<I: Iam>(
     iam: &I,
+    config: &Config,
     state: &mut State,
     intent: &Intent,
 ) -> Result<Vec<String>, IamError> {
@@ -34,13 +37,20 @@ pub async fn reconcile<I: Iam>(
     };
     match intent.op {
         Op::Create => {
+            let sinks = config.sets.get(address).map_or(&[][..], |s| &s.sinks[..]);
+            let started = &sinks[..intent.sinks_started.min(sinks.len())];
             let delivered = intent
                 .key_id
                 .as_ref()
-                .filter(|_| intent.sinks_started > 0)
                 .filter(|id| !tracked.contains(*id))
-                .and_then(|id| live.iter().find(|k| &k.id == id));
+                .and_then(|id| live.iter().find(|k| &k.id == id))
+                .filter(|k| started.iter().any(|s| sink::holds(s, &k.id) != Some(false)));
             if let Some(key) = delivered {
+                let missing: Vec<String> = sinks
+                    .iter()
+                    .filter(|s| sink::holds(s, &key.id) != Some(true))
+                    .map(|s| s.describe())
+                    .collect();
                 // A consumer may already read it: keep it, as the new current key.
                 let created = TrackedKey {
                     id: key.id.clone(),
@@ -54,12 +64,18 @@ pub async fn reconcile<I: Iam>(
                     Some(&created),
                     intent.now,
                 );
+                let note = if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; not confirmed in: {} (their consumers keep the old key, whose deactivation waits \
+                         for it to go unused; `keyrot apply --force-rotate {address}` rotates again)",
+                        missing.join(", ")
+                    )
+                };
                 said.push(format!(
-                    "{address}: key {} was created and delivery had started before an interruption: \
-                     adopted as the current key (sinks after the first {} may still hold the old key; \
-                     `--force-rotate {address}` rotates again)",
+                    "{address}: key {} was created and delivered before an interruption: adopted as the current key{note}",
                     key.id.masked(),
-                    intent.sinks_started
                 ));
             }
             let keep = delivered.map(|k| k.id.clone());

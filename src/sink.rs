@@ -111,6 +111,19 @@ pub fn deliver(
     Ok(delivered)
 }
 
+/// Whether `sink` now holds `key`: `None` where it cannot be read back (stdout).
+/// Used after an interruption to tell a delivered key from an undelivered one.
+pub fn holds(sink: &Sink, key: &KeyId) -> Option<bool> {
+    match sink {
+        Sink::File { path, .. } => Some(
+            std::fs::read(path)
+                .map(Zeroizing::new)
+                .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(&key.0)),
+        ),
+        Sink::Stdout { .. } => None,
+    }
+}
+
 /// Puts files back as they were; returns those that could not be.
 fn restore(written: Vec<Previous>) -> Vec<String> {
     let mut failed = Vec::new();
