@@ -3,6 +3,7 @@
 use crate::iam::{Iam, IamError, NewKey};
 use crate::model::{KeyId, KeyStatus, LastUsed, LiveKey, Time};
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::primitives::DateTime;
@@ -16,7 +17,14 @@ pub struct Connection {
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    pub max_attempts: Option<u32>,
+    pub timeout: Option<std::time::Duration>,
+    pub adaptive: bool,
 }
+
+/// Attempts per call by default: rides out a burst of IAM throttling.
+const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 pub struct AwsIam {
     client: Client,
@@ -25,8 +33,21 @@ pub struct AwsIam {
 impl AwsIam {
     /// Standard credential chain; `AWS_ENDPOINT_URL(_IAM)` is honoured by the SDK itself.
     pub async fn connect(conn: &Connection) -> Self {
+        let attempts = conn.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        // Exponential backoff with full jitter, chosen here rather than left to defaults.
+        let retry = if conn.adaptive {
+            RetryConfig::adaptive()
+        } else {
+            RetryConfig::standard()
+        }
+        .with_max_attempts(attempts);
+        let timeouts = TimeoutConfig::builder()
+            .operation_timeout(conn.timeout.unwrap_or(DEFAULT_TIMEOUT))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(5));
+            .retry_config(retry)
+            .timeout_config(timeouts);
         if let Some(profile) = &conn.profile {
             loader = loader.profile_name(profile);
         }

@@ -234,6 +234,12 @@ impl Ctx<'_> {
                 .endpoint_url
                 .clone()
                 .or(config.aws.endpoint_url.clone()),
+            max_attempts: config.aws.max_attempts,
+            timeout: config
+                .aws
+                .timeout
+                .map(|w| std::time::Duration::from_secs(w.as_secs())),
+            adaptive: config.aws.retry_mode == Some(crate::config::RetryMode::Adaptive),
         };
         AwsIam::connect(&conn).await
     }

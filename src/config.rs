@@ -23,6 +23,18 @@ pub struct AwsSettings {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Attempts per IAM call, first try included (SDK retry with jittered backoff).
+    pub max_attempts: Option<u32>,
+    /// Bound on one IAM call including its retries.
+    pub timeout: Option<Window>,
+    /// `standard` or `adaptive` (client-side rate limiting under throttling).
+    pub retry_mode: Option<RetryMode>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryMode {
+    Standard,
+    Adaptive,
 }
 
 /// The four windows of the rotation state machine.
@@ -108,10 +120,7 @@ impl Config {
     /// plans so `apply FILE` can tell the config changed since the plan.
     pub fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
-        let mut canon = format!(
-            "aws region={:?} profile={:?} endpoint_url={:?}\n",
-            self.aws.region, self.aws.profile, self.aws.endpoint_url
-        );
+        let mut canon = format!("aws {:?}\n", self.aws);
         for set in self.sets.values() {
             let w = &set.windows;
             canon.push_str(&format!(
@@ -343,11 +352,62 @@ impl Walker {
             ctx,
             body,
             "`aws`",
-            &["region", "profile", "endpoint_url"],
+            &[
+                "region",
+                "profile",
+                "endpoint_url",
+                "max_attempts",
+                "timeout",
+                "retry_mode",
+            ],
             &[],
         );
         if !fresh {
             return;
+        }
+        if let Some(attr) = body.get_attribute("max_attempts") {
+            let n = attr.value.as_number().and_then(|n| n.as_u64());
+            match n.filter(|n| (1..=20).contains(n)) {
+                Some(n) => self.aws.max_attempts = Some(n as u32),
+                None => {
+                    let at = ctx.origin(attr.value.span().or(attr.span()));
+                    self.report(
+                        &at,
+                        "max_attempts must be a whole number from 1 to 20",
+                        "e.g. `max_attempts = 8`",
+                    );
+                }
+            }
+        }
+        if let Some(attr) = body.get_attribute("timeout") {
+            match duration_attr(ctx, attr) {
+                Ok(w) if w.as_secs() > 0 => self.aws.timeout = Some(w),
+                Ok(_) => {
+                    let at = ctx.origin(attr.value.span().or(attr.span()));
+                    self.report(
+                        &at,
+                        "timeout must be longer than 0s",
+                        "e.g. `timeout = \"60s\"`",
+                    );
+                }
+                Err(d) => self.diagnostics.push(d),
+            }
+        }
+        if let Some(mode) = self.string_attr(ctx, body, "retry_mode") {
+            self.aws.retry_mode = match mode.as_str() {
+                "standard" => Some(RetryMode::Standard),
+                "adaptive" => Some(RetryMode::Adaptive),
+                other => {
+                    let attr = body.get_attribute("retry_mode");
+                    let at = ctx.origin(attr.and_then(|a| a.value.span()));
+                    self.report(
+                        &at,
+                        format!("unknown retry_mode `{other}`"),
+                        "use \"standard\" or \"adaptive\"",
+                    );
+                    None
+                }
+            };
         }
         self.aws.region = self.string_attr(ctx, body, "region");
         self.aws.profile = self.string_attr(ctx, body, "profile");

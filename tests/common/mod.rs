@@ -365,3 +365,4 @@ pub fn assert_matches_schema(schema_file: &str, instance: &serde_json::Value) {
         "{schema_file}: {errors:#?}\n{instance:#}"
     );
 }
+pub mod proxy;
