@@ -106,6 +106,8 @@ struct Reconciled {
     state: SetState,
     actions: Vec<Action>,
     drift: Vec<Drift>,
+    /// Untracked keys with no free role (two Inactive keys and no Active one).
+    unplaced: Vec<KeyId>,
 }
 
 fn reconcile(
@@ -119,6 +121,7 @@ fn reconcile(
         state: tracked.cloned().unwrap_or_default(),
         actions: Vec::new(),
         drift: Vec::new(),
+        unplaced: Vec::new(),
     };
     let push = |out: &mut Reconciled, action: Action| {
         out.state = out.state.after(&action, None, now);
@@ -184,15 +187,19 @@ fn reconcile(
         .filter(|l| out.state.role_of(&l.id).is_none())
         .collect();
     untracked.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    // A key older than the newest one keyrot tracks was there all along (a leftover that
+    // waited for a free role), not made outside keyrot since.
+    let newest_born = out.state.keys().map(|(_, k)| k.born).max();
     for key in untracked {
         let role = if out.state.current.is_none() && key.status == KeyStatus::Active {
             Role::Current
         } else if out.state.previous.is_none() {
             Role::Previous
         } else {
-            continue; // More keys than roles: IAM's quota makes this unreachable.
+            out.unplaced.push(key.id.clone());
+            continue;
         };
-        if managed_before {
+        if managed_before && newest_born.is_none_or(|born| key.created > born) {
             out.drift.push(Drift {
                 key: key.id.clone(),
                 kind: DriftKind::Appeared,
@@ -268,6 +275,17 @@ fn plan_set(
     out.keys = key_views(live, &w);
     out.drift = reconciled.drift;
     out.actions = reconciled.actions;
+    for id in reconciled.unplaced {
+        out.waits.push(Wait {
+            step: Step::Blocked,
+            key: Some(id),
+            reason: Reason::new(
+                "second_leftover",
+                "another Inactive key: keyrot retires one old key at a time and adopts this one once a slot is free",
+            ),
+            due: None,
+        });
+    }
     if refresh_only {
         return out;
     }

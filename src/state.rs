@@ -134,7 +134,10 @@ impl SetState {
             }
             ActionKind::Create => {
                 if let Some(new) = created {
-                    next.previous = next.current.take();
+                    // With no current key, an Inactive leftover stays the previous key.
+                    if let Some(old) = next.current.take() {
+                        next.previous = Some(old);
+                    }
                     next.current = Some(new.clone());
                 }
             }

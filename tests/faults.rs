@@ -27,10 +27,6 @@ fn users_config(users: &[&str], attempts: u32) -> String {
     text
 }
 
-fn sink_key(project: &Project) -> String {
-    sink_key_at(project, "key")
-}
-
 fn sink_key_at(project: &Project, file: &str) -> String {
     let text =
         std::fs::read_to_string(project.path(&format!("secrets/{file}.json"))).expect("sink file");

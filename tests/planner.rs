@@ -1,0 +1,2047 @@
+//! The pure planner, through the library's public API only.
+//!
+//! 1. Table-driven tests of every transition of the rotation state machine.
+//! 2. Property tests against a small simulated IAM: ≤ 2 keys per user, every delete
+//!    preceded by a deactivate, plan → apply → plan is empty, same input → same plan.
+//! 3. Snapshot tests of the text and JSON renderers over fixed plans.
+
+use chrono::{Duration, TimeZone, Utc};
+use keyrot::config::{Config, SetConfig, Windows};
+use keyrot::duration::Window;
+use keyrot::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use keyrot::plan::{Action, ActionKind, DriftKind, Plan, Reason, Role, SetPlan, Step};
+use keyrot::planner::{self, PlanOptions};
+use keyrot::render::{self, Style};
+use keyrot::state::{Phase, State, TrackedKey};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use std::collections::BTreeMap;
+
+// ---------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------
+
+const OLD: &str = "AKIAOLDOLDOLDOLD0001";
+const NEW: &str = "AKIANEWNEWNEWNEW0002";
+const EXT: &str = "AKIAEXTEXTEXTEXT0003";
+const OTH: &str = "AKIAOTHOTHOTHOTH0004";
+
+fn day(n: i64) -> Time {
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap() + Duration::days(n)
+}
+
+fn kid(id: &str) -> KeyId {
+    KeyId(id.to_string())
+}
+
+fn addr(user: &str) -> Address {
+    Address::access_key(user)
+}
+
+/// The built-in defaults: max_age 90d, overlap 7d, unused_for 3d, inactive_for 7d.
+fn default_windows() -> Windows {
+    let w = Windows::default();
+    assert_eq!(
+        (w.max_age, w.overlap, w.unused_for, w.inactive_for),
+        (
+            Window::days(90),
+            Window::days(7),
+            Window::days(3),
+            Window::days(7)
+        ),
+        "the tables below are computed with these windows"
+    );
+    w
+}
+
+fn config_with(sets: &[(&str, Windows)]) -> Config {
+    Config {
+        aws: Default::default(),
+        sets: sets
+            .iter()
+            .map(|(user, windows)| {
+                let address = addr(user);
+                (
+                    address.clone(),
+                    SetConfig {
+                        address,
+                        windows: *windows,
+                        sinks: Vec::new(),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn config(users: &[&str]) -> Config {
+    let sets: Vec<(&str, Windows)> = users.iter().map(|u| (*u, default_windows())).collect();
+    config_with(&sets)
+}
+
+fn live(id: &str, status: &str, created: Time) -> LiveKey {
+    LiveKey {
+        id: kid(id),
+        status: KeyStatus::parse(status),
+        created,
+    }
+}
+
+fn inventory(users: Vec<(&str, Vec<LiveKey>)>) -> Inventory {
+    Inventory {
+        keys: users
+            .into_iter()
+            .map(|(u, keys)| (u.to_string(), keys))
+            .collect(),
+        last_used: BTreeMap::new(),
+    }
+}
+
+fn with_last_used(mut inv: Inventory, id: &str, used: LastUsed) -> Inventory {
+    inv.last_used.insert(kid(id), used);
+    inv
+}
+
+fn action(kind: ActionKind, key: Option<&str>) -> Action {
+    Action {
+        kind,
+        key: key.map(kid),
+        reason: Reason::new("test", "recorded by the test"),
+        frees_slot: false,
+    }
+}
+
+fn fresh_key(id: &str, at: Time) -> TrackedKey {
+    TrackedKey {
+        id: kid(id),
+        status: KeyStatus::Active,
+        born: at,
+        status_since: at,
+    }
+}
+
+/// Builds states through `State::record`, the same transitions apply uses.
+struct Story {
+    state: State,
+}
+
+impl Story {
+    fn new() -> Self {
+        Story {
+            state: State::new("test-lineage".into()),
+        }
+    }
+
+    fn import(mut self, user: &str, role: Role, id: &str, status: &str, born: Time) -> Self {
+        let kind = ActionKind::Import {
+            role,
+            status: KeyStatus::parse(status),
+            born,
+        };
+        self.state
+            .record(&addr(user), &action(kind, Some(id)), None, born);
+        self
+    }
+
+    fn create(mut self, user: &str, id: &str, at: Time) -> Self {
+        let created = fresh_key(id, at);
+        self.state.record(
+            &addr(user),
+            &action(ActionKind::Create, None),
+            Some(&created),
+            at,
+        );
+        self
+    }
+
+    fn deactivate(mut self, user: &str, id: &str, at: Time) -> Self {
+        self.state.record(
+            &addr(user),
+            &action(ActionKind::Deactivate, Some(id)),
+            None,
+            at,
+        );
+        self
+    }
+
+    fn reactivate(mut self, user: &str, id: &str, at: Time) -> Self {
+        self.state.record(
+            &addr(user),
+            &action(ActionKind::Reactivate, Some(id)),
+            None,
+            at,
+        );
+        self
+    }
+
+    fn done(self) -> State {
+        self.state
+    }
+}
+
+/// alice tracks OLD (born day 0) as her current key.
+fn steady() -> Story {
+    Story::new().import("alice", Role::Current, OLD, "Active", day(0))
+}
+
+/// alice rotated on day 90: NEW is current, OLD (still Active) is previous.
+fn overlap() -> Story {
+    steady().create("alice", NEW, day(90))
+}
+
+/// OLD was deactivated on day 98: the checkpoint.
+fn inactive() -> Story {
+    overlap().deactivate("alice", OLD, day(98))
+}
+
+/// Rolled back on day 101: OLD is Active again and the rotation held.
+fn held() -> Story {
+    inactive().reactivate("alice", OLD, day(101))
+}
+
+fn live_overlap() -> Vec<LiveKey> {
+    vec![live(OLD, "Active", day(0)), live(NEW, "Active", day(90))]
+}
+
+fn live_inactive() -> Vec<LiveKey> {
+    vec![live(OLD, "Inactive", day(0)), live(NEW, "Active", day(90))]
+}
+
+fn set<'a>(plan: &'a Plan, user: &str) -> &'a SetPlan {
+    plan.sets
+        .iter()
+        .find(|s| s.address == addr(user))
+        .unwrap_or_else(|| panic!("no set for {user} in {plan:#?}"))
+}
+
+/// An expected action: kind, key, reason code, frees_slot.
+type Act = (ActionKind, Option<KeyId>, String, bool);
+/// An expected wait: step, key, due, reason code.
+type Wt = (Step, Option<KeyId>, Option<Time>, String);
+
+fn acts(set: &SetPlan) -> Vec<Act> {
+    set.actions
+        .iter()
+        .map(|a| {
+            (
+                a.kind.clone(),
+                a.key.clone(),
+                a.reason.code.clone(),
+                a.frees_slot,
+            )
+        })
+        .collect()
+}
+
+fn waits(set: &SetPlan) -> Vec<Wt> {
+    set.waits
+        .iter()
+        .map(|w| (w.step, w.key.clone(), w.due, w.reason.code.clone()))
+        .collect()
+}
+
+fn drift(set: &SetPlan) -> Vec<(KeyId, DriftKind)> {
+    set.drift
+        .iter()
+        .map(|d| (d.key.clone(), d.kind.clone()))
+        .collect()
+}
+
+fn imp(role: Role, status: &str, born: Time, id: &str) -> Act {
+    let kind = ActionKind::Import {
+        role,
+        status: KeyStatus::parse(status),
+        born,
+    };
+    (kind, Some(kid(id)), "untracked_key".to_string(), false)
+}
+
+fn create(code: &'static str) -> Act {
+    (ActionKind::Create, None, code.to_string(), false)
+}
+
+fn deactivate(id: &str) -> Act {
+    (
+        ActionKind::Deactivate,
+        Some(kid(id)),
+        "overlap_done_unused".to_string(),
+        false,
+    )
+}
+
+fn delete(id: &str) -> Act {
+    (
+        ActionKind::Delete,
+        Some(kid(id)),
+        "inactive_for".to_string(),
+        false,
+    )
+}
+
+fn delete_freeing(id: &str) -> Act {
+    (
+        ActionKind::Delete,
+        Some(kid(id)),
+        "inactive_for".to_string(),
+        true,
+    )
+}
+
+fn refresh(id: &str, status: &str, hold: bool) -> Act {
+    let kind = ActionKind::Refresh {
+        status: KeyStatus::parse(status),
+        hold,
+    };
+    (
+        kind,
+        Some(kid(id)),
+        "status_changed_outside".to_string(),
+        false,
+    )
+}
+
+fn untrack(id: &str) -> Act {
+    (
+        ActionKind::Untrack,
+        Some(kid(id)),
+        "deleted_outside".to_string(),
+        false,
+    )
+}
+
+fn wait(step: Step, id: Option<&str>, due: Option<Time>, code: &'static str) -> Wt {
+    (step, id.map(kid), due, code.to_string())
+}
+
+fn status_changed(id: &str, from: &str, to: &str) -> (KeyId, DriftKind) {
+    let kind = DriftKind::StatusChanged {
+        from: KeyStatus::parse(from),
+        to: KeyStatus::parse(to),
+    };
+    (kid(id), kind)
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. The state machine, one row per transition (all for user alice, default windows)
+// ---------------------------------------------------------------------------------------
+
+struct Case {
+    name: &'static str,
+    state: State,
+    inventory: Inventory,
+    now: Time,
+    options: PlanOptions,
+    phase: Phase,
+    actions: Vec<Act>,
+    waits: Vec<Wt>,
+    drift: Vec<(KeyId, DriftKind)>,
+    /// What `evidence_needed` asks the inventory reader for.
+    evidence: Vec<&'static str>,
+}
+
+impl Default for Case {
+    fn default() -> Self {
+        Case {
+            name: "",
+            state: State::new("test-lineage".into()),
+            inventory: Inventory::default(),
+            now: day(0),
+            options: PlanOptions::default(),
+            phase: Phase::Empty,
+            actions: Vec::new(),
+            waits: Vec::new(),
+            drift: Vec::new(),
+            evidence: Vec::new(),
+        }
+    }
+}
+
+fn alice(keys: Vec<LiveKey>) -> Inventory {
+    inventory(vec![("alice", keys)])
+}
+
+fn force_alice() -> PlanOptions {
+    PlanOptions {
+        force_rotate: vec![addr("alice")],
+        ..PlanOptions::default()
+    }
+}
+
+fn transitions() -> Vec<Case> {
+    use Role::{Current, Previous};
+    vec![
+        // --- first run -------------------------------------------------------------
+        Case {
+            name: "first run: Active key younger than max_age is imported, create waits for max_age",
+            inventory: alice(vec![live(OLD, "Active", day(30))]),
+            now: day(100),
+            actions: vec![imp(Current, "Active", day(30), OLD)],
+            waits: vec![wait(Step::Rotate, Some(OLD), Some(day(120)), "max_age")],
+            ..Case::default()
+        },
+        Case {
+            name: "first run: Active key older than max_age is imported and rotated",
+            inventory: alice(vec![live(OLD, "Active", day(0))]),
+            now: day(100),
+            actions: vec![imp(Current, "Active", day(0), OLD), create("max_age")],
+            ..Case::default()
+        },
+        Case {
+            name: "first run: a key exactly max_age old is rotated",
+            inventory: alice(vec![live(OLD, "Active", day(0))]),
+            now: day(90),
+            actions: vec![imp(Current, "Active", day(0), OLD), create("max_age")],
+            ..Case::default()
+        },
+        Case {
+            name: "first run: no keys at all, create one",
+            inventory: alice(vec![]),
+            now: day(0),
+            actions: vec![create("no_active_key")],
+            ..Case::default()
+        },
+        Case {
+            name: "user missing from IAM: blocked, nothing else",
+            inventory: Inventory::default(),
+            now: day(0),
+            waits: vec![wait(Step::Blocked, None, None, "user_missing")],
+            ..Case::default()
+        },
+        Case {
+            name: "first run: a single Inactive key is retired and a new key created (slot free)",
+            inventory: alice(vec![live(OLD, "Inactive", day(0))]),
+            now: day(100),
+            actions: vec![imp(Previous, "Inactive", day(0), OLD), create("no_active_key")],
+            waits: vec![wait(Step::Delete, Some(OLD), Some(day(107)), "inactive_for")],
+            ..Case::default()
+        },
+        Case {
+            name: "first run: two Active keys, the newest is current, the older is retired",
+            inventory: alice(vec![live(OLD, "Active", day(0)), live(NEW, "Active", day(50))]),
+            now: day(52),
+            actions: vec![
+                imp(Current, "Active", day(50), NEW),
+                imp(Previous, "Active", day(0), OLD),
+            ],
+            waits: vec![wait(Step::Deactivate, Some(OLD), Some(day(57)), "overlap")],
+            ..Case::default()
+        },
+        // --- steady ----------------------------------------------------------------
+        Case {
+            name: "steady: young key waits for max_age",
+            state: steady().done(),
+            inventory: alice(vec![live(OLD, "Active", day(0))]),
+            now: day(89),
+            phase: Phase::Steady,
+            waits: vec![wait(Step::Rotate, Some(OLD), Some(day(90)), "max_age")],
+            ..Case::default()
+        },
+        Case {
+            name: "steady: key reaches max_age, create",
+            state: steady().done(),
+            inventory: alice(vec![live(OLD, "Active", day(0))]),
+            now: day(90),
+            phase: Phase::Steady,
+            actions: vec![create("max_age")],
+            ..Case::default()
+        },
+        Case {
+            name: "steady: force_rotate creates whatever the age",
+            state: steady().done(),
+            inventory: alice(vec![live(OLD, "Active", day(0))]),
+            now: day(10),
+            options: force_alice(),
+            phase: Phase::Steady,
+            actions: vec![create("forced")],
+            ..Case::default()
+        },
+        // --- overlap ---------------------------------------------------------------
+        Case {
+            name: "overlap: new key younger than overlap, deactivate waits for born+overlap",
+            state: overlap().done(),
+            inventory: alice(live_overlap()),
+            now: day(93),
+            phase: Phase::Overlap,
+            waits: vec![wait(Step::Deactivate, Some(OLD), Some(day(97)), "overlap")],
+            ..Case::default()
+        },
+        Case {
+            name: "overlap: passed, old key never used, deactivate",
+            state: overlap().done(),
+            inventory: with_last_used(alice(live_overlap()), OLD, LastUsed::Never),
+            now: day(98),
+            phase: Phase::Overlap,
+            actions: vec![deactivate(OLD)],
+            evidence: vec![OLD],
+            ..Case::default()
+        },
+        Case {
+            name: "overlap: exactly at born+overlap counts as passed",
+            state: overlap().done(),
+            inventory: with_last_used(alice(live_overlap()), OLD, LastUsed::Never),
+            now: day(97),
+            phase: Phase::Overlap,
+            actions: vec![deactivate(OLD)],
+            evidence: vec![OLD],
+            ..Case::default()
+        },
+        Case {
+            name: "overlap: passed but old key used recently, wait until last_used+unused_for",
+            state: overlap().done(),
+            inventory: with_last_used(alice(live_overlap()), OLD, LastUsed::At(day(97))),
+            now: day(98),
+            phase: Phase::Overlap,
+            waits: vec![wait(Step::Deactivate, Some(OLD), Some(day(100)), "recently_used")],
+            evidence: vec![OLD],
+            ..Case::default()
+        },
+        Case {
+            name: "overlap: passed and old key used long ago, deactivate",
+            state: overlap().done(),
+            inventory: with_last_used(alice(live_overlap()), OLD, LastUsed::At(day(90))),
+            now: day(98),
+            phase: Phase::Overlap,
+            actions: vec![deactivate(OLD)],
+            evidence: vec![OLD],
+            ..Case::default()
+        },
+        Case {
+            name: "overlap: last use exactly unused_for ago, deactivate",
+            state: overlap().done(),
+            inventory: with_last_used(alice(live_overlap()), OLD, LastUsed::At(day(95))),
+            now: day(98),
+            phase: Phase::Overlap,
+            actions: vec![deactivate(OLD)],
+            evidence: vec![OLD],
+            ..Case::default()
+        },
+        Case {
+            name: "overlap: passed but no evidence read, wait with no due date",
+            state: overlap().done(),
+            inventory: alice(live_overlap()),
+            now: day(98),
+            phase: Phase::Overlap,
+            waits: vec![wait(Step::Deactivate, Some(OLD), None, "no_evidence")],
+            evidence: vec![OLD],
+            ..Case::default()
+        },
+        Case {
+            name: "overlap: long overdue, only the deactivate (never its delete in the same plan)",
+            state: overlap().done(),
+            inventory: with_last_used(alice(live_overlap()), OLD, LastUsed::Never),
+            now: day(400),
+            phase: Phase::Overlap,
+            actions: vec![deactivate(OLD)],
+            evidence: vec![OLD],
+            ..Case::default()
+        },
+        Case {
+            name: "overlap: force_rotate does not start a second rotation",
+            state: overlap().done(),
+            inventory: alice(live_overlap()),
+            now: day(93),
+            options: force_alice(),
+            phase: Phase::Overlap,
+            waits: vec![wait(Step::Deactivate, Some(OLD), Some(day(97)), "overlap")],
+            ..Case::default()
+        },
+        // --- inactive (checkpoint) ---------------------------------------------------
+        Case {
+            name: "inactive: before inactive_for, delete waits for status_since+inactive_for",
+            state: inactive().done(),
+            inventory: alice(live_inactive()),
+            now: day(100),
+            phase: Phase::Inactive,
+            waits: vec![wait(Step::Delete, Some(OLD), Some(day(105)), "inactive_for")],
+            ..Case::default()
+        },
+        Case {
+            name: "inactive: inactive_for passed, delete",
+            state: inactive().done(),
+            inventory: alice(live_inactive()),
+            now: day(105),
+            phase: Phase::Inactive,
+            actions: vec![delete(OLD)],
+            ..Case::default()
+        },
+        // --- held --------------------------------------------------------------------
+        Case {
+            name: "held: only a resume wait, even when every gate has passed",
+            state: held().done(),
+            inventory: with_last_used(alice(live_overlap()), OLD, LastUsed::Never),
+            now: day(300),
+            phase: Phase::Held,
+            waits: vec![wait(Step::Resume, Some(OLD), None, "held")],
+            ..Case::default()
+        },
+        Case {
+            name: "held: force_rotate does not break the hold",
+            state: held().done(),
+            inventory: alice(live_overlap()),
+            now: day(300),
+            options: force_alice(),
+            phase: Phase::Held,
+            waits: vec![wait(Step::Resume, Some(OLD), None, "held")],
+            ..Case::default()
+        },
+        // --- quota -------------------------------------------------------------------
+        Case {
+            name: "quota: rotation due while previous Inactive and its delete due, delete frees the slot",
+            state: inactive().done(),
+            inventory: alice(live_inactive()),
+            now: day(180),
+            phase: Phase::Inactive,
+            actions: vec![delete_freeing(OLD), create("max_age")],
+            ..Case::default()
+        },
+        Case {
+            name: "quota: rotation due while previous Inactive and its delete not due, create waits",
+            state: overlap().deactivate("alice", OLD, day(178)).done(),
+            inventory: alice(live_inactive()),
+            now: day(180),
+            phase: Phase::Inactive,
+            waits: vec![
+                wait(Step::Delete, Some(OLD), Some(day(185)), "inactive_for"),
+                wait(Step::Rotate, None, Some(day(185)), "quota"),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "quota: forced rotation at the checkpoint waits for the delete",
+            state: inactive().done(),
+            inventory: alice(live_inactive()),
+            now: day(100),
+            options: force_alice(),
+            phase: Phase::Inactive,
+            waits: vec![
+                wait(Step::Delete, Some(OLD), Some(day(105)), "inactive_for"),
+                wait(Step::Rotate, None, Some(day(105)), "quota"),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "quota: two Inactive untracked keys, newest adopted, create waits for its delete",
+            inventory: alice(vec![live(OLD, "Inactive", day(10)), live(OTH, "Inactive", day(20))]),
+            now: day(100),
+            actions: vec![imp(Previous, "Inactive", day(20), OTH)],
+            waits: vec![
+                wait(Step::Blocked, Some(OLD), None, "second_leftover"),
+                wait(Step::Delete, Some(OTH), Some(day(107)), "inactive_for"),
+                wait(Step::Rotate, None, Some(day(107)), "quota"),
+            ],
+            ..Case::default()
+        },
+        // --- drift -------------------------------------------------------------------
+        Case {
+            name: "drift: the only (current) key deleted outside keyrot, untrack and create",
+            state: steady().done(),
+            inventory: alice(vec![]),
+            now: day(10),
+            phase: Phase::Steady,
+            actions: vec![untrack(OLD), create("no_active_key")],
+            drift: vec![(kid(OLD), DriftKind::Deleted)],
+            ..Case::default()
+        },
+        Case {
+            name: "drift: new current key deleted in overlap, Active previous becomes current (and is overdue)",
+            state: overlap().done(),
+            inventory: alice(vec![live(OLD, "Active", day(0))]),
+            now: day(93),
+            phase: Phase::Overlap,
+            actions: vec![untrack(NEW), create("max_age")],
+            drift: vec![(kid(NEW), DriftKind::Deleted)],
+            ..Case::default()
+        },
+        Case {
+            name: "drift: previous key deleted outside keyrot in overlap, back to steady",
+            state: overlap().done(),
+            inventory: alice(vec![live(NEW, "Active", day(90))]),
+            now: day(93),
+            phase: Phase::Overlap,
+            actions: vec![untrack(OLD)],
+            waits: vec![wait(Step::Rotate, Some(NEW), Some(day(180)), "max_age")],
+            drift: vec![(kid(OLD), DriftKind::Deleted)],
+            ..Case::default()
+        },
+        Case {
+            name: "drift: previous key deactivated by hand in overlap, delete waits inactive_for from now",
+            state: overlap().done(),
+            inventory: alice(live_inactive()),
+            now: day(93),
+            phase: Phase::Overlap,
+            actions: vec![refresh(OLD, "Inactive", false)],
+            waits: vec![wait(Step::Delete, Some(OLD), Some(day(100)), "inactive_for")],
+            drift: vec![status_changed(OLD, "Active", "Inactive")],
+            ..Case::default()
+        },
+        Case {
+            name: "drift: previous key reactivated by hand at the checkpoint, held, not deactivated again",
+            state: inactive().done(),
+            inventory: with_last_used(alice(live_overlap()), OLD, LastUsed::Never),
+            now: day(101),
+            phase: Phase::Inactive,
+            actions: vec![refresh(OLD, "Active", true)],
+            waits: vec![wait(Step::Resume, Some(OLD), None, "held")],
+            drift: vec![status_changed(OLD, "Inactive", "Active")],
+            ..Case::default()
+        },
+        Case {
+            name: "drift: current key deactivated by hand, blocked, no create",
+            state: steady().done(),
+            inventory: alice(vec![live(OLD, "Inactive", day(0))]),
+            now: day(50),
+            phase: Phase::Steady,
+            actions: vec![refresh(OLD, "Inactive", false)],
+            waits: vec![wait(Step::Blocked, Some(OLD), None, "current_not_active")],
+            drift: vec![status_changed(OLD, "Active", "Inactive")],
+            ..Case::default()
+        },
+        Case {
+            name: "drift: current key deactivated by hand, force_rotate creates",
+            state: steady().done(),
+            inventory: alice(vec![live(OLD, "Inactive", day(0))]),
+            now: day(50),
+            options: force_alice(),
+            phase: Phase::Steady,
+            actions: vec![refresh(OLD, "Inactive", false), create("forced")],
+            drift: vec![status_changed(OLD, "Active", "Inactive")],
+            ..Case::default()
+        },
+        Case {
+            name: "drift: new key deactivated by hand in overlap, blocked",
+            state: overlap().done(),
+            inventory: alice(vec![live(OLD, "Active", day(0)), live(NEW, "Inactive", day(90))]),
+            now: day(93),
+            phase: Phase::Overlap,
+            actions: vec![refresh(NEW, "Inactive", false)],
+            waits: vec![wait(Step::Blocked, Some(OLD), None, "current_not_active")],
+            drift: vec![status_changed(NEW, "Active", "Inactive")],
+            ..Case::default()
+        },
+        Case {
+            name: "drift: a key appeared outside keyrot, imported as previous",
+            state: steady().done(),
+            inventory: alice(vec![live(OLD, "Active", day(0)), live(EXT, "Active", day(40))]),
+            now: day(50),
+            phase: Phase::Steady,
+            actions: vec![imp(Previous, "Active", day(40), EXT)],
+            waits: vec![wait(Step::Deactivate, Some(EXT), None, "no_evidence")],
+            drift: vec![(kid(EXT), DriftKind::Appeared)],
+            evidence: vec![EXT],
+            ..Case::default()
+        },
+        // --- unknown statuses ------------------------------------------------------------
+        Case {
+            name: "unknown status: an Expired key on first run is imported and blocks",
+            inventory: alice(vec![live(OLD, "Expired", day(0))]),
+            now: day(10),
+            actions: vec![imp(Previous, "Expired", day(0), OLD)],
+            waits: vec![wait(Step::Blocked, Some(OLD), None, "unknown_status")],
+            ..Case::default()
+        },
+        Case {
+            name: "unknown status: the current key turns Expired, refresh and block",
+            state: steady().done(),
+            inventory: alice(vec![live(OLD, "Expired", day(0))]),
+            now: day(200),
+            phase: Phase::Steady,
+            actions: vec![refresh(OLD, "Expired", false)],
+            waits: vec![wait(Step::Blocked, Some(OLD), None, "current_not_active")],
+            drift: vec![status_changed(OLD, "Active", "Expired")],
+            ..Case::default()
+        },
+        Case {
+            name: "unknown status: the previous key turns Expired in overlap, refresh and block",
+            state: overlap().done(),
+            inventory: alice(vec![live(OLD, "Expired", day(0)), live(NEW, "Active", day(90))]),
+            now: day(200),
+            phase: Phase::Overlap,
+            actions: vec![refresh(OLD, "Expired", false)],
+            waits: vec![wait(Step::Blocked, Some(OLD), None, "unknown_status")],
+            drift: vec![status_changed(OLD, "Active", "Expired")],
+            ..Case::default()
+        },
+        // --- refresh only ------------------------------------------------------------------
+        Case {
+            name: "refresh_only: first run imports but does not create",
+            inventory: alice(vec![live(OLD, "Active", day(0))]),
+            now: day(100),
+            options: PlanOptions {
+                refresh_only: true,
+                ..PlanOptions::default()
+            },
+            actions: vec![imp(Current, "Active", day(0), OLD)],
+            ..Case::default()
+        },
+        Case {
+            name: "refresh_only: drift is recorded, the due deactivate is not planned",
+            state: overlap().done(),
+            inventory: with_last_used(
+                alice(vec![live(OLD, "Active", day(0)), live(NEW, "Inactive", day(90))]),
+                OLD,
+                LastUsed::Never,
+            ),
+            now: day(100),
+            options: PlanOptions {
+                refresh_only: true,
+                ..PlanOptions::default()
+            },
+            phase: Phase::Overlap,
+            actions: vec![refresh(NEW, "Inactive", false)],
+            drift: vec![status_changed(NEW, "Active", "Inactive")],
+            ..Case::default()
+        },
+    ]
+}
+
+#[test]
+fn state_machine_transitions() {
+    let config = config(&["alice"]);
+    let cases = transitions();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let plan = planner::plan(
+            &config,
+            &case.inventory,
+            &case.state,
+            case.now,
+            &case.options,
+        );
+        let got = set(&plan, "alice");
+        let evidence = planner::evidence_needed(&config, &case.inventory, &case.state, case.now);
+        let want_evidence: Vec<KeyId> = case.evidence.iter().map(|id| kid(id)).collect();
+        let mut problems = Vec::new();
+        if plan.sets.len() != 1 {
+            problems.push(format!("{} sets planned, want 1", plan.sets.len()));
+        }
+        if plan.now != case.now || plan.refresh_only != case.options.refresh_only {
+            problems.push("plan.now / plan.refresh_only not carried over".to_string());
+        }
+        if got.phase != case.phase {
+            problems.push(format!("phase {:?}, want {:?}", got.phase, case.phase));
+        }
+        if acts(got) != case.actions {
+            problems.push(format!(
+                "actions\n    got  {:?}\n    want {:?}",
+                acts(got),
+                case.actions
+            ));
+        }
+        if waits(got) != case.waits {
+            problems.push(format!(
+                "waits\n    got  {:?}\n    want {:?}",
+                waits(got),
+                case.waits
+            ));
+        }
+        if drift(got) != case.drift {
+            problems.push(format!(
+                "drift\n    got  {:?}\n    want {:?}",
+                drift(got),
+                case.drift
+            ));
+        }
+        if evidence != want_evidence {
+            problems.push(format!(
+                "evidence_needed {evidence:?}, want {want_evidence:?}"
+            ));
+        }
+        // Never both steps for one key in one plan.
+        for a in got.actions.iter().filter(|a| a.kind == ActionKind::Delete) {
+            if got
+                .actions
+                .iter()
+                .any(|b| b.kind == ActionKind::Deactivate && b.key == a.key)
+            {
+                problems.push(format!("delete and deactivate of {:?} together", a.key));
+            }
+        }
+        if case.options.refresh_only && got.actions.iter().any(|a| a.kind.mutates_iam()) {
+            problems.push("refresh_only plan touches IAM".to_string());
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{}:\n  {}", case.name, problems.join("\n  ")));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} transitions wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// Applies every action of `plan` to `state` in execution order; creates get `new_ids`.
+fn record_all(state: &mut State, plan: &Plan, new_ids: &[&str]) {
+    let mut ids = new_ids.iter();
+    for (si, ai) in plan.execution_order() {
+        let set = &plan.sets[si];
+        let a = &set.actions[ai];
+        let created = (a.kind == ActionKind::Create).then(|| {
+            let id = ids.next().expect("more creates than ids");
+            fresh_key(id, plan.now)
+        });
+        state.record(&set.address, a, created.as_ref(), plan.now);
+    }
+}
+
+#[test]
+fn quota_delete_runs_before_create() {
+    let config = config(&["alice"]);
+    let state = inactive().done();
+    let inv = alice(live_inactive());
+    let plan = planner::plan(&config, &inv, &state, day(180), &PlanOptions::default());
+    let order: Vec<&ActionKind> = plan
+        .execution_order()
+        .into_iter()
+        .map(|(si, ai)| &plan.sets[si].actions[ai].kind)
+        .collect();
+    assert_eq!(order, [&ActionKind::Delete, &ActionKind::Create]);
+    // In the plan's own list the delete also comes first, and it is the slot-freeing one.
+    assert!(set(&plan, "alice").actions[0].frees_slot);
+
+    // After applying: NEW is the previous key (still Active), the fresh key is current.
+    let mut state = state;
+    record_all(&mut state, &plan, &["AKIAFRESHFRESHFR0005"]);
+    let s = &state.sets[&addr("alice")];
+    assert_eq!(s.phase(), Phase::Overlap);
+    assert_eq!(s.current.as_ref().unwrap().id, kid("AKIAFRESHFRESHFR0005"));
+    assert_eq!(s.previous.as_ref().unwrap().id, kid(NEW));
+}
+
+#[test]
+fn execution_order_is_stage_major_across_sets() {
+    // alice: slot-freeing delete + create; bob: deactivate; carol: import + plain delete later.
+    let config = config(&["alice", "bob", "carol"]);
+    let mut state = inactive().done();
+    let bob = Story::new()
+        .import("bob", Role::Current, OLD, "Active", day(0))
+        .create("bob", NEW, day(90))
+        .done();
+    state.sets.extend(bob.sets);
+    let inv = with_last_used(
+        inventory(vec![
+            ("alice", live_inactive()),
+            ("bob", live_overlap()),
+            ("carol", vec![live(EXT, "Active", day(0))]),
+        ]),
+        OLD,
+        LastUsed::Never,
+    );
+    let plan = planner::plan(&config, &inv, &state, day(180), &PlanOptions::default());
+    let order: Vec<(String, &'static str)> = plan
+        .execution_order()
+        .into_iter()
+        .map(|(si, ai)| {
+            let s = &plan.sets[si];
+            (s.address.user.clone(), s.actions[ai].kind.name())
+        })
+        .collect();
+    let want = [
+        ("carol", "import"),
+        ("alice", "delete"),
+        ("alice", "create"),
+        ("carol", "create"),
+        ("bob", "deactivate"),
+    ];
+    let want: Vec<(String, &str)> = want.iter().map(|(u, k)| (u.to_string(), *k)).collect();
+    assert_eq!(order, want);
+}
+
+#[test]
+fn deactivate_and_delete_are_planned_in_separate_runs() {
+    let config = config(&["alice"]);
+    let mut state = overlap().done();
+    // Well past overlap, while NEW (born day 90) is still younger than max_age.
+    let now = day(150);
+    let inv = with_last_used(alice(live_overlap()), OLD, LastUsed::Never);
+    let first = planner::plan(&config, &inv, &state, now, &PlanOptions::default());
+    assert_eq!(acts(set(&first, "alice")), vec![deactivate(OLD)]);
+    record_all(&mut state, &first, &[]);
+
+    // Same instant, IAM now shows OLD Inactive: the delete waits the full inactive_for.
+    let inv = alice(live_inactive());
+    let again = planner::plan(&config, &inv, &state, now, &PlanOptions::default());
+    assert_eq!(acts(set(&again, "alice")), vec![]);
+    assert_eq!(
+        waits(set(&again, "alice")),
+        vec![wait(
+            Step::Delete,
+            Some(OLD),
+            Some(now + Duration::days(7)),
+            "inactive_for"
+        )]
+    );
+    let later = planner::plan(
+        &config,
+        &inv,
+        &state,
+        now + Duration::days(7),
+        &PlanOptions::default(),
+    );
+    assert_eq!(acts(set(&later, "alice")), vec![delete(OLD)]);
+    record_all(&mut state, &later, &[]);
+    let s = &state.sets[&addr("alice")];
+    assert_eq!(s.phase(), Phase::Steady);
+    assert_eq!(s.current.as_ref().unwrap().id, kid(NEW));
+}
+
+#[test]
+fn reactivated_previous_is_held_by_the_refresh() {
+    let config = config(&["alice"]);
+    let mut state = inactive().done();
+    let inv = with_last_used(alice(live_overlap()), OLD, LastUsed::Never);
+    let plan = planner::plan(&config, &inv, &state, day(101), &PlanOptions::default());
+    record_all(&mut state, &plan, &[]);
+    let s = &state.sets[&addr("alice")];
+    assert!(s.held);
+    assert_eq!(s.phase(), Phase::Held);
+    assert_eq!(s.previous.as_ref().unwrap().status, KeyStatus::Active);
+    // Weeks later, with every gate open, still only the resume wait.
+    let later = planner::plan(&config, &inv, &state, day(200), &PlanOptions::default());
+    assert_eq!(acts(set(&later, "alice")), vec![]);
+    assert_eq!(
+        waits(set(&later, "alice")),
+        vec![wait(Step::Resume, Some(OLD), None, "held")]
+    );
+    assert!(planner::evidence_needed(&config, &inv, &state, day(200)).is_empty());
+}
+
+#[test]
+fn deleted_current_promotes_active_previous() {
+    let config = config(&["alice"]);
+    let mut state = overlap().done();
+    let inv = alice(vec![live(OLD, "Active", day(0))]);
+    let plan = planner::plan(&config, &inv, &state, day(93), &PlanOptions::default());
+    // Apply only the state-only part (untrack), not the create.
+    let untrack_only = Plan {
+        sets: vec![SetPlan {
+            actions: vec![set(&plan, "alice").actions[0].clone()],
+            ..set(&plan, "alice").clone()
+        }],
+        ..plan.clone()
+    };
+    record_all(&mut state, &untrack_only, &[]);
+    let s = &state.sets[&addr("alice")];
+    assert_eq!(s.phase(), Phase::Steady);
+    assert_eq!(s.current.as_ref().unwrap().id, kid(OLD));
+    assert_eq!(s.current.as_ref().unwrap().born, day(0));
+    assert!(s.previous.is_none());
+}
+
+#[test]
+fn deleted_current_with_inactive_previous_keeps_previous_and_creates() {
+    let config = config(&["alice"]);
+    let state = inactive().done();
+    let inv = alice(vec![live(OLD, "Inactive", day(0))]);
+    let plan = planner::plan(&config, &inv, &state, day(100), &PlanOptions::default());
+    let got = set(&plan, "alice");
+    assert_eq!(acts(got), vec![untrack(NEW), create("no_active_key")]);
+    assert_eq!(
+        waits(got),
+        vec![wait(
+            Step::Delete,
+            Some(OLD),
+            Some(day(105)),
+            "inactive_for"
+        )]
+    );
+    assert_eq!(drift(got), vec![(kid(NEW), DriftKind::Deleted)]);
+}
+
+#[test]
+fn removed_from_config_is_forgotten() {
+    let config = config(&["alice"]);
+    let state = Story::new()
+        .import("alice", Role::Current, OLD, "Active", day(0))
+        .import("bob", Role::Current, NEW, "Active", day(0))
+        .done();
+    let inv = inventory(vec![
+        ("alice", vec![live(OLD, "Active", day(0))]),
+        ("bob", vec![live(NEW, "Active", day(0))]),
+    ]);
+    let plan = planner::plan(&config, &inv, &state, day(200), &PlanOptions::default());
+    let addresses: Vec<&Address> = plan.sets.iter().map(|s| &s.address).collect();
+    assert_eq!(
+        addresses,
+        [&addr("alice"), &addr("bob")],
+        "sorted by address"
+    );
+    let bob = set(&plan, "bob");
+    assert_eq!(
+        acts(bob),
+        vec![(
+            ActionKind::Forget,
+            None,
+            "removed_from_config".to_string(),
+            false
+        )]
+    );
+    assert!(bob.waits.is_empty() && bob.keys.is_empty() && bob.drift.is_empty());
+    assert_eq!(bob.phase, Phase::Steady);
+    // Bob's key is old, but keyrot does not touch IAM for a forgotten set.
+    assert!(!bob.actions.iter().any(|a| a.kind.mutates_iam()));
+
+    let mut state = state;
+    record_all(&mut state, &plan, &["AKIAFRESHFRESHFR0005"]);
+    assert!(!state.sets.contains_key(&addr("bob")));
+}
+
+#[test]
+fn targets_limit_the_plan() {
+    let config = config(&["alice", "bob"]);
+    let state = Story::new()
+        .import("alice", Role::Current, OLD, "Active", day(0))
+        .import("carol", Role::Current, EXT, "Active", day(0))
+        .done();
+    let inv = inventory(vec![
+        ("alice", vec![live(OLD, "Active", day(0))]),
+        ("bob", vec![]),
+    ]);
+    let only_bob = PlanOptions {
+        targets: vec![addr("bob")],
+        ..PlanOptions::default()
+    };
+    let plan = planner::plan(&config, &inv, &state, day(200), &only_bob);
+    assert_eq!(plan.sets.len(), 1);
+    assert_eq!(acts(set(&plan, "bob")), vec![create("no_active_key")]);
+
+    // A forget is targeted too.
+    let only_carol = PlanOptions {
+        targets: vec![addr("carol")],
+        ..PlanOptions::default()
+    };
+    let plan = planner::plan(&config, &inv, &state, day(200), &only_carol);
+    assert_eq!(plan.sets.len(), 1);
+    assert_eq!(plan.sets[0].actions[0].kind, ActionKind::Forget);
+
+    // A target that is neither configured nor tracked plans nothing.
+    let nobody = PlanOptions {
+        targets: vec![addr("zed")],
+        ..PlanOptions::default()
+    };
+    let plan = planner::plan(&config, &inv, &state, day(200), &nobody);
+    assert!(plan.sets.is_empty());
+}
+
+#[test]
+fn refresh_only_gives_only_state_only_actions() {
+    let config = config(&["alice", "bob", "carol", "dave"]);
+    let mut state = overlap().done();
+    let bob = Story::new()
+        .import("bob", Role::Current, EXT, "Active", day(0))
+        .done();
+    state.sets.extend(bob.sets);
+    let forgotten = Story::new()
+        .import("erin", Role::Current, OTH, "Active", day(0))
+        .done();
+    state.sets.extend(forgotten.sets);
+    let inv = with_last_used(
+        inventory(vec![
+            ("alice", live_inactive()),
+            ("bob", vec![]),
+            ("carol", vec![live(OTH, "Active", day(0))]),
+        ]),
+        OLD,
+        LastUsed::Never,
+    );
+    let options = PlanOptions {
+        refresh_only: true,
+        force_rotate: vec![addr("alice"), addr("carol")],
+        ..PlanOptions::default()
+    };
+    let plan = planner::plan(&config, &inv, &state, day(300), &options);
+    assert!(plan.refresh_only);
+    let kinds: Vec<(String, &'static str)> = plan
+        .sets
+        .iter()
+        .flat_map(|s| {
+            s.actions
+                .iter()
+                .map(|a| (s.address.user.clone(), a.kind.name()))
+        })
+        .collect();
+    let want: Vec<(String, &str)> = [
+        ("alice", "refresh"),
+        ("bob", "untrack"),
+        ("carol", "import"),
+        ("erin", "forget"),
+    ]
+    .iter()
+    .map(|(u, k)| (u.to_string(), *k))
+    .collect();
+    assert_eq!(kinds, want);
+    assert!(plan
+        .sets
+        .iter()
+        .flat_map(|s| &s.actions)
+        .all(|a| !a.kind.mutates_iam()));
+    // dave (missing user) is the only set with a wait: nothing else is evaluated.
+    let waiting: Vec<&str> = plan
+        .sets
+        .iter()
+        .filter(|s| !s.waits.is_empty())
+        .map(|s| s.address.user.as_str())
+        .collect();
+    assert_eq!(waiting, ["dave"]);
+}
+
+#[test]
+fn unknown_status_never_panics_anywhere_in_the_machine() {
+    let config = config(&["alice"]);
+    let stories = [
+        ("empty", Story::new().done()),
+        ("steady", steady().done()),
+        ("overlap", overlap().done()),
+        ("inactive", inactive().done()),
+        ("held", held().done()),
+    ];
+    for (name, state) in &stories {
+        for keys in [
+            vec![live(OLD, "Expired", day(0))],
+            vec![live(NEW, "Expired", day(90))],
+            vec![live(OLD, "Expired", day(0)), live(NEW, "Active", day(90))],
+            vec![live(OLD, "Inactive", day(0)), live(NEW, "Expired", day(90))],
+            vec![live(OLD, "Expired", day(0)), live(NEW, "Expired", day(90))],
+        ] {
+            for now in [day(50), day(95), day(300)] {
+                let inv = with_last_used(alice(keys.clone()), OLD, LastUsed::Never);
+                let options = force_alice();
+                let plan = planner::plan(&config, &inv, state, now, &options);
+                let got = set(&plan, "alice");
+                // Never act on a key whose status keyrot does not know.
+                for a in got.actions.iter().filter(|a| a.kind.mutates_iam()) {
+                    let target = keys.iter().find(|k| Some(&k.id) == a.key.as_ref());
+                    assert!(
+                        !matches!(target.map(|k| &k.status), Some(KeyStatus::Other(_))),
+                        "{name} {keys:?} {now}: {a:?} on a key of unknown status"
+                    );
+                }
+                let _ = render::text::plan(&plan, Style { color: false });
+                let _ = render::json::plan(&plan);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Known bugs, each pinned by a focused test
+// ---------------------------------------------------------------------------------------
+
+#[test]
+
+fn single_inactive_key_stays_tracked_through_the_first_create() {
+    let config = config(&["alice"]);
+    let mut state = State::new("test-lineage".into());
+    let now = day(100);
+    let inv = alice(vec![live(OLD, "Inactive", day(0))]);
+    let plan = planner::plan(&config, &inv, &state, now, &PlanOptions::default());
+    assert_eq!(
+        acts(set(&plan, "alice")),
+        vec![
+            imp(Role::Previous, "Inactive", day(0), OLD),
+            create("no_active_key")
+        ]
+    );
+    record_all(&mut state, &plan, &[NEW]);
+
+    let s = &state.sets[&addr("alice")];
+    assert_eq!(s.current.as_ref().map(|k| &k.id), Some(&kid(NEW)));
+    assert_eq!(
+        s.previous.as_ref().map(|k| &k.id),
+        Some(&kid(OLD)),
+        "the Inactive key still exists in IAM and must stay tracked"
+    );
+
+    let inv = alice(vec![
+        live(OLD, "Inactive", day(0)),
+        live(NEW, "Active", now),
+    ]);
+    let again = planner::plan(&config, &inv, &state, now, &PlanOptions::default());
+    let got = set(&again, "alice");
+    assert_eq!(drift(got), vec![], "no change was made outside keyrot");
+    assert_eq!(acts(got), vec![]);
+    assert_eq!(
+        waits(got),
+        vec![wait(
+            Step::Delete,
+            Some(OLD),
+            Some(now + Duration::days(7)),
+            "inactive_for"
+        )]
+    );
+}
+
+#[test]
+
+fn inactive_previous_stays_tracked_when_current_deleted_outside() {
+    let config = config(&["alice"]);
+    let mut state = inactive().done();
+    let now = day(100);
+    let inv = alice(vec![live(OLD, "Inactive", day(0))]);
+    let plan = planner::plan(&config, &inv, &state, now, &PlanOptions::default());
+    assert_eq!(
+        acts(set(&plan, "alice")),
+        vec![untrack(NEW), create("no_active_key")]
+    );
+    record_all(&mut state, &plan, &[EXT]);
+    let s = &state.sets[&addr("alice")];
+    assert_eq!(s.current.as_ref().map(|k| &k.id), Some(&kid(EXT)));
+    assert_eq!(s.previous.as_ref().map(|k| &k.id), Some(&kid(OLD)));
+    // Its Inactive window still counts from the deactivation on day 98.
+    assert_eq!(s.previous.as_ref().map(|k| k.status_since), Some(day(98)));
+
+    let inv = alice(vec![
+        live(OLD, "Inactive", day(0)),
+        live(EXT, "Active", now),
+    ]);
+    let again = planner::plan(&config, &inv, &state, now, &PlanOptions::default());
+    let got = set(&again, "alice");
+    assert_eq!(drift(got), vec![]);
+    assert_eq!(acts(got), vec![]);
+}
+
+#[test]
+
+fn two_inactive_keys_are_retired_without_false_drift() {
+    let config = config(&["alice"]);
+    let mut state = State::new("test-lineage".into());
+    let mut keys = vec![
+        live(OLD, "Inactive", day(10)),
+        live(OTH, "Inactive", day(20)),
+    ];
+
+    let mut now = day(100);
+    let mut all_drift = Vec::new();
+    let mut fresh = ["AKIAFRESHFRESHFR0005", "AKIAFRESHFRESHFR0006"].into_iter();
+    // Run plan/apply at each due time until nothing is left to do.
+    for _ in 0..10 {
+        let plan = planner::plan(
+            &config,
+            &alice(keys.clone()),
+            &state,
+            now,
+            &PlanOptions::default(),
+        );
+        let got = set(&plan, "alice");
+        all_drift.extend(drift(got));
+        // Done once only the next rotation is left to wait for.
+        if got.actions.is_empty()
+            && got
+                .waits
+                .iter()
+                .all(|w| w.step == Step::Rotate && w.reason.code == "max_age")
+        {
+            break;
+        }
+        let mut created = Vec::new();
+        for (si, ai) in plan.execution_order() {
+            let a = &plan.sets[si].actions[ai];
+            match a.kind {
+                ActionKind::Create => {
+                    let id = fresh.next().unwrap();
+                    keys.push(live(id, "Active", now));
+                    created.push(id);
+                }
+                ActionKind::Delete => keys.retain(|k| Some(&k.id) != a.key.as_ref()),
+                _ => {}
+            }
+        }
+        record_all(&mut state, &plan, &created);
+        if got.actions.is_empty() {
+            // Nothing to do yet: go to the next due time.
+            now = got
+                .waits
+                .iter()
+                .filter_map(|w| w.due)
+                .min()
+                .expect("a due wait");
+        }
+    }
+    assert_eq!(all_drift, vec![], "keyrot was the only actor");
+    let ids: Vec<&KeyId> = keys.iter().map(|k| &k.id).collect();
+    assert_eq!(ids, [&kid("AKIAFRESHFRESHFR0005")]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Properties, against a simulated IAM
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+struct InitKey {
+    active: bool,
+    age_h: i64,
+    /// Hours before the start it was last used; `None`: never.
+    used_ago_h: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+struct InitUser {
+    exists: bool,
+    windows: Windows,
+    keys: Vec<InitKey>,
+}
+
+#[derive(Clone, Debug)]
+struct SimStep {
+    advance_h: i64,
+    /// Bit `2*user + key`: that Active key is used at this step's `now`.
+    use_mask: u8,
+    /// Force-rotate this user's set at this step.
+    force: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct Scenario {
+    users: Vec<InitUser>,
+    steps: Vec<SimStep>,
+}
+
+/// Which inputs a property run draws from.
+#[derive(Clone, Copy, Debug)]
+struct Inputs {
+    /// Let `overlap` and `inactive_for` be zero, so the next step can be due at once.
+    zero_windows: bool,
+    /// Also start users with keys none of which is Active (the known-bug inputs).
+    any_start: bool,
+}
+
+fn hours(h: u64) -> Window {
+    Window::from_secs(h * 3_600)
+}
+
+fn windows_strategy(zero_windows: bool) -> impl Strategy<Value = Windows> {
+    let least = u64::from(!zero_windows);
+    // Hour granularity, so due times often fall exactly on a step's `now`.
+    (
+        1u64..=24 * 120,
+        least..=24 * 14,
+        0u64..=24 * 7,
+        least..=24 * 14,
+    )
+        .prop_map(|(max_age, overlap, unused_for, inactive_for)| Windows {
+            max_age: hours(max_age),
+            overlap: hours(overlap),
+            unused_for: hours(unused_for),
+            inactive_for: hours(inactive_for),
+        })
+}
+
+fn init_key() -> impl Strategy<Value = InitKey> {
+    (
+        any::<bool>(),
+        0i64..=24 * 200,
+        prop::option::of(0i64..=24 * 30),
+    )
+        .prop_map(|(active, age_h, used_ago_h)| InitKey {
+            active,
+            age_h,
+            used_ago_h,
+        })
+}
+
+fn scenario(inputs: Inputs) -> impl Strategy<Value = Scenario> {
+    let user = (
+        prop::bool::weighted(0.9),
+        windows_strategy(inputs.zero_windows),
+        prop::collection::vec(init_key(), 0..=2),
+    )
+        .prop_map(move |(exists, windows, mut keys)| {
+            if !inputs.any_start && !keys.is_empty() && !keys.iter().any(|k| k.active) {
+                keys[0].active = true;
+            }
+            InitUser {
+                exists,
+                windows,
+                keys,
+            }
+        });
+    let step = (
+        1i64..=24 * 20,
+        any::<u8>(),
+        any::<u8>(),
+        prop::option::weighted(0.1, 0usize..3),
+    )
+        .prop_map(|(advance_h, a, b, force)| SimStep {
+            advance_h,
+            use_mask: a & b,
+            force,
+        });
+    (
+        prop::collection::vec(user, 1..=3),
+        prop::collection::vec(step, 1..=30),
+    )
+        .prop_map(|(users, steps)| Scenario { users, steps })
+}
+
+/// What the property checks remember about a key across plans.
+#[derive(Default)]
+struct KeyHistory {
+    /// Status when keyrot first imported it.
+    imported_as: Option<KeyStatus>,
+    /// Index of the applied plan that deactivated it.
+    deactivated_in: Option<usize>,
+}
+
+fn user_name(i: usize) -> String {
+    format!("u{i}")
+}
+
+/// A tiny IAM (keys per user, when each key was last used), keyrot's state, and what the
+/// checks remember.
+struct Harness {
+    config: Config,
+    keys: BTreeMap<String, Vec<LiveKey>>,
+    last_used: BTreeMap<KeyId, Time>,
+    created: u32,
+    state: State,
+    history: BTreeMap<KeyId, KeyHistory>,
+    /// How many plans have been applied.
+    plans: usize,
+}
+
+impl Harness {
+    fn new(sc: &Scenario, start: Time) -> Self {
+        let sets: Vec<(String, Windows)> = sc
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (user_name(i), u.windows))
+            .collect();
+        let set_refs: Vec<(&str, Windows)> = sets.iter().map(|(u, w)| (u.as_str(), *w)).collect();
+        let mut h = Harness {
+            config: config_with(&set_refs),
+            keys: BTreeMap::new(),
+            last_used: BTreeMap::new(),
+            created: 0,
+            state: State::new("prop-lineage".into()),
+            history: BTreeMap::new(),
+            plans: 0,
+        };
+        for (ui, u) in sc.users.iter().enumerate() {
+            if !u.exists {
+                continue;
+            }
+            let mut list = Vec::new();
+            for (ki, k) in u.keys.iter().enumerate() {
+                let id = KeyId(format!("AKIAINITU{ui}K{ki}000000"));
+                let created = start - Duration::hours(k.age_h);
+                if let Some(ago) = k.used_ago_h {
+                    let used = (start - Duration::hours(ago)).max(created);
+                    h.last_used.insert(id.clone(), used);
+                }
+                let status = if k.active {
+                    KeyStatus::Active
+                } else {
+                    KeyStatus::Inactive
+                };
+                list.push(LiveKey {
+                    id,
+                    status,
+                    created,
+                });
+            }
+            h.keys.insert(user_name(ui), list);
+        }
+        h
+    }
+
+    /// Consumers use the Active keys picked by `mask` at `now`.
+    fn use_keys(&mut self, mask: u8, now: Time) {
+        for (ui, list) in self.keys.values().enumerate() {
+            for (ki, k) in list.iter().enumerate() {
+                let bit = 2 * ui + ki;
+                if k.status == KeyStatus::Active && bit < 8 && mask & (1 << bit) != 0 {
+                    self.last_used.insert(k.id.clone(), now);
+                }
+            }
+        }
+    }
+
+    /// Inventory as the CLI reads it: keys oldest first, evidence only where needed.
+    fn inventory(&self, now: Time) -> Inventory {
+        let mut keys = self.keys.clone();
+        for list in keys.values_mut() {
+            list.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        }
+        let mut inv = Inventory {
+            keys,
+            last_used: BTreeMap::new(),
+        };
+        for id in planner::evidence_needed(&self.config, &inv, &self.state, now) {
+            let used = self
+                .last_used
+                .get(&id)
+                .map_or(LastUsed::Never, |t| LastUsed::At(*t));
+            inv.last_used.insert(id, used);
+        }
+        inv
+    }
+
+    fn plan(&self, now: Time, options: &PlanOptions) -> Plan {
+        planner::plan(
+            &self.config,
+            &self.inventory(now),
+            &self.state,
+            now,
+            options,
+        )
+    }
+
+    /// Plans, checks the plan, applies it to the simulated IAM and the state, checks again.
+    fn plan_and_apply(&mut self, now: Time, options: &PlanOptions) -> Result<(), TestCaseError> {
+        let inv = self.inventory(now);
+        let plan = planner::plan(&self.config, &inv, &self.state, now, options);
+        let text = render::text::plan(&plan, Style { color: false });
+        let json = render::json::plan(&plan).to_string();
+
+        // Same input, same plan, byte for byte.
+        let twice = planner::plan(&self.config, &inv, &self.state, now, options);
+        prop_assert_eq!(&plan, &twice);
+        prop_assert_eq!(&text, &render::text::plan(&twice, Style { color: false }));
+        prop_assert_eq!(&json, &render::json::plan(&twice).to_string());
+
+        // Nothing but keyrot changes IAM here, so there is never drift.
+        prop_assert_eq!(plan.drift_count(), 0, "spurious drift\n{}", text);
+
+        let index = self.plans;
+        self.plans += 1;
+        for (si, ai) in plan.execution_order() {
+            let set = &plan.sets[si];
+            let a = &set.actions[ai];
+            let user = set.address.user.as_str();
+            let mut created = None;
+            match &a.kind {
+                ActionKind::Create => {
+                    let list = self.keys.get_mut(user);
+                    prop_assert!(list.is_some(), "create for missing user {}\n{}", user, text);
+                    let list = list.unwrap();
+                    prop_assert!(
+                        list.len() < planner::KEYS_PER_USER,
+                        "create for {} which already has {} keys: IAM refuses\n{}",
+                        user,
+                        list.len(),
+                        text
+                    );
+                    self.created += 1;
+                    let id = KeyId(format!("AKIASIMNEW{:010}", self.created));
+                    list.push(LiveKey {
+                        id: id.clone(),
+                        status: KeyStatus::Active,
+                        created: now,
+                    });
+                    created = Some(TrackedKey {
+                        id,
+                        status: KeyStatus::Active,
+                        born: now,
+                        status_since: now,
+                    });
+                }
+                ActionKind::Deactivate | ActionKind::Reactivate => {
+                    let to = if a.kind == ActionKind::Deactivate {
+                        KeyStatus::Inactive
+                    } else {
+                        KeyStatus::Active
+                    };
+                    let key = self
+                        .keys
+                        .get_mut(user)
+                        .and_then(|l| l.iter_mut().find(|k| Some(&k.id) == a.key.as_ref()));
+                    prop_assert!(
+                        key.is_some(),
+                        "{} of a missing key\n{}",
+                        a.kind.name(),
+                        text
+                    );
+                    let key = key.unwrap();
+                    prop_assert_ne!(&key.status, &to, "{} is a no-op\n{}", a.kind.name(), text);
+                    key.status = to;
+                    if a.kind == ActionKind::Deactivate {
+                        let id = a.key.clone().unwrap();
+                        self.history.entry(id).or_default().deactivated_in = Some(index);
+                    }
+                }
+                ActionKind::Delete => {
+                    let id = a.key.clone().unwrap();
+                    let h = self.history.entry(id.clone()).or_default();
+                    let deactivated_earlier = h.deactivated_in.is_some_and(|p| p < index);
+                    let imported_inactive = h.imported_as == Some(KeyStatus::Inactive);
+                    prop_assert!(
+                        deactivated_earlier || imported_inactive,
+                        "delete of {} with no deactivate in an earlier plan \
+                         (deactivated in plan {:?}, this is plan {}, imported as {:?})\n{}",
+                        id,
+                        h.deactivated_in,
+                        index,
+                        h.imported_as,
+                        text
+                    );
+                    let list = self.keys.get_mut(user).unwrap();
+                    let pos = list.iter().position(|k| k.id == id);
+                    prop_assert!(pos.is_some(), "delete of a missing key {}\n{}", id, text);
+                    let removed = list.remove(pos.unwrap());
+                    prop_assert_eq!(
+                        removed.status,
+                        KeyStatus::Inactive,
+                        "deleted an Active key\n{}",
+                        text
+                    );
+                }
+                ActionKind::Import { status, .. } => {
+                    let id = a.key.clone().unwrap();
+                    let h = self.history.entry(id).or_default();
+                    if h.imported_as.is_none() {
+                        h.imported_as = Some(status.clone());
+                    }
+                }
+                ActionKind::Refresh { .. } | ActionKind::Untrack | ActionKind::Forget => {}
+            }
+            self.state.record(&set.address, a, created.as_ref(), now);
+        }
+        for (user, list) in &self.keys {
+            prop_assert!(
+                list.len() <= planner::KEYS_PER_USER,
+                "{} has {} keys\n{}",
+                user,
+                list.len(),
+                text
+            );
+        }
+        Ok(())
+    }
+}
+
+/// With every window non-zero, re-planning at the same instant after an apply is empty.
+/// With zero windows the next step can fall due at that same instant (the planner takes one
+/// step per run by design: create, deactivate and delete are never in one plan), so then
+/// the re-plans must settle within `extra_rounds` more applied plans.
+fn run_scenario(sc: &Scenario, extra_rounds: usize) -> Result<(), TestCaseError> {
+    let start = day(1000);
+    let mut h = Harness::new(sc, start);
+    let mut now = start;
+    for (i, step) in sc.steps.iter().enumerate() {
+        now += Duration::hours(step.advance_h);
+        h.use_keys(step.use_mask, now);
+        let options = PlanOptions {
+            force_rotate: step
+                .force
+                .filter(|u| *u < sc.users.len())
+                .map(|u| vec![addr(&user_name(u))])
+                .unwrap_or_default(),
+            ..PlanOptions::default()
+        };
+        h.plan_and_apply(now, &options)?;
+        // `force_rotate` is a one-shot request: a re-plan is the next plain `keyrot plan`.
+        let plain = PlanOptions::default();
+        let mut rounds = 0;
+        loop {
+            let again = h.plan(now, &plain);
+            if !again.summary().has_actions() {
+                break;
+            }
+            prop_assert!(
+                rounds < extra_rounds,
+                "step {}: re-plan after {} re-applies at the same instant still has actions:\n{}",
+                i,
+                rounds,
+                render::text::plan(&again, Style { color: false })
+            );
+            rounds += 1;
+            h.plan_and_apply(now, &plain)?;
+        }
+    }
+    Ok(())
+}
+
+fn prop_config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(prop_config())]
+
+    /// Non-zero overlap and inactive_for; every user starts with an Active key or none.
+    #[test]
+    fn rotation_invariants(
+        sc in scenario(Inputs { zero_windows: false, any_start: false })
+    ) {
+        run_scenario(&sc, 0)?;
+    }
+
+    /// Windows may be zero: at one instant, at most deactivate and delete can follow.
+    #[test]
+    fn rotation_invariants_zero_windows(
+        sc in scenario(Inputs { zero_windows: true, any_start: false })
+    ) {
+        run_scenario(&sc, 2)?;
+    }
+
+    /// Also users whose keys are all Inactive at the start. With two Inactive keys, the
+    /// second is adopted only once a slot frees: one extra (state-only) round.
+    #[test]
+    fn rotation_invariants_any_start(
+        sc in scenario(Inputs { zero_windows: false, any_start: true })
+    ) {
+        run_scenario(&sc, 1)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Renderer snapshots over fixed plans
+// ---------------------------------------------------------------------------------------
+
+/// One plan with every kind of line: import, create, deactivate, delete (plain and
+/// slot-freeing), waits with and without due dates, drift of all three kinds, forget.
+fn mixed_fixture() -> Plan {
+    let users = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "gina", "harry", "ivy", "jack",
+    ];
+    let config = config(&users);
+    let mut state = State::new("fixture".into());
+    let mut add = |story: Story| state.sets.extend(story.done().sets);
+    // bob: overlap passed, never used → deactivate.
+    add(Story::new()
+        .import("bob", Role::Current, OLD, "Active", day(0))
+        .create("bob", NEW, day(90)));
+    // carol: Inactive long enough → delete.
+    add(Story::new()
+        .import("carol", Role::Current, OLD, "Active", day(0))
+        .create("carol", NEW, day(90))
+        .deactivate("carol", OLD, day(98)));
+    // dave: rotation due at the checkpoint → slot-freeing delete + create.
+    add(Story::new()
+        .import("dave", Role::Current, OLD, "Active", day(0))
+        .create("dave", NEW, day(20))
+        .deactivate("dave", OLD, day(28)));
+    // erin: previous deactivated by hand in overlap → refresh, delete waits.
+    add(Story::new()
+        .import("erin", Role::Current, OLD, "Active", day(0))
+        .create("erin", NEW, day(105)));
+    // gina: a key appeared outside keyrot.
+    add(Story::new().import("gina", Role::Current, OLD, "Active", day(50)));
+    // harry: held after a rollback.
+    add(Story::new()
+        .import("harry", Role::Current, OLD, "Active", day(0))
+        .create("harry", NEW, day(90))
+        .deactivate("harry", OLD, day(98))
+        .reactivate("harry", OLD, day(101)));
+    // ivy: current key deleted outside keyrot.
+    add(Story::new().import("ivy", Role::Current, EXT, "Active", day(60)));
+    // jack: young key, waits for max_age.
+    add(Story::new().import("jack", Role::Current, NEW, "Active", day(100)));
+    // zoe: no longer in the config → forget.
+    add(Story::new().import("zoe", Role::Current, OTH, "Active", day(0)));
+
+    let mut inv = inventory(vec![
+        // alice: first run, key older than max_age → import + create.
+        ("alice", vec![live(OLD, "Active", day(0))]),
+        ("bob", live_overlap()),
+        ("carol", live_inactive()),
+        (
+            "dave",
+            vec![live(OLD, "Inactive", day(0)), live(NEW, "Active", day(20))],
+        ),
+        ("erin", live_inactive_at(day(105))),
+        // frank is missing from IAM → blocked.
+        (
+            "gina",
+            vec![live(OLD, "Active", day(50)), live(EXT, "Active", day(100))],
+        ),
+        ("harry", live_overlap()),
+        ("ivy", vec![]),
+        ("jack", vec![live(NEW, "Active", day(100))]),
+    ]);
+    inv.last_used.insert(kid(OLD), LastUsed::Never);
+    inv.last_used
+        .insert(kid(EXT), LastUsed::At(day(109) + Duration::hours(5)));
+    planner::plan(&config, &inv, &state, day(110), &PlanOptions::default())
+}
+
+fn live_inactive_at(new_born: Time) -> Vec<LiveKey> {
+    vec![live(OLD, "Inactive", day(0)), live(NEW, "Active", new_born)]
+}
+
+/// Only waits: the steady, overlap and inactive phases before their gates.
+fn waiting_fixture() -> Plan {
+    let config = config(&["alice", "bob", "carol"]);
+    let mut state = Story::new()
+        .import("alice", Role::Current, OLD, "Active", day(30))
+        .done();
+    state.sets.extend(
+        Story::new()
+            .import("bob", Role::Current, OLD, "Active", day(0))
+            .create("bob", NEW, day(90))
+            .done()
+            .sets,
+    );
+    state.sets.extend(
+        Story::new()
+            .import("carol", Role::Current, OLD, "Active", day(0))
+            .create("carol", NEW, day(90))
+            .deactivate("carol", OLD, day(91))
+            .done()
+            .sets,
+    );
+    let inv = inventory(vec![
+        ("alice", vec![live(OLD, "Active", day(30))]),
+        ("bob", live_overlap()),
+        ("carol", live_inactive()),
+    ]);
+    planner::plan(&config, &inv, &state, day(92), &PlanOptions::default())
+}
+
+/// Refresh only, with drift.
+fn refresh_only_fixture() -> Plan {
+    let config = config(&["alice", "bob"]);
+    let state = overlap().done();
+    let inv = inventory(vec![
+        ("alice", live_inactive()),
+        ("bob", vec![live(EXT, "Active", day(0))]),
+    ]);
+    let options = PlanOptions {
+        refresh_only: true,
+        ..PlanOptions::default()
+    };
+    planner::plan(&config, &inv, &state, day(95), &options)
+}
+
+fn empty_fixture() -> Plan {
+    let state = State::new("fixture".into());
+    planner::plan(
+        &Config::default(),
+        &Inventory::default(),
+        &state,
+        day(0),
+        &PlanOptions::default(),
+    )
+}
+
+fn text(plan: &Plan) -> String {
+    render::text::plan(plan, Style { color: false })
+}
+
+fn json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(&render::json::plan(plan)).unwrap()
+}
+
+#[test]
+fn mixed_fixture_covers_every_line_kind() {
+    let plan = mixed_fixture();
+    let s = plan.summary();
+    assert!(s.import > 0 && s.create > 0 && s.deactivate > 0 && s.delete > 0);
+    assert!(s.state_only > 0 && s.waiting > 0);
+    let all_actions: Vec<&Action> = plan.sets.iter().flat_map(|s| &s.actions).collect();
+    assert!(all_actions.iter().any(|a| a.frees_slot));
+    assert!(all_actions.iter().any(|a| a.kind == ActionKind::Forget));
+    let drift: Vec<&DriftKind> = plan
+        .sets
+        .iter()
+        .flat_map(|s| &s.drift)
+        .map(|d| &d.kind)
+        .collect();
+    assert!(drift.contains(&&DriftKind::Deleted));
+    assert!(drift.contains(&&DriftKind::Appeared));
+    assert!(drift
+        .iter()
+        .any(|d| matches!(d, DriftKind::StatusChanged { .. })));
+    let waits: Vec<Step> = plan
+        .sets
+        .iter()
+        .flat_map(|s| &s.waits)
+        .map(|w| w.step)
+        .collect();
+    for step in [
+        Step::Rotate,
+        Step::Deactivate,
+        Step::Delete,
+        Step::Blocked,
+        Step::Resume,
+    ] {
+        assert!(waits.contains(&step), "{step:?} missing from {waits:?}");
+    }
+}
+
+#[test]
+fn renderers_never_show_full_key_ids() {
+    for plan in [mixed_fixture(), waiting_fixture(), refresh_only_fixture()] {
+        let outputs = [text(&plan), json(&plan)];
+        for id in [OLD, NEW, EXT, OTH] {
+            for out in &outputs {
+                assert!(!out.contains(id), "{id} shown unmasked:\n{out}");
+            }
+        }
+    }
+}
+
+#[test]
+fn renderers_agree_on_the_summary() {
+    for plan in [
+        mixed_fixture(),
+        waiting_fixture(),
+        refresh_only_fixture(),
+        empty_fixture(),
+    ] {
+        let s = plan.summary();
+        let j = render::json::plan(&plan);
+        assert_eq!(j["summary"]["import"], s.import);
+        assert_eq!(j["summary"]["create"], s.create);
+        assert_eq!(j["summary"]["delete"], s.delete);
+        assert_eq!(j["summary"]["waiting"], s.waiting);
+        assert_eq!(j["summary"]["drift"], plan.drift_count());
+        let line = render::text::summary_line(&s, plan.refresh_only);
+        if s.has_actions() || s.waiting > 0 {
+            assert!(text(&plan).contains(&line), "{line} not in text output");
+        }
+    }
+}
+
+#[test]
+fn snapshot_text_mixed() {
+    insta::assert_snapshot!("text_mixed", text(&mixed_fixture()));
+}
+
+#[test]
+fn snapshot_json_mixed() {
+    insta::assert_snapshot!("json_mixed", json(&mixed_fixture()));
+}
+
+#[test]
+fn snapshot_text_waiting() {
+    insta::assert_snapshot!("text_waiting", text(&waiting_fixture()));
+}
+
+#[test]
+fn snapshot_json_waiting() {
+    insta::assert_snapshot!("json_waiting", json(&waiting_fixture()));
+}
+
+#[test]
+fn snapshot_text_refresh_only() {
+    insta::assert_snapshot!("text_refresh_only", text(&refresh_only_fixture()));
+}
+
+#[test]
+fn snapshot_json_refresh_only() {
+    insta::assert_snapshot!("json_refresh_only", json(&refresh_only_fixture()));
+}
+
+#[test]
+fn snapshot_markdown_mixed() {
+    let md = render::markdown::plan(&mixed_fixture(), Some("keyrot apply plan.json"));
+    insta::assert_snapshot!("markdown_mixed", md);
+}
+
+#[test]
+fn snapshot_text_empty() {
+    insta::assert_snapshot!("text_empty", text(&empty_fixture()));
+}
+
+#[test]
+fn snapshot_json_empty() {
+    insta::assert_snapshot!("json_empty", json(&empty_fixture()));
+}
