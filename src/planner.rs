@@ -191,7 +191,17 @@ fn reconcile(
     // waited for a free role), not made outside keyrot since.
     let newest_born = out.state.keys().map(|(_, k)| k.born).max();
     for key in untracked {
-        let role = if out.state.current.is_none() && key.status == KeyStatus::Active {
+        // A newer Active key made by hand is a manual step 1: it becomes the current key
+        // and the rotation goes on from there, rather than retiring a key just handed out.
+        let newer_than_current = out.state.previous.is_none()
+            && out
+                .state
+                .current
+                .as_ref()
+                .is_some_and(|c| c.status == KeyStatus::Active && key.created > c.born);
+        let role = if key.status == KeyStatus::Active
+            && (out.state.current.is_none() || newer_than_current)
+        {
             Role::Current
         } else if out.state.previous.is_none() {
             Role::Previous

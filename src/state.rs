@@ -110,7 +110,13 @@ impl SetState {
                     status_since: now,
                 };
                 match role {
-                    Role::Current => next.current = Some(tracked),
+                    Role::Current => {
+                        // An adopted newer key takes over; the one it replaces is retired.
+                        if let Some(old) = next.current.take() {
+                            next.previous = Some(old);
+                        }
+                        next.current = Some(tracked);
+                    }
                     Role::Previous => next.previous = Some(tracked),
                 }
             }

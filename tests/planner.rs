@@ -719,15 +719,26 @@ fn transitions() -> Vec<Case> {
             ..Case::default()
         },
         Case {
-            name: "drift: a key appeared outside keyrot, imported as previous",
+            name: "drift: a newer key made outside keyrot becomes current; the old one retires",
             state: steady().done(),
             inventory: alice(vec![live(OLD, "Active", day(0)), live(EXT, "Active", day(40))]),
             now: day(50),
             phase: Phase::Steady,
-            actions: vec![imp(Previous, "Active", day(40), EXT)],
-            waits: vec![wait(Step::Deactivate, Some(EXT), None, "no_evidence")],
+            actions: vec![imp(Current, "Active", day(40), EXT)],
+            waits: vec![wait(Step::Deactivate, Some(OLD), None, "no_evidence")],
             drift: vec![(kid(EXT), DriftKind::Appeared)],
-            evidence: vec![EXT],
+            evidence: vec![OLD],
+            ..Case::default()
+        },
+        Case {
+            name: "drift: a key made outside keyrot just now keeps the old key Active for overlap",
+            state: steady().done(),
+            inventory: alice(vec![live(OLD, "Active", day(0)), live(EXT, "Active", day(49))]),
+            now: day(50),
+            phase: Phase::Steady,
+            actions: vec![imp(Current, "Active", day(49), EXT)],
+            waits: vec![wait(Step::Deactivate, Some(OLD), Some(day(56)), "overlap")],
+            drift: vec![(kid(EXT), DriftKind::Appeared)],
             ..Case::default()
         },
         // --- unknown statuses ------------------------------------------------------------
@@ -1850,7 +1861,7 @@ fn mixed_fixture() -> Plan {
         // frank is missing from IAM → blocked.
         (
             "gina",
-            vec![live(OLD, "Active", day(50)), live(EXT, "Active", day(100))],
+            vec![live(OLD, "Active", day(50)), live(EXT, "Active", day(105))],
         ),
         ("harry", live_overlap()),
         ("ivy", vec![]),
