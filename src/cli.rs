@@ -752,6 +752,9 @@ fn status_json(
     })
 }
 
+/// Far above any real config; refuses a wrong file before parsing it.
+const MAX_CONFIG_BYTES: usize = 4 << 20;
+
 /// Reads the config file, or every `*.hcl` file of a directory in name order.
 fn read_sources(path: &Path) -> Result<Vec<Source>, Failure> {
     let read = |p: &Path| -> Result<Source, Failure> {
@@ -761,11 +764,20 @@ fn read_sources(path: &Path) -> Result<Vec<Source>, Failure> {
                 p.display()
             ))
         })?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            Failure(format!(
-                "config {} is not valid UTF-8 (first bad byte at offset {})",
+        if bytes.len() > MAX_CONFIG_BYTES {
+            return Err(Failure(format!(
+                "config {} is {} bytes; keyrot reads at most {MAX_CONFIG_BYTES}: is it the right file?",
                 p.display(),
-                e.utf8_error().valid_up_to()
+                bytes.len()
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+            let (line, column) = crate::diagnostic::LineIndex::new(&prefix).position(valid);
+            Failure(format!(
+                "{}:{line}:{column}: not valid UTF-8\n  hint: save the file as UTF-8",
+                p.display()
             ))
         })?;
         Ok(Source {

@@ -251,7 +251,7 @@ impl Walker {
                     line: loc.line(),
                     column: loc.column(),
                     message: format!("HCL syntax error: {}", err.message()),
-                    hint: Some(format!("near `{}`", err.line().trim())),
+                    hint: Some(format!("near `{}`", excerpt(err.line().trim()))),
                 });
                 return;
             }
@@ -614,6 +614,14 @@ impl Walker {
         } else {
             Err(self.diagnostics)
         }
+    }
+}
+
+/// At most 60 characters of a source line, for hints.
+fn excerpt(line: &str) -> String {
+    match line.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
     }
 }
 
