@@ -10,7 +10,7 @@ use crate::journal::{Intent, Journal, JournalError, Op};
 use crate::model::{Address, KeyStatus, Time};
 use crate::plan::{Action, ActionKind, Plan};
 use crate::render::timestamp;
-use crate::sink::{self, Credential, SinkError};
+use crate::sink::{self, Credential, Remote, SinkError};
 use crate::state::{State, TrackedKey};
 use crate::store::{StateStore, StoreError};
 use std::io::Write;
@@ -25,12 +25,18 @@ pub enum ApplyError {
         key: String,
         source: SinkError,
     },
-    #[error("{address}: {source}; and deleting the undelivered new key {key} failed too ({delete_error}): delete it by hand with `aws iam delete-access-key --user-name {user} --access-key-id {key}`")]
+    #[error("{address}: the new key {key} never worked: {message}; it was deleted again, nothing was changed for this set")]
+    Unverified {
+        address: Address,
+        key: String,
+        message: String,
+    },
+    #[error("{address}: {cause}; and deleting the undelivered new key {key} failed too ({delete_error}): delete it by hand with `aws iam delete-access-key --user-name {user} --access-key-id {key}`")]
     Orphan {
         address: Address,
         user: String,
         key: String,
-        source: SinkError,
+        cause: String,
         delete_error: IamError,
     },
     #[error(transparent)]
@@ -49,20 +55,25 @@ pub struct Report {
     pub checkpoints: Vec<String>,
 }
 
-pub struct Applier<'a, I: Iam> {
+pub struct Applier<'a, I: Iam, R: Remote> {
     pub iam: &'a I,
+    /// Secrets Manager / SSM sinks, and STS to prove a new key works.
+    pub remote: &'a R,
     pub config: &'a Config,
     pub store: &'a mut StateStore,
     pub state: &'a mut State,
     pub now: Time,
     /// Where a `deliver "stdout"` sink writes.
-    pub stdout: &'a mut dyn Write,
+    pub stdout: &'a mut (dyn Write + Send),
     pub journal: &'a Journal,
     /// Real time, for journal intents (IAM's CreateDate is compared with it).
     pub wall_clock: &'a dyn Fn() -> Time,
 }
 
-impl<I: Iam> Applier<'_, I> {
+/// How long a new key gets to start working (IAM is eventually consistent; ~20 s is normal).
+const VERIFY_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
+
+impl<I: Iam, R: Remote> Applier<'_, I, R> {
     /// Runs every action in execution order; `progress` hears each finished step.
     /// Stops at the first failure; what was done before it is already in state.
     pub async fn run(
@@ -208,7 +219,7 @@ impl<I: Iam> Applier<'_, I> {
             Ok(new) => new,
             Err(source) => {
                 // A lost response may still have made a key: find it and delete it.
-                crate::recover::reconcile(self.iam, self.config, self.state, intent)
+                crate::recover::reconcile(self.iam, self.remote, self.config, self.state, intent)
                     .await
                     .map_err(|source| ApplyError::Iam {
                         address: address.clone(),
@@ -224,6 +235,17 @@ impl<I: Iam> Applier<'_, I> {
         intent.key_id = Some(new.key.id.clone());
         self.journal.record(intent)?;
         self.sweep_retried_creates(intent).await?;
+        if let Err(message) = self.verify(user, &new).await {
+            return self
+                .undo_create(address, intent, &new.key.id, message.clone(), |key| {
+                    ApplyError::Unverified {
+                        address: address.clone(),
+                        key,
+                        message,
+                    }
+                })
+                .await;
+        }
         let cred = Credential {
             user,
             key_id: &new.key.id,
@@ -231,14 +253,14 @@ impl<I: Iam> Applier<'_, I> {
             created: new.key.created,
         };
         let journal = self.journal;
+        let progress_intent = &mut *intent;
         let mut progress = |i: usize| {
-            intent.sinks_started = i + 1;
-            journal
-                .record(intent)
-                .map_err(|e| std::io::Error::other(e.to_string()))
+            progress_intent.sinks_started = i + 1;
+            journal.record(progress_intent).map_err(|e| e.to_string())
         };
         crash::point("before-deliver");
-        let delivered = sink::deliver(&set.sinks, &cred, self.stdout, &mut progress);
+        let delivered =
+            sink::deliver(self.remote, &set.sinks, &cred, self.stdout, &mut progress).await;
         crash::point("after-deliver");
         match delivered {
             Ok(delivered) => Ok((
@@ -256,25 +278,67 @@ impl<I: Iam> Applier<'_, I> {
                     intent.sinks_started = 0;
                     self.journal.record(intent)?;
                 }
-                let key = new.key.id.masked();
-                let deleted = self.iam.delete_access_key(user, &new.key.id).await;
-                match deleted {
-                    Ok(()) => {
-                        self.journal.clear()?;
-                        Err(ApplyError::Delivery {
-                            address: address.clone(),
-                            key,
-                            source,
-                        })
-                    }
-                    Err(delete_error) => Err(ApplyError::Orphan {
+                let cause = source.to_string();
+                self.undo_create(address, intent, &new.key.id, cause, |key| {
+                    ApplyError::Delivery {
                         address: address.clone(),
-                        user: user.to_string(),
-                        key: new.key.id.0.clone(),
+                        key,
                         source,
-                        delete_error,
-                    }),
+                    }
+                })
+                .await
+            }
+        }
+    }
+
+    /// Proves the new key works: STS GetCallerIdentity signed with it answers as the user,
+    /// retried with backoff while IAM propagates the key.
+    async fn verify(&self, user: &str, new: &crate::iam::NewKey) -> Result<(), String> {
+        let started = tokio::time::Instant::now();
+        let mut delay = std::time::Duration::from_millis(500);
+        loop {
+            let last = match self.remote.caller_arn(&new.key.id.0, &new.secret).await {
+                Ok(arn) if arn.contains(":user/") && arn.ends_with(&format!("/{user}")) => {
+                    return Ok(())
                 }
+                Ok(arn) => format!("it signs as {arn}, not as user {user}"),
+                Err(e) => e,
+            };
+            if started.elapsed() + delay > VERIFY_BUDGET {
+                return Err(format!(
+                    "no successful STS GetCallerIdentity within {}s (last: {last})",
+                    VERIFY_BUDGET.as_secs()
+                ));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(8));
+        }
+    }
+
+    /// Deletes a new key that must not stay, then reports `error`; if the delete fails the
+    /// error names the key to delete by hand.
+    async fn undo_create<T>(
+        &mut self,
+        address: &Address,
+        intent: &Intent,
+        key: &crate::model::KeyId,
+        cause: String,
+        error: impl FnOnce(String) -> ApplyError,
+    ) -> Result<T, ApplyError> {
+        match self.iam.delete_access_key(&address.user, key).await {
+            Ok(()) => {
+                self.journal.clear()?;
+                Err(error(key.masked()))
+            }
+            Err(delete_error) => {
+                let _ = intent;
+                Err(ApplyError::Orphan {
+                    address: address.clone(),
+                    user: address.user.clone(),
+                    key: key.0.clone(),
+                    cause,
+                    delete_error,
+                })
             }
         }
     }

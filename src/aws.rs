@@ -30,9 +30,10 @@ pub struct AwsIam {
     client: Client,
 }
 
-impl AwsIam {
-    /// Standard credential chain; `AWS_ENDPOINT_URL(_IAM)` is honoured by the SDK itself.
-    pub async fn connect(conn: &Connection) -> Self {
+/// The shared SDK configuration for IAM and the other services keyrot uses.
+/// Standard credential chain; `AWS_ENDPOINT_URL(_IAM)` is honoured by the SDK itself.
+pub async fn load_config(conn: &Connection) -> aws_config::SdkConfig {
+    {
         let attempts = conn.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
         // Exponential backoff with full jitter, chosen here rather than left to defaults.
         let retry = if conn.adaptive {
@@ -58,13 +59,21 @@ impl AwsIam {
             loader = loader.endpoint_url(url);
         }
         let shared = loader.load().await;
-        let mut builder = aws_sdk_iam::config::Builder::from(&shared);
         if shared.region().is_none() {
             // IAM is global; its endpoint still needs a signing region.
-            builder = builder.region(Region::new("us-east-1"));
+            return shared
+                .into_builder()
+                .region(Region::new("us-east-1"))
+                .build();
         }
+        shared
+    }
+}
+
+impl AwsIam {
+    pub fn new(shared: &aws_config::SdkConfig) -> Self {
         AwsIam {
-            client: Client::from_conf(builder.build()),
+            client: Client::new(shared),
         }
     }
 }

@@ -13,6 +13,8 @@ use crate::plan::{Action, ActionKind, Plan, Reason, SetPlan};
 use crate::planfile::{self, SavedPlan};
 use crate::planner::{self, PlanOptions};
 use crate::render::{self, timestamp, Style};
+use crate::services::AwsServices;
+use crate::sink::Remote;
 use crate::state::{Phase, State};
 use crate::store::{StateLock, StateStore};
 use clap::{Args, Parser, Subcommand};
@@ -206,6 +208,12 @@ pub async fn run(cli: Cli) -> Outcome {
     }
 }
 
+/// IAM, and the services sinks and key verification use.
+struct Clients {
+    iam: AwsIam,
+    remote: AwsServices,
+}
+
 struct Ctx<'a> {
     cli: &'a Cli,
     now: Time,
@@ -225,7 +233,7 @@ impl Ctx<'_> {
         })
     }
 
-    async fn connect(&self, config: &Config) -> AwsIam {
+    async fn connect(&self, config: &Config) -> Clients {
         let conn = Connection {
             profile: self.cli.profile.clone().or(config.aws.profile.clone()),
             region: self.cli.region.clone().or(config.aws.region.clone()),
@@ -241,7 +249,11 @@ impl Ctx<'_> {
                 .map(|w| std::time::Duration::from_secs(w.as_secs())),
             adaptive: config.aws.retry_mode == Some(crate::config::RetryMode::Adaptive),
         };
-        AwsIam::connect(&conn).await
+        let shared = crate::aws::load_config(&conn).await;
+        Clients {
+            iam: AwsIam::new(&shared),
+            remote: AwsServices::new(&shared),
+        }
     }
 
     fn options(&self, shape: &Shape) -> Result<PlanOptions, Failure> {
@@ -309,9 +321,10 @@ impl Ctx<'_> {
     }
 
     /// Settles a step an interrupted command left in the journal, before anything else.
-    async fn recover<I: Iam>(
+    async fn recover<I: Iam, R: Remote>(
         &self,
         iam: &I,
+        remote: &R,
         config: &Config,
         store: &mut StateStore,
         state: &mut State,
@@ -320,7 +333,7 @@ impl Ctx<'_> {
         let Some(intent) = journal.pending()? else {
             return Ok(());
         };
-        let said = crate::recover::reconcile(iam, config, state, &intent).await?;
+        let said = crate::recover::reconcile(iam, remote, config, state, &intent).await?;
         store.save(state)?;
         journal.clear()?;
         println!(
@@ -384,8 +397,10 @@ impl Ctx<'_> {
         let _lock = StateLock::acquire(&self.cli.state, "apply", chrono::Utc::now())?;
         let mut store = StateStore::new(self.cli.state.clone());
         let mut state = store.load()?;
-        let iam = self.connect(&config).await;
-        self.recover(&iam, &config, &mut store, &mut state).await?;
+        let aws = self.connect(&config).await;
+        let iam = &aws.iam;
+        self.recover(iam, &aws.remote, &config, &mut store, &mut state)
+            .await?;
         if state.applied_plans.contains(&saved.id) {
             return Err(refuse(format!("plan {} was already applied", saved.id)));
         }
@@ -407,9 +422,9 @@ impl Ctx<'_> {
             return Err(refuse("the config changed since the plan was made".into()));
         }
         let users: Vec<String> = saved.facts.keys().cloned().collect();
-        let mut inv = inventory::read_keys(&iam, &users).await?;
+        let mut inv = inventory::read_keys(iam, &users).await?;
         let ids = planfile::keys_with_last_use(&saved.facts);
-        inventory::read_last_used(&iam, &ids, &mut inv).await?;
+        inventory::read_last_used(iam, &ids, &mut inv).await?;
         let moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &users));
         if !moved.is_empty() {
             return Err(refuse(format!(
@@ -427,8 +442,16 @@ impl Ctx<'_> {
         store.save(&mut state)?;
         println!();
         let now = saved.plan.now;
-        self.execute_at(&iam, &config, &mut store, &mut state, &saved.plan, now)
-            .await
+        self.execute_at(
+            iam,
+            &aws.remote,
+            &config,
+            &mut store,
+            &mut state,
+            &saved.plan,
+            now,
+        )
+        .await
     }
 
     fn render(&self, plan: &Plan, format: Format, apply_hint: Option<&str>) -> Result<(), Failure> {
@@ -454,9 +477,10 @@ impl Ctx<'_> {
         let options = self.options(shape)?;
         let state = StateStore::new(self.cli.state.clone()).load()?;
         self.warn_pending()?;
-        let iam = self.connect(&config).await;
+        let aws = self.connect(&config).await;
+        let iam = &aws.iam;
         let (plan, facts) = self
-            .make_plan_with_facts(&iam, &config, &state, &options)
+            .make_plan_with_facts(iam, &config, &state, &options)
             .await?;
         let hint = out.map(|f| format!("keyrot apply {}", f.display()));
         self.render(&plan, format, hint.as_deref())?;
@@ -496,9 +520,11 @@ impl Ctx<'_> {
         let _lock = StateLock::acquire(&self.cli.state, "apply", chrono::Utc::now())?;
         let mut store = StateStore::new(self.cli.state.clone());
         let mut state = store.load()?;
-        let iam = self.connect(&config).await;
-        self.recover(&iam, &config, &mut store, &mut state).await?;
-        let plan = self.make_plan(&iam, &config, &state, &options).await?;
+        let aws = self.connect(&config).await;
+        let iam = &aws.iam;
+        self.recover(iam, &aws.remote, &config, &mut store, &mut state)
+            .await?;
+        let plan = self.make_plan(iam, &config, &state, &options).await?;
         print!("{}", render::text::plan(&plan, self.style));
         if !plan.summary().has_actions() {
             println!("\nNothing to apply.");
@@ -509,25 +535,28 @@ impl Ctx<'_> {
             return Ok(1);
         }
         println!();
-        self.execute(&iam, &config, &mut store, &mut state, &plan)
+        self.execute(iam, &aws.remote, &config, &mut store, &mut state, &plan)
             .await
     }
 
-    async fn execute<I: Iam>(
+    async fn execute<I: Iam, R: Remote>(
         &self,
         iam: &I,
+        remote: &R,
         config: &Config,
         store: &mut StateStore,
         state: &mut State,
         plan: &Plan,
     ) -> Outcome {
-        self.execute_at(iam, config, store, state, plan, self.now)
+        self.execute_at(iam, remote, config, store, state, plan, self.now)
             .await
     }
 
-    async fn execute_at<I: Iam>(
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_at<I: Iam, R: Remote>(
         &self,
         iam: &I,
+        remote: &R,
         config: &Config,
         store: &mut StateStore,
         state: &mut State,
@@ -544,6 +573,7 @@ impl Ctx<'_> {
         let journal = Journal::for_state(&self.cli.state);
         let mut applier = Applier {
             iam,
+            remote,
             config,
             store,
             state,
@@ -583,9 +613,10 @@ impl Ctx<'_> {
         let config = self.load_config()?;
         let state = StateStore::new(self.cli.state.clone()).load()?;
         self.warn_pending()?;
-        let iam = self.connect(&config).await;
+        let aws = self.connect(&config).await;
+        let iam = &aws.iam;
         let plan = self
-            .make_plan(&iam, &config, &state, &PlanOptions::default())
+            .make_plan(iam, &config, &state, &PlanOptions::default())
             .await?;
         let ids: Vec<_> = plan
             .sets
@@ -593,7 +624,7 @@ impl Ctx<'_> {
             .flat_map(|s| s.keys.iter().map(|k| k.id.clone()))
             .collect();
         let mut inv = crate::model::Inventory::default();
-        inventory::read_last_used(&iam, &ids, &mut inv).await?;
+        inventory::read_last_used(iam, &ids, &mut inv).await?;
         let last_use = |id: &crate::model::KeyId| match inv.last_used.get(id) {
             Some(LastUsed::At(t)) => format!("{} ago", humanize(self.now - *t)),
             Some(LastUsed::Never) | None => "never".to_string(),
@@ -655,8 +686,10 @@ impl Ctx<'_> {
         let _lock = StateLock::acquire(&self.cli.state, "rollback", chrono::Utc::now())?;
         let mut store = StateStore::new(self.cli.state.clone());
         let mut state = store.load()?;
-        let iam = self.connect(&config).await;
-        self.recover(&iam, &config, &mut store, &mut state).await?;
+        let aws = self.connect(&config).await;
+        let iam = &aws.iam;
+        self.recover(iam, &aws.remote, &config, &mut store, &mut state)
+            .await?;
         let set = state.sets.get(&address).cloned().unwrap_or_default();
         let previous = match (set.phase(), &set.previous) {
             (Phase::Inactive, Some(p)) => p.clone(),
@@ -672,7 +705,8 @@ impl Ctx<'_> {
                 )))
             }
         };
-        let iam = self.connect(&config).await;
+        let aws = self.connect(&config).await;
+        let iam = &aws.iam;
         let live = iam
             .list_access_keys(&address.user)
             .await?
@@ -700,8 +734,14 @@ impl Ctx<'_> {
                 waits: Vec::new(),
             }],
         };
-        self.execute(&iam, &config, &mut store, &mut state, &plan)
+        self.execute(iam, &aws.remote, &config, &mut store, &mut state, &plan)
             .await?;
+        if let Some(set) = config.sets.get(&address) {
+            println!("\nConsumers:");
+            for line in crate::sink::restore_previous(&aws.remote, &set.sinks, &previous.id).await {
+                println!("  {line}");
+            }
+        }
         println!(
             "Rotation of {address} is held: both keys are Active. `keyrot resume {address}` continues it."
         );

@@ -91,6 +91,27 @@ pub enum Sink {
     File { path: PathBuf, format: SecretFormat },
     /// Standard output; only when declared explicitly.
     Stdout { format: SecretFormat },
+    /// A new version of a Secrets Manager secret (AWSCURRENT; the old one stays AWSPREVIOUS).
+    SecretsManager {
+        secret_id: String,
+        /// Create the secret when it does not exist (otherwise that is an error).
+        create: bool,
+        format: SecretFormat,
+    },
+    /// An SSM SecureString parameter, overwritten.
+    SsmParameter {
+        name: String,
+        kms_key_id: Option<String>,
+        format: SecretFormat,
+    },
+    /// One profile of a shared credentials file, updated in place.
+    AwsProfile { file: PathBuf, profile: String },
+    /// A command that reads the credential as JSON on stdin (never argv or environment).
+    Exec {
+        command: Vec<String>,
+        timeout: Window,
+        format: SecretFormat,
+    },
 }
 
 impl Sink {
@@ -98,6 +119,14 @@ impl Sink {
         match self {
             Sink::File { path, .. } => format!("file {}", path.display()),
             Sink::Stdout { .. } => "stdout".to_string(),
+            Sink::SecretsManager { secret_id, .. } => format!("secrets_manager {secret_id}"),
+            Sink::SsmParameter { name, .. } => format!("ssm_parameter {name}"),
+            Sink::AwsProfile { file, profile } => {
+                format!("aws_profile [{profile}] in {}", file.display())
+            }
+            Sink::Exec { command, .. } => {
+                format!("exec {}", command.first().map_or("", String::as_str))
+            }
         }
     }
 }
@@ -539,11 +568,130 @@ impl Walker {
                 let format = format(self).unwrap_or(SecretFormat::Json);
                 Some(Sink::Stdout { format })
             }
+            "secrets_manager" => {
+                let place = "`deliver \"secrets_manager\"`";
+                self.only(ctx, body, place, &["secret_id", "create", "format"], &[]);
+                let secret_id =
+                    self.required_string(ctx, body, at, place, "secret_id", "ci/deployer");
+                let create = self.bool_attr(ctx, body, "create").unwrap_or(false);
+                let format = format(self).unwrap_or(SecretFormat::Json);
+                Some(Sink::SecretsManager {
+                    secret_id: secret_id?,
+                    create,
+                    format,
+                })
+            }
+            "ssm_parameter" => {
+                let place = "`deliver \"ssm_parameter\"`";
+                self.only(ctx, body, place, &["name", "kms_key_id", "format"], &[]);
+                let name = self.required_string(ctx, body, at, place, "name", "/ci/deployer");
+                let kms_key_id = self.string_attr(ctx, body, "kms_key_id");
+                let format = format(self).unwrap_or(SecretFormat::Json);
+                Some(Sink::SsmParameter {
+                    name: name?,
+                    kms_key_id,
+                    format,
+                })
+            }
+            "aws_profile" => {
+                let place = "`deliver \"aws_profile\"`";
+                self.only(ctx, body, place, &["file", "profile"], &[]);
+                let file = self.required_string(ctx, body, at, place, "file", "~/.aws/credentials");
+                let profile = self.required_string(ctx, body, at, place, "profile", "ci");
+                Some(Sink::AwsProfile {
+                    file: PathBuf::from(file?),
+                    profile: profile?,
+                })
+            }
+            "exec" => {
+                let place = "`deliver \"exec\"`";
+                self.only(ctx, body, place, &["command", "timeout", "format"], &[]);
+                let command = self.string_list_attr(ctx, body, "command");
+                if command.is_none() && body.get_attribute("command").is_none() {
+                    self.report(
+                        at,
+                        format!("{place} needs a `command`"),
+                        "add `command = [\"./reload.sh\"]`",
+                    );
+                }
+                let timeout = match body.get_attribute("timeout") {
+                    Some(attr) => duration_attr(ctx, attr)
+                        .map_err(|d| self.diagnostics.push(d))
+                        .ok(),
+                    None => Some(Window::from_secs(60)),
+                };
+                let format = format(self).unwrap_or(SecretFormat::Json);
+                Some(Sink::Exec {
+                    command: command?,
+                    timeout: timeout?,
+                    format,
+                })
+            }
             other => {
                 self.report(
                     at,
                     format!("unknown sink `{other}`"),
-                    "sinks are `deliver \"file\"` and `deliver \"stdout\"`",
+                    "sinks are `file`, `stdout`, `secrets_manager`, `ssm_parameter`, `aws_profile` and `exec`",
+                );
+                None
+            }
+        }
+    }
+
+    fn required_string(
+        &mut self,
+        ctx: &FileCtx,
+        body: &Body,
+        at: &Origin,
+        place: &str,
+        key: &str,
+        example: &str,
+    ) -> Option<String> {
+        let value = self.string_attr(ctx, body, key);
+        if value.is_none() && body.get_attribute(key).is_none() {
+            self.report(
+                at,
+                format!("{place} needs `{key}`"),
+                format!("add `{key} = \"{example}\"`"),
+            );
+        }
+        value
+    }
+
+    fn bool_attr(&mut self, ctx: &FileCtx, body: &Body, key: &str) -> Option<bool> {
+        let attr = body.get_attribute(key)?;
+        let value = attr.value.as_bool();
+        if value.is_none() {
+            let at = ctx.origin(attr.value.span().or(attr.span()));
+            self.report(
+                &at,
+                format!("`{key}` must be true or false"),
+                format!("write it as `{key} = true`"),
+            );
+        }
+        value
+    }
+
+    /// A non-empty list of plain strings, e.g. a command and its arguments.
+    fn string_list_attr(&mut self, ctx: &FileCtx, body: &Body, key: &str) -> Option<Vec<String>> {
+        let attr = body.get_attribute(key)?;
+        let items: Option<Vec<String>> = attr.value.as_array().and_then(|array| {
+            array
+                .iter()
+                .map(|e| match e {
+                    Expression::String(s) => Some(s.as_str().to_string()),
+                    _ => None,
+                })
+                .collect()
+        });
+        match items.filter(|v| !v.is_empty()) {
+            Some(v) => Some(v),
+            None => {
+                let at = ctx.origin(attr.value.span().or(attr.span()));
+                self.report(
+                    &at,
+                    format!("`{key}` must be a non-empty list of plain strings"),
+                    format!("write it as `{key} = [\"./program\", \"--flag\"]`"),
                 );
                 None
             }

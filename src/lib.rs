@@ -17,6 +17,7 @@ pub mod planfile;
 pub mod planner;
 pub mod recover;
 pub mod render;
+pub mod services;
 pub mod sink;
 pub mod state;
 pub mod state_file;

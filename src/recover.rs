@@ -14,8 +14,9 @@ use std::collections::BTreeSet;
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
 /// What reconciling found and did, as sentences for the user.
-pub async fn reconcile<I: Iam>(
+pub async fn reconcile<I: Iam, R: sink::Remote>(
     iam: &I,
+    remote: &R,
     config: &Config,
     state: &mut State,
     intent: &Intent,
@@ -39,18 +40,25 @@ pub async fn reconcile<I: Iam>(
         Op::Create => {
             let sinks = config.sets.get(address).map_or(&[][..], |s| &s.sinks[..]);
             let started = &sinks[..intent.sinks_started.min(sinks.len())];
-            let delivered = intent
+            let candidate = intent
                 .key_id
                 .as_ref()
                 .filter(|id| !tracked.contains(*id))
-                .and_then(|id| live.iter().find(|k| &k.id == id))
-                .filter(|k| started.iter().any(|s| sink::holds(s, &k.id) != Some(false)));
+                .and_then(|id| live.iter().find(|k| &k.id == id));
+            let mut delivered = None;
+            let mut missing = Vec::new();
+            if let Some(key) = candidate {
+                let mut any = false;
+                for (i, s) in sinks.iter().enumerate() {
+                    let holds = sink::holds(remote, s, &key.id).await;
+                    any |= i < started.len() && holds != Some(false);
+                    if holds != Some(true) {
+                        missing.push(s.describe());
+                    }
+                }
+                delivered = any.then_some(key);
+            }
             if let Some(key) = delivered {
-                let missing: Vec<String> = sinks
-                    .iter()
-                    .filter(|s| sink::holds(s, &key.id) != Some(true))
-                    .map(|s| s.describe())
-                    .collect();
                 // A consumer may already read it: keep it, as the new current key.
                 let created = TrackedKey {
                     id: key.id.clone(),

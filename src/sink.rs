@@ -1,12 +1,19 @@
-//! Delivery of a new secret to where applications read it. The only code that ever
-//! holds a secret in plain text besides the IAM client, and only in zeroized buffers.
+//! Delivery of a new secret to where applications read it: files, a shared-credentials
+//! profile, Secrets Manager, SSM, a command, stdout. All sinks must take it, each read back
+//! where it can be; on a failure the sinks already written are put back as they were.
+//!
+//! Besides the IAM client, the only code that holds a secret in plain text, and only in
+//! zeroized buffers.
 
 use crate::config::{SecretFormat, Sink};
 use crate::fsutil::write_atomic;
 use crate::model::{KeyId, Time};
 use secrecy::{ExposeSecret, SecretString};
-use std::io::{self, Write};
-use std::path::PathBuf;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 pub struct Credential<'a> {
@@ -17,12 +24,58 @@ pub struct Credential<'a> {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("delivery to {sink} failed: {source}")]
+#[error("delivery to {sink} failed: {message}")]
 pub struct SinkError {
     pub sink: String,
-    pub source: io::Error,
-    /// Sinks written before the failure whose old content could not be put back.
+    pub message: String,
+    /// Sinks written before the failure that could not be put back: they hold the new key.
     pub still_holding: Vec<String>,
+}
+
+/// The AWS services besides IAM: the stores sinks write to (Secrets Manager, SSM) and STS
+/// to prove a new key works. Errors are messages that never contain a secret.
+pub trait Remote: Sync {
+    /// The secret's AWSCURRENT value (or AWSPREVIOUS), `None` when there is no secret.
+    fn secret_get(
+        &self,
+        id: &str,
+        previous: bool,
+    ) -> impl Future<Output = Result<Option<Zeroizing<String>>, String>> + Send;
+    /// A new version that becomes AWSCURRENT; the old one becomes AWSPREVIOUS.
+    fn secret_put(
+        &self,
+        id: &str,
+        value: &str,
+        create: bool,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn secret_delete(&self, id: &str) -> impl Future<Output = Result<(), String>> + Send;
+    fn parameter_get(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Zeroizing<String>>, String>> + Send;
+    fn parameter_put(
+        &self,
+        name: &str,
+        value: &str,
+        kms_key_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn parameter_delete(&self, name: &str) -> impl Future<Output = Result<(), String>> + Send;
+    /// STS GetCallerIdentity signed with the given key: the ARN it answers as.
+    fn caller_arn(
+        &self,
+        key_id: &str,
+        secret: &SecretString,
+    ) -> impl Future<Output = Result<String, String>> + Send;
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct JsonCredential<'a> {
+    version: u8,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    user_name: &'a str,
+    create_date: String,
 }
 
 /// Renders the credential in one format. The buffer is wiped when dropped.
@@ -32,16 +85,18 @@ pub fn render(format: SecretFormat, cred: &Credential) -> Zeroizing<String> {
     Zeroizing::new(match format {
         SecretFormat::Json => {
             // Shaped for `credential_process` as well as for reading by hand.
-            let value = serde_json::json!({
-                "Version": 1,
-                "AccessKeyId": id,
-                "SecretAccessKey": secret,
-                "UserName": cred.user,
-                "CreateDate": cred.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            });
-            let mut text = Zeroizing::new(serde_json::to_string_pretty(&value).unwrap_or_default());
+            let value = JsonCredential {
+                version: 1,
+                access_key_id: id,
+                secret_access_key: secret,
+                user_name: cred.user,
+                create_date: cred
+                    .created
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            };
+            let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
             text.push('\n');
-            std::mem::take(&mut *text)
+            text
         }
         SecretFormat::Credentials => {
             format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n")
@@ -52,91 +107,376 @@ pub fn render(format: SecretFormat, cred: &Credential) -> Zeroizing<String> {
     })
 }
 
-/// What a file held before delivery, to put back if a later sink fails.
-struct Previous {
-    path: PathBuf,
-    bytes: Option<Zeroizing<Vec<u8>>>,
+/// Sets one profile's key lines in a shared credentials file, keeping every other line,
+/// comment and profile where it was. A missing profile is appended.
+pub fn update_profile(text: &str, profile: &str, cred: &Credential) -> Zeroizing<String> {
+    let header = format!("[{profile}]");
+    let lines = [
+        format!("aws_access_key_id = {}", cred.key_id.0),
+        format!("aws_secret_access_key = {}", cred.secret.expose_secret()),
+    ];
+    let mut out = Zeroizing::new(String::with_capacity(text.len() + 128));
+    let mut in_profile = false;
+    let mut found = false;
+    let key_of = |line: &str| {
+        line.split('=')
+            .next()
+            .map(|k| k.trim().to_ascii_lowercase())
+    };
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_profile = trimmed == header;
+            out.push_str(line);
+            out.push('\n');
+            if in_profile {
+                found = true;
+                for l in &lines {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+            continue;
+        }
+        let replaced = in_profile
+            && matches!(
+                key_of(trimmed).as_deref(),
+                Some("aws_access_key_id" | "aws_secret_access_key" | "aws_session_token")
+            );
+        if !replaced {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !found {
+        if !out.is_empty() && !out.ends_with("\n\n") {
+            out.push('\n');
+        }
+        out.push_str(&header);
+        out.push('\n');
+        for l in &lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
 }
 
-/// Writes the credential to every sink; all must succeed. On failure, files already
-/// written get their previous content back, so no sink is left holding a key about to be
-/// deleted.
+/// `~/` is the user's home, as in the AWS CLI's own paths.
+fn expand_home(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn digest(text: &[u8]) -> Vec<u8> {
+    Sha256::digest(text).to_vec()
+}
+
+/// How to put a sink back as it was before delivery.
+enum Undo {
+    File(PathBuf, Option<Zeroizing<Vec<u8>>>),
+    Secret(String, Option<Zeroizing<String>>),
+    Parameter(String, Option<Zeroizing<String>>),
+    /// Nothing can take the value back (a command ran, stdout was written).
+    Impossible,
+}
+
+/// Writes the credential to every sink; all must succeed. On failure, sinks already
+/// written get their previous content back where they can.
 ///
 /// `before_sink(i)` runs before sink `i` is written (the journal records delivery progress).
-pub fn deliver(
+pub async fn deliver<R: Remote>(
+    remote: &R,
     sinks: &[Sink],
-    cred: &Credential,
-    stdout: &mut dyn Write,
-    before_sink: &mut dyn FnMut(usize) -> io::Result<()>,
+    cred: &Credential<'_>,
+    stdout: &mut (dyn Write + Send),
+    before_sink: &mut (dyn FnMut(usize) -> Result<(), String> + Send),
 ) -> Result<Vec<String>, SinkError> {
-    let mut written: Vec<Previous> = Vec::new();
+    let mut undo: Vec<(String, Undo)> = Vec::new();
     let mut delivered = Vec::new();
     for (i, sink) in sinks.iter().enumerate() {
-        if let Err(source) = before_sink(i) {
-            let still_holding = restore(written);
-            return Err(SinkError {
-                sink: sink.describe(),
-                source,
-                still_holding,
-            });
-        }
-        let result = match sink {
-            Sink::File { path, format } => {
-                let before = std::fs::read(path).ok().map(Zeroizing::new);
-                let text = render(*format, cred);
-                write_atomic(path, text.as_bytes(), 0o600).map(|()| {
-                    written.push(Previous {
-                        path: path.clone(),
-                        bytes: before,
-                    })
-                })
-            }
-            Sink::Stdout { format } => {
-                let text = render(*format, cred);
-                stdout
-                    .write_all(text.as_bytes())
-                    .and_then(|()| stdout.flush())
-            }
+        let result = match before_sink(i) {
+            Ok(()) => deliver_one(remote, sink, cred, stdout).await,
+            Err(e) => Err((e, Undo::Impossible)),
         };
-        if let Err(source) = result {
-            let still_holding = restore(written);
-            return Err(SinkError {
-                sink: sink.describe(),
-                source,
-                still_holding,
-            });
+        match result {
+            Ok(u) => {
+                undo.push((sink.describe(), u));
+                delivered.push(sink.describe());
+            }
+            Err((message, partial)) => {
+                undo.push((sink.describe(), partial));
+                return Err(SinkError {
+                    sink: sink.describe(),
+                    message: redact(&message, cred),
+                    still_holding: restore(remote, undo).await,
+                });
+            }
         }
-        delivered.push(sink.describe());
     }
     Ok(delivered)
 }
 
-/// Whether `sink` now holds `key`: `None` where it cannot be read back (stdout).
-/// Used after an interruption to tell a delivered key from an undelivered one.
-pub fn holds(sink: &Sink, key: &KeyId) -> Option<bool> {
+/// Never echo the secret, whatever a command or service said.
+fn redact(message: &str, cred: &Credential) -> String {
+    message.replace(cred.secret.expose_secret(), "[REDACTED]")
+}
+
+/// Writes one sink and reads it back. On error, also says how to undo what it did.
+async fn deliver_one<R: Remote>(
+    remote: &R,
+    sink: &Sink,
+    cred: &Credential<'_>,
+    stdout: &mut (dyn Write + Send),
+) -> Result<Undo, (String, Undo)> {
     match sink {
-        Sink::File { path, .. } => Some(
-            std::fs::read(path)
-                .map(Zeroizing::new)
-                .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(&key.0)),
-        ),
-        Sink::Stdout { .. } => None,
+        Sink::File { path, format } => {
+            let text = render(*format, cred);
+            write_file(path, text.as_bytes()).await
+        }
+        Sink::AwsProfile { file, profile } => {
+            let path = expand_home(file);
+            let before = std::fs::read(&path).ok().map(Zeroizing::new);
+            let old = before
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .map(Zeroizing::new);
+            let text = update_profile(old.as_deref().map_or("", |s| s.as_str()), profile, cred);
+            write_file(&path, text.as_bytes()).await
+        }
+        Sink::SecretsManager {
+            secret_id,
+            create,
+            format,
+        } => {
+            let before = remote
+                .secret_get(secret_id, false)
+                .await
+                .map_err(|e| (e, Undo::Impossible))?;
+            if before.is_none() && !create {
+                return Err((
+                    format!("secret {secret_id} does not exist; add `create = true` to create it"),
+                    Undo::Impossible,
+                ));
+            }
+            let undo = Undo::Secret(secret_id.clone(), before);
+            let text = render(*format, cred);
+            if let Err(e) = remote.secret_put(secret_id, &text, *create).await {
+                return Err((e, undo));
+            }
+            match remote.secret_get(secret_id, false).await {
+                Ok(Some(back)) if digest(back.as_bytes()) == digest(text.as_bytes()) => Ok(undo),
+                Ok(_) => Err(("read-back does not match what was written".into(), undo)),
+                Err(e) => Err((format!("read-back failed: {e}"), undo)),
+            }
+        }
+        Sink::SsmParameter {
+            name,
+            kms_key_id,
+            format,
+        } => {
+            let before = remote
+                .parameter_get(name)
+                .await
+                .map_err(|e| (e, Undo::Impossible))?;
+            let undo = Undo::Parameter(name.clone(), before);
+            let text = render(*format, cred);
+            if let Err(e) = remote
+                .parameter_put(name, &text, kms_key_id.as_deref())
+                .await
+            {
+                return Err((e, undo));
+            }
+            match remote.parameter_get(name).await {
+                Ok(Some(back)) if digest(back.as_bytes()) == digest(text.as_bytes()) => Ok(undo),
+                Ok(_) => Err(("read-back does not match what was written".into(), undo)),
+                Err(e) => Err((format!("read-back failed: {e}"), undo)),
+            }
+        }
+        Sink::Exec {
+            command,
+            timeout,
+            format,
+        } => {
+            let text = render(*format, cred);
+            run_exec(
+                command,
+                std::time::Duration::from_secs(timeout.as_secs()),
+                &text,
+            )
+            .await
+            .map(|()| Undo::Impossible)
+            .map_err(|e| (e, Undo::Impossible))
+        }
+        Sink::Stdout { format } => {
+            let text = render(*format, cred);
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map(|()| Undo::Impossible)
+                .map_err(|e| (e.to_string(), Undo::Impossible))
+        }
     }
 }
 
-/// Puts files back as they were; returns those that could not be.
-fn restore(written: Vec<Previous>) -> Vec<String> {
+/// Atomic 0600 write, then read back and compared by hash.
+async fn write_file(path: &Path, bytes: &[u8]) -> Result<Undo, (String, Undo)> {
+    let before = std::fs::read(path).ok().map(Zeroizing::new);
+    let undo = Undo::File(path.to_path_buf(), before);
+    if let Err(e) = write_atomic(path, bytes, 0o600) {
+        return Err((e.to_string(), undo));
+    }
+    match std::fs::read(path).map(Zeroizing::new) {
+        Ok(back) if digest(&back) == digest(bytes) => Ok(undo),
+        Ok(_) => Err(("read-back does not match what was written".into(), undo)),
+        Err(e) => Err((format!("read-back failed: {e}"), undo)),
+    }
+}
+
+/// Runs the command with the credential on stdin; a non-zero exit or the timeout fails.
+async fn run_exec(
+    command: &[String],
+    timeout: std::time::Duration,
+    input: &str,
+) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let (program, args) = command.split_first().ok_or("empty command")?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that exits without reading gives a broken pipe: its exit status says more.
+        let _ = stdin.write_all(input.as_bytes()).await;
+    }
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(out) => out.map_err(|e| format!("`{program}` failed: {e}"))?,
+        Err(_) => {
+            return Err(format!(
+                "`{program}` did not finish within {}s",
+                timeout.as_secs()
+            ))
+        }
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let tail: String = stderr
+        .chars()
+        .rev()
+        .take(2000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    Err(format!(
+        "`{program}` exited with {}: {}",
+        output.status,
+        tail.trim()
+    ))
+}
+
+/// Puts sinks back in reverse order; returns those that could not be.
+async fn restore<R: Remote>(remote: &R, undo: Vec<(String, Undo)>) -> Vec<String> {
     let mut failed = Vec::new();
-    for prev in written.into_iter().rev() {
-        let ok = match &prev.bytes {
-            Some(bytes) => write_atomic(&prev.path, bytes, 0o600).is_ok(),
-            None => std::fs::remove_file(&prev.path).is_ok(),
+    for (name, u) in undo.into_iter().rev() {
+        let ok = match &u {
+            Undo::File(path, Some(bytes)) => write_atomic(path, bytes, 0o600).is_ok(),
+            Undo::File(path, None) => std::fs::remove_file(path).is_ok() || !path.exists(),
+            Undo::Secret(id, Some(old)) => remote.secret_put(id, old, false).await.is_ok(),
+            Undo::Secret(id, None) => remote.secret_delete(id).await.is_ok(),
+            Undo::Parameter(name, Some(old)) => remote.parameter_put(name, old, None).await.is_ok(),
+            Undo::Parameter(name, None) => remote.parameter_delete(name).await.is_ok(),
+            Undo::Impossible => false,
         };
         if !ok {
-            failed.push(format!("file {}", prev.path.display()));
+            failed.push(name);
         }
     }
     failed
+}
+
+/// Whether `sink` now holds `key`: `None` where it cannot be read back (exec, stdout).
+/// Used after an interruption to tell a delivered key from an undelivered one.
+pub async fn holds<R: Remote>(remote: &R, sink: &Sink, key: &KeyId) -> Option<bool> {
+    let text = match sink {
+        Sink::File { path, .. } => std::fs::read(path).ok().map(Zeroizing::new),
+        Sink::AwsProfile { file, .. } => std::fs::read(expand_home(file)).ok().map(Zeroizing::new),
+        Sink::SecretsManager { secret_id, .. } => remote
+            .secret_get(secret_id, false)
+            .await
+            .ok()?
+            .map(|s| Zeroizing::new(s.as_bytes().to_vec())),
+        Sink::SsmParameter { name, .. } => remote
+            .parameter_get(name)
+            .await
+            .ok()?
+            .map(|s| Zeroizing::new(s.as_bytes().to_vec())),
+        Sink::Exec { .. } | Sink::Stdout { .. } => return None,
+    };
+    Some(text.is_some_and(|t| String::from_utf8_lossy(&t).contains(&key.0)))
+}
+
+/// After a rollback, what each sink of the set can do about the new key it holds.
+pub async fn restore_previous<R: Remote>(
+    remote: &R,
+    sinks: &[Sink],
+    old_key: &KeyId,
+) -> Vec<String> {
+    let mut said = Vec::new();
+    for sink in sinks {
+        let line = match sink {
+            Sink::SecretsManager { secret_id, .. } => match remote.secret_get(secret_id, true).await {
+                Ok(Some(prev)) if prev.contains(&old_key.0) => {
+                    match remote.secret_put(secret_id, &prev, false).await {
+                        Ok(()) => format!("{}: restored the previous key (from AWSPREVIOUS)", sink.describe()),
+                        Err(e) => format!("{}: could not restore AWSPREVIOUS ({e}): restore it by hand", sink.describe()),
+                    }
+                }
+                _ => format!("{}: AWSPREVIOUS does not hold the previous key: restore it by hand", sink.describe()),
+            },
+            _ => format!(
+                "{}: still holds the new key, which stays Active; restore the previous key there by hand if consumers need it",
+                sink.describe()
+            ),
+        };
+        said.push(line);
+    }
+    said
+}
+
+/// No remote stores: for sets whose sinks are all local.
+pub struct NoRemote;
+
+impl Remote for NoRemote {
+    async fn secret_get(&self, _: &str, _: bool) -> Result<Option<Zeroizing<String>>, String> {
+        Err("no Secrets Manager client".into())
+    }
+    async fn secret_put(&self, _: &str, _: &str, _: bool) -> Result<(), String> {
+        Err("no Secrets Manager client".into())
+    }
+    async fn secret_delete(&self, _: &str) -> Result<(), String> {
+        Err("no Secrets Manager client".into())
+    }
+    async fn parameter_get(&self, _: &str) -> Result<Option<Zeroizing<String>>, String> {
+        Err("no SSM client".into())
+    }
+    async fn parameter_put(&self, _: &str, _: &str, _: Option<&str>) -> Result<(), String> {
+        Err("no SSM client".into())
+    }
+    async fn parameter_delete(&self, _: &str) -> Result<(), String> {
+        Err("no SSM client".into())
+    }
+    async fn caller_arn(&self, _: &str, _: &SecretString) -> Result<String, String> {
+        Err("no STS client".into())
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +494,14 @@ mod tests {
         }
     }
 
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     #[test]
     fn formats_hold_id_and_secret() {
         let id = KeyId("AKIATEST".into());
@@ -162,10 +510,29 @@ mod tests {
             serde_json::from_str(&render(SecretFormat::Json, &cred(&id, &secret))).unwrap();
         assert_eq!(json["SecretAccessKey"], SECRET);
         assert_eq!(json["Version"], 1);
+        assert_eq!(json["AccessKeyId"], "AKIATEST");
         let ini = render(SecretFormat::Credentials, &cred(&id, &secret));
         assert!(ini.contains("aws_access_key_id = AKIATEST\n"));
         let env = render(SecretFormat::Env, &cred(&id, &secret));
         assert!(env.contains(&format!("AWS_SECRET_ACCESS_KEY={SECRET}")));
+    }
+
+    #[test]
+    fn profile_update_keeps_everything_else() {
+        let id = KeyId("AKIANEW".into());
+        let secret = SecretString::from(SECRET.to_string());
+        let before = "# team creds\n[default]\naws_access_key_id = AKIADEF\naws_secret_access_key = d\n\n[ci]\n# rotated by keyrot\nregion = eu-west-1\naws_access_key_id = AKIAOLD\naws_secret_access_key = old\naws_session_token = stale\n\n[other]\naws_access_key_id = AKIAOTH\n";
+        let after = update_profile(before, "ci", &cred(&id, &secret));
+        let expected = format!("# team creds\n[default]\naws_access_key_id = AKIADEF\naws_secret_access_key = d\n\n[ci]\naws_access_key_id = AKIANEW\naws_secret_access_key = {SECRET}\n# rotated by keyrot\nregion = eu-west-1\n\n[other]\naws_access_key_id = AKIAOTH\n");
+        assert_eq!(*after, expected);
+        let appended = update_profile("[default]\nx = 1\n", "ci", &cred(&id, &secret));
+        assert!(
+            appended.ends_with(&format!(
+                "\n\n[ci]\naws_access_key_id = AKIANEW\naws_secret_access_key = {SECRET}\n"
+            )),
+            "{}",
+            *appended
+        );
     }
 
     #[test]
@@ -187,16 +554,68 @@ mod tests {
         ];
         let id = KeyId("AKIATEST".into());
         let secret = SecretString::from(SECRET.to_string());
-        let err = deliver(
-            &sinks,
-            &cred(&id, &secret),
-            &mut Vec::new(),
-            &mut |_| Ok(()),
-        )
+        let c = cred(&id, &secret);
+        let err = block_on(deliver(&NoRemote, &sinks, &c, &mut Vec::new(), &mut |_| {
+            Ok(())
+        }))
         .unwrap_err();
         assert!(err.sink.contains("not-a-dir"));
         assert!(err.still_holding.is_empty());
         assert_eq!(std::fs::read_to_string(&good).unwrap(), "old");
         assert!(!err.to_string().contains(SECRET));
+    }
+
+    #[test]
+    fn exec_gets_json_on_stdin_and_failures_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("got.json");
+        let id = KeyId("AKIATEST".into());
+        let secret = SecretString::from(SECRET.to_string());
+        let c = cred(&id, &secret);
+        let ok = Sink::Exec {
+            command: vec!["sh".into(), "-c".into(), format!("cat > {}", out.display())],
+            timeout: crate::duration::Window::from_secs(10),
+            format: SecretFormat::Json,
+        };
+        block_on(deliver(&NoRemote, &[ok], &c, &mut Vec::new(), &mut |_| {
+            Ok(())
+        }))
+        .unwrap();
+        let got: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(got["SecretAccessKey"], SECRET);
+        let loud = Sink::Exec {
+            command: vec!["sh".into(), "-c".into(), "cat >&2; exit 3".into()],
+            timeout: crate::duration::Window::from_secs(10),
+            format: SecretFormat::Json,
+        };
+        let err = block_on(deliver(
+            &NoRemote,
+            &[loud],
+            &c,
+            &mut Vec::new(),
+            &mut |_| Ok(()),
+        ))
+        .unwrap_err();
+        assert!(err.message.contains("exit status: 3"), "{err}");
+        assert!(
+            err.message.contains("[REDACTED]") && !err.to_string().contains(SECRET),
+            "{err}"
+        );
+        assert_eq!(err.still_holding, vec!["exec sh".to_string()]);
+        let slow = Sink::Exec {
+            command: vec!["sleep".into(), "5".into()],
+            timeout: crate::duration::Window::from_secs(1),
+            format: SecretFormat::Json,
+        };
+        let err = block_on(deliver(
+            &NoRemote,
+            &[slow],
+            &c,
+            &mut Vec::new(),
+            &mut |_| Ok(()),
+        ))
+        .unwrap_err();
+        assert!(err.message.contains("did not finish within 1s"), "{err}");
     }
 }

@@ -1,0 +1,161 @@
+//! The AWS services besides IAM: Secrets Manager and SSM (sinks), STS (proving a new key
+//! works). Implements [`Remote`] over the shared SDK configuration.
+
+use crate::sink::Remote;
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+pub struct AwsServices {
+    shared: aws_config::SdkConfig,
+    sm: aws_sdk_secretsmanager::Client,
+    ssm: aws_sdk_ssm::Client,
+}
+
+impl AwsServices {
+    pub fn new(shared: &aws_config::SdkConfig) -> Self {
+        AwsServices {
+            shared: shared.clone(),
+            sm: aws_sdk_secretsmanager::Client::new(shared),
+            ssm: aws_sdk_ssm::Client::new(shared),
+        }
+    }
+}
+
+/// A message for an SDK error; never contains a secret (requests are not echoed).
+fn message<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    err: &aws_sdk_secretsmanager::error::SdkError<E, R>,
+) -> String {
+    match (err.code(), err.message()) {
+        (Some(code), Some(msg)) => format!("{code}: {msg}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(err).to_string(),
+    }
+}
+
+impl Remote for AwsServices {
+    async fn secret_get(
+        &self,
+        id: &str,
+        previous: bool,
+    ) -> Result<Option<Zeroizing<String>>, String> {
+        let stage = if previous {
+            "AWSPREVIOUS"
+        } else {
+            "AWSCURRENT"
+        };
+        match self
+            .sm
+            .get_secret_value()
+            .secret_id(id)
+            .version_stage(stage)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.secret_string().map(|s| Zeroizing::new(s.to_string()))),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(message(&e)),
+        }
+    }
+
+    async fn secret_put(&self, id: &str, value: &str, create: bool) -> Result<(), String> {
+        let put = self
+            .sm
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(value)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if create && e.code() == Some("ResourceNotFoundException") => self
+                .sm
+                .create_secret()
+                .name(id)
+                .secret_string(value)
+                .description("access key delivered by keyrot")
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| message(&e)),
+            Err(e) => Err(message(&e)),
+        }
+    }
+
+    async fn secret_delete(&self, id: &str) -> Result<(), String> {
+        self.sm
+            .delete_secret()
+            .secret_id(id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| message(&e))
+    }
+
+    async fn parameter_get(&self, name: &str) -> Result<Option<Zeroizing<String>>, String> {
+        match self
+            .ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .parameter()
+                .and_then(|p| p.value())
+                .map(|v| Zeroizing::new(v.to_string()))),
+            Err(e) if e.code() == Some("ParameterNotFound") => Ok(None),
+            Err(e) => Err(message(&e)),
+        }
+    }
+
+    async fn parameter_put(
+        &self,
+        name: &str,
+        value: &str,
+        kms_key_id: Option<&str>,
+    ) -> Result<(), String> {
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .set_key_id(kms_key_id.map(str::to_string))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| message(&e))
+    }
+
+    async fn parameter_delete(&self, name: &str) -> Result<(), String> {
+        self.ssm
+            .delete_parameter()
+            .name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| message(&e))
+    }
+
+    async fn caller_arn(&self, key_id: &str, secret: &SecretString) -> Result<String, String> {
+        let creds = aws_sdk_sts::config::Credentials::new(
+            key_id,
+            secret.expose_secret(),
+            None,
+            None,
+            "keyrot-new-key",
+        );
+        let conf = aws_sdk_sts::config::Builder::from(&self.shared)
+            .credentials_provider(creds)
+            .build();
+        aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await
+            .map(|out| out.arn().unwrap_or_default().to_string())
+            .map_err(|e| message(&e))
+    }
+}
