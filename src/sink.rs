@@ -24,12 +24,23 @@ pub struct Credential<'a> {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("delivery to {sink} failed: {message}")]
+#[error("delivery to {sink} failed: {message}{}", holding(still_holding))]
 pub struct SinkError {
     pub sink: String,
     pub message: String,
     /// Sinks written before the failure that could not be put back: they hold the new key.
     pub still_holding: Vec<String>,
+}
+
+fn holding(sinks: &[String]) -> String {
+    if sinks.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (could not be put back, may still hold the deleted key: {})",
+            sinks.join(", ")
+        )
+    }
 }
 
 /// The AWS services besides IAM: the stores sinks write to (Secrets Manager, SSM) and STS

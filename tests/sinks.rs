@@ -1,0 +1,356 @@
+//! Delivery to where applications read: Secrets Manager, SSM, a shared credentials
+//! profile and a command, all at once, against moto; read back, proven to work, restored
+//! on failure, and never leaked elsewhere.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+
+fn sm(endpoint: &str) -> aws_sdk_secretsmanager::Client {
+    let conf = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "testing", "testing", None, None, "t",
+        ))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(conf)
+}
+
+fn ssm(endpoint: &str) -> aws_sdk_ssm::Client {
+    let conf = aws_sdk_ssm::Config::builder()
+        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+        .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            "testing", "testing", None, None, "t",
+        ))
+        .build();
+    aws_sdk_ssm::Client::from_conf(conf)
+}
+
+fn secret_value(endpoint: &str, id: &str, stage: &str) -> Option<String> {
+    rt().block_on(async {
+        sm(endpoint)
+            .get_secret_value()
+            .secret_id(id)
+            .version_stage(stage)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.secret_string().map(str::to_string))
+    })
+}
+
+fn put_secret(endpoint: &str, id: &str, value: &str) {
+    rt().block_on(async {
+        sm(endpoint)
+            .create_secret()
+            .name(id)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("create secret");
+    })
+}
+
+fn parameter(endpoint: &str, name: &str) -> Option<String> {
+    rt().block_on(async {
+        ssm(endpoint)
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.parameter().and_then(|p| p.value()).map(str::to_string))
+    })
+}
+
+/// (key id, secret) from a JSON-format delivery.
+fn parse_json(text: &str) -> (String, String) {
+    let v: serde_json::Value = serde_json::from_str(text).expect("json credential");
+    (
+        v["AccessKeyId"].as_str().unwrap().to_string(),
+        v["SecretAccessKey"].as_str().unwrap().to_string(),
+    )
+}
+
+const PROFILES: &str = "# shared by the team\n[default]\naws_access_key_id = AKIADEFAULTDEFAULT00\naws_secret_access_key = default-secret\n\n[ci]\n# keyrot rotates this one\nregion = eu-west-1\naws_access_key_id = AKIAOLDPROFILEKEY000\naws_secret_access_key = old-profile-secret\n\n[other]\naws_access_key_id = AKIAOTHERPROFILE0000\n";
+
+fn config(
+    user: &str,
+    secret_id: &str,
+    param: &str,
+    exec_script: &str,
+    exec_create: bool,
+) -> String {
+    format!(
+        r#"user "{user}" {{
+  access_key {{
+    deliver "secrets_manager" {{
+      secret_id = "{secret_id}"
+      create    = {exec_create}
+    }}
+    deliver "ssm_parameter" {{
+      name = "{param}"
+    }}
+    deliver "aws_profile" {{
+      file    = "creds/credentials"
+      profile = "ci"
+    }}
+    deliver "exec" {{
+      command = ["sh", "-c", "{exec_script}"]
+      timeout = "20s"
+    }}
+  }}
+}}
+"#
+    )
+}
+
+#[test]
+fn rotation_delivers_to_every_sink_and_retires_the_old_key_everywhere() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("sinks");
+    let old = seed_user(&iam, &user);
+    let secret_id = format!("{user}/access-key");
+    let param = format!("/{user}/access-key");
+    let project = Project::new(
+        &moto.endpoint,
+        &config(&user, &secret_id, &param, "cat > exec-got.json", true),
+    );
+    std::fs::create_dir_all(project.path("creds")).unwrap();
+    std::fs::write(project.path("creds/credentials"), PROFILES).unwrap();
+    let day0 = days_from_now(100);
+
+    let run = project.ok(&["apply", "--auto-approve"], Some(day0), 0);
+    assert!(
+        run.stdout.contains("delivered to secrets_manager"),
+        "{}",
+        run.stdout
+    );
+    let (new_id, new_secret) =
+        parse_json(&secret_value(&moto.endpoint, &secret_id, "AWSCURRENT").expect("secret"));
+    assert_ne!(new_id, old.id);
+    assert_eq!(
+        parse_json(&parameter(&moto.endpoint, &param).expect("parameter")),
+        (new_id.clone(), new_secret.clone())
+    );
+    assert_eq!(
+        parse_json(&std::fs::read_to_string(project.path("exec-got.json")).unwrap()),
+        (new_id.clone(), new_secret.clone())
+    );
+    let profiles = std::fs::read_to_string(project.path("creds/credentials")).unwrap();
+    let expected = PROFILES
+        .replace("aws_access_key_id = AKIAOLDPROFILEKEY000\naws_secret_access_key = old-profile-secret\n", "")
+        .replace("[ci]\n", &format!("[ci]\naws_access_key_id = {new_id}\naws_secret_access_key = {new_secret}\n"));
+    assert_eq!(
+        profiles, expected,
+        "only the ci profile's key lines changed"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(project.path("creds/credentials"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // The delivered key works: a call signed with it answers as the user.
+    assert_eq!(
+        whoami(&moto.endpoint, &new_id, &new_secret).as_deref(),
+        Ok(user.as_str())
+    );
+
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(8)),
+        0,
+    );
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(16)),
+        0,
+    );
+    assert_eq!(
+        live_keys(&iam, &user),
+        vec![(new_id.clone(), "Active".to_string())]
+    );
+    // The old key is in no sink any more (AWSPREVIOUS aside: it held the seeded value).
+    for text in [
+        secret_value(&moto.endpoint, &secret_id, "AWSCURRENT").unwrap(),
+        parameter(&moto.endpoint, &param).unwrap(),
+        std::fs::read_to_string(project.path("creds/credentials")).unwrap(),
+        std::fs::read_to_string(project.path("exec-got.json")).unwrap(),
+    ] {
+        assert!(!text.contains(&old.id) && text.contains(&new_id));
+    }
+    project.assert_secret_nowhere(&new_secret, &["creds/credentials", "exec-got.json"]);
+}
+
+#[test]
+fn a_failing_command_leaves_no_new_key_and_puts_sinks_back() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("execfail");
+    let old = seed_user(&iam, &user);
+    let secret_id = format!("{user}/access-key");
+    let param = format!("/{user}/access-key");
+    put_secret(&moto.endpoint, &secret_id, "the previous value");
+    let project = Project::new(
+        &moto.endpoint,
+        &config(
+            &user,
+            &secret_id,
+            &param,
+            "cat > exec-got.json; echo reload failed >&2; exit 1",
+            false,
+        ),
+    );
+    std::fs::create_dir_all(project.path("creds")).unwrap();
+    std::fs::write(project.path("creds/credentials"), PROFILES).unwrap();
+
+    let run = project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 1);
+    assert!(
+        run.stderr.contains("delivery to exec sh failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("reload failed"),
+        "the command's stderr is shown: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("may still hold the deleted key: exec sh"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("was deleted again"), "{}", run.stderr);
+    assert_eq!(
+        live_keys(&iam, &user),
+        vec![(old.id.clone(), "Active".to_string())],
+        "no new key left in IAM"
+    );
+    assert_eq!(
+        secret_value(&moto.endpoint, &secret_id, "AWSCURRENT").as_deref(),
+        Some("the previous value")
+    );
+    assert_eq!(
+        parameter(&moto.endpoint, &param),
+        None,
+        "a parameter keyrot created is removed again"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path("creds/credentials")).unwrap(),
+        PROFILES
+    );
+    let (leaked_id, leaked_secret) =
+        parse_json(&std::fs::read_to_string(project.path("exec-got.json")).unwrap());
+    assert!(!live_keys(&iam, &user).iter().any(|(k, _)| *k == leaked_id));
+    project.assert_secret_nowhere(&leaked_secret, &["exec-got.json"]);
+}
+
+#[test]
+fn a_missing_secret_without_create_fails_before_the_later_sinks() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("smfail");
+    let old = seed_user(&iam, &user);
+    let project = Project::new(
+        &moto.endpoint,
+        &config(
+            &user,
+            &format!("{user}/missing"),
+            &format!("/{user}/p"),
+            "cat > exec-got.json",
+            false,
+        ),
+    );
+    let run = project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 1);
+    assert!(
+        run.stderr.contains("delivery to secrets_manager"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("create = true"), "{}", run.stderr);
+    assert_eq!(live_keys(&iam, &user), vec![(old.id, "Active".to_string())]);
+    assert!(
+        !project.path("exec-got.json").exists(),
+        "later sinks never ran"
+    );
+}
+
+#[test]
+fn rollback_puts_the_previous_key_back_in_secrets_manager() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("smroll");
+    seed_user(&iam, &user);
+    let secret_id = format!("{user}/access-key");
+    let config = format!(
+        "user \"{user}\" {{\n  access_key {{\n    deliver \"secrets_manager\" {{\n      secret_id = \"{secret_id}\"\n      create = true\n    }}\n    deliver \"file\" {{\n      path = \"secrets/k.json\"\n    }}\n  }}\n}}\n"
+    );
+    let project = Project::new(&moto.endpoint, &config);
+    let day0 = days_from_now(100);
+    project.ok(&["apply", "--auto-approve"], Some(day0), 0);
+    let (first, _) = parse_json(&secret_value(&moto.endpoint, &secret_id, "AWSCURRENT").unwrap());
+    // A second rotation, so AWSPREVIOUS holds the key that rollback brings back.
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(8)),
+        0,
+    );
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(16)),
+        0,
+    );
+    project.ok(
+        &[
+            "apply",
+            "--auto-approve",
+            "--force-rotate",
+            &format!("user.{user}.access_key"),
+        ],
+        Some(day0 + Duration::days(17)),
+        0,
+    );
+    let (second, _) = parse_json(&secret_value(&moto.endpoint, &secret_id, "AWSCURRENT").unwrap());
+    assert_ne!(first, second);
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(25)),
+        0,
+    );
+    assert!(live_keys(&iam, &user).contains(&(first.clone(), "Inactive".into())));
+
+    let run = project.ok(
+        &["rollback", &format!("user.{user}.access_key")],
+        Some(day0 + Duration::days(26)),
+        0,
+    );
+    assert!(
+        run.stdout
+            .contains("restored the previous key (from AWSPREVIOUS)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("file secrets/k.json: still holds the new key"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        parse_json(&secret_value(&moto.endpoint, &secret_id, "AWSCURRENT").unwrap()).0,
+        first
+    );
+    assert!(live_keys(&iam, &user).contains(&(first, "Active".into())));
+}
