@@ -9,6 +9,7 @@ use crate::iam::{Iam, IamError};
 use crate::journal::{Intent, Journal, JournalError, Op};
 use crate::model::{Address, KeyStatus, Time};
 use crate::plan::{Action, ActionKind, Plan};
+use crate::policy::{PolicyAction, PolicyPlan};
 use crate::render::timestamp;
 use crate::sink::{self, Credential, Remote, SinkError};
 use crate::state::{State, TrackedKey};
@@ -39,6 +40,8 @@ pub enum ApplyError {
         cause: String,
         delete_error: IamError,
     },
+    #[error("account password policy: {0}")]
+    Policy(IamError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -93,6 +96,15 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 Err(e) => return Err((report, e)),
             }
         }
+        if let Some(policy) = &plan.password_policy {
+            match self.apply_policy(policy).await {
+                Ok(line) => {
+                    progress(&line);
+                    report.done.push(line);
+                }
+                Err(e) => return Err((report, e)),
+            }
+        }
         for set in &plan.sets {
             let deactivated = set
                 .actions
@@ -111,6 +123,20 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             }
         }
         Ok(report)
+    }
+
+    /// The policy holds no secret and the call is idempotent: a re-run converges, so no
+    /// journal intent is needed.
+    async fn apply_policy(&self, policy: &PolicyPlan) -> Result<String, ApplyError> {
+        let result = match (&policy.action, &policy.after) {
+            (PolicyAction::Update, Some(after)) => self.iam.set_password_policy(after).await,
+            _ => self.iam.delete_password_policy().await,
+        };
+        result.map_err(ApplyError::Policy)?;
+        Ok(match policy.action {
+            PolicyAction::Update => "account password policy: updated".to_string(),
+            PolicyAction::Delete => "account password policy: deleted".to_string(),
+        })
     }
 
     async fn step(&mut self, address: &Address, action: &Action) -> Result<String, ApplyError> {

@@ -2,6 +2,7 @@
 
 use crate::iam::{Iam, IamError, NewKey};
 use crate::model::{KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use crate::policy::PasswordPolicy;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -200,5 +201,60 @@ impl Iam for AwsIam {
             .await
             .map_err(|e| map_err("DeleteAccessKey", e))?;
         Ok(())
+    }
+
+    async fn password_policy(&self) -> Result<Option<PasswordPolicy>, IamError> {
+        let out = match self.client.get_account_password_policy().send().await {
+            Ok(out) => out,
+            Err(e) => match map_err("GetAccountPasswordPolicy", e) {
+                e if e.is_no_such_entity() => return Ok(None),
+                e => return Err(e),
+            },
+        };
+        let Some(p) = out.password_policy() else {
+            return Ok(None);
+        };
+        let d = PasswordPolicy::default();
+        let positive = |v: Option<i32>| v.filter(|n| *n > 0).map(|n| n as u32);
+        Ok(Some(PasswordPolicy {
+            minimum_password_length: positive(p.minimum_password_length())
+                .unwrap_or(d.minimum_password_length),
+            require_symbols: p.require_symbols(),
+            require_numbers: p.require_numbers(),
+            require_uppercase_characters: p.require_uppercase_characters(),
+            require_lowercase_characters: p.require_lowercase_characters(),
+            allow_users_to_change_password: p.allow_users_to_change_password(),
+            max_password_age: positive(p.max_password_age()),
+            password_reuse_prevention: positive(p.password_reuse_prevention()),
+            hard_expiry: p.hard_expiry().unwrap_or(false),
+        }))
+    }
+
+    async fn set_password_policy(&self, policy: &PasswordPolicy) -> Result<(), IamError> {
+        self.client
+            .update_account_password_policy()
+            .minimum_password_length(policy.minimum_password_length as i32)
+            .require_symbols(policy.require_symbols)
+            .require_numbers(policy.require_numbers)
+            .require_uppercase_characters(policy.require_uppercase_characters)
+            .require_lowercase_characters(policy.require_lowercase_characters)
+            .allow_users_to_change_password(policy.allow_users_to_change_password)
+            .set_max_password_age(policy.max_password_age.map(|n| n as i32))
+            .set_password_reuse_prevention(policy.password_reuse_prevention.map(|n| n as i32))
+            .hard_expiry(policy.hard_expiry)
+            .send()
+            .await
+            .map_err(|e| map_err("UpdateAccountPasswordPolicy", e))?;
+        Ok(())
+    }
+
+    async fn delete_password_policy(&self) -> Result<(), IamError> {
+        match self.client.delete_account_password_policy().send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match map_err("DeleteAccountPasswordPolicy", e) {
+                e if e.is_no_such_entity() => Ok(()),
+                e => Err(e),
+            },
+        }
     }
 }

@@ -314,6 +314,9 @@ impl Ctx<'_> {
             .map(|a| a.user.clone())
             .collect();
         let mut inv = inventory::read_keys(iam, &users).await?;
+        if config.password_policy.is_some() {
+            inv.password_policy = Some(iam.password_policy().await?);
+        }
         let needed = planner::evidence_needed(config, &inv, state, self.now);
         inventory::read_last_used(iam, &needed, &mut inv).await?;
         let plan = planner::plan(config, &inv, state, self.now, options);
@@ -425,7 +428,12 @@ impl Ctx<'_> {
         let mut inv = inventory::read_keys(iam, &users).await?;
         let ids = planfile::keys_with_last_use(&saved.facts);
         inventory::read_last_used(iam, &ids, &mut inv).await?;
-        let moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &users));
+        let mut moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &users));
+        if let Some(policy) = &saved.plan.password_policy {
+            if iam.password_policy().await? != policy.before {
+                moved.push("the account password policy changed".to_string());
+            }
+        }
         if !moved.is_empty() {
             return Err(refuse(format!(
                 "live IAM no longer matches what the plan saw:\n    {}",
@@ -563,7 +571,8 @@ impl Ctx<'_> {
         plan: &Plan,
         now: Time,
     ) -> Outcome {
-        let total = plan.execution_order().len() as u64;
+        let total =
+            (plan.execution_order().len() + usize::from(plan.password_policy.is_some())) as u64;
         let bar = if std::io::stderr().is_terminal() {
             indicatif::ProgressBar::new(total)
         } else {
@@ -720,6 +729,7 @@ impl Ctx<'_> {
         let plan = Plan {
             now: self.now,
             refresh_only: false,
+            password_policy: None,
             sets: vec![SetPlan {
                 address: address.clone(),
                 phase: set.phase(),

@@ -6,6 +6,7 @@
 use crate::diagnostic::{Diagnostic, LineIndex};
 use crate::duration::Window;
 use crate::model::Address;
+use crate::policy::PolicySpec;
 use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Attribute, Block, Body};
 use hcl::edit::Span;
@@ -142,6 +143,8 @@ pub struct SetConfig {
 pub struct Config {
     pub aws: AwsSettings,
     pub sets: BTreeMap<Address, SetConfig>,
+    /// `None`: keyrot does not manage the account password policy.
+    pub password_policy: Option<PolicySpec>,
 }
 
 impl Config {
@@ -149,7 +152,10 @@ impl Config {
     /// plans so `apply FILE` can tell the config changed since the plan.
     pub fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
-        let mut canon = format!("aws {:?}\n", self.aws);
+        let mut canon = format!(
+            "aws {:?}\npassword_policy {:?}\n",
+            self.aws, self.password_policy
+        );
         for set in self.sets.values() {
             let w = &set.windows;
             canon.push_str(&format!(
@@ -194,6 +200,8 @@ struct Walker {
     aws_origin: Option<Origin>,
     defaults: PartialWindows,
     defaults_origin: Option<Origin>,
+    policy: Option<PolicySpec>,
+    policy_origin: Option<Origin>,
     users: Vec<(String, Origin, Option<KeyDecl>)>,
 }
 
@@ -292,10 +300,11 @@ impl Walker {
                 "aws" => self.aws_block(ctx, block, at),
                 "defaults" => self.defaults_block(ctx, block, at),
                 "user" => self.user_block(ctx, block, at),
+                "password_policy" => self.policy_block(ctx, block, at),
                 other => self.report(
                     &at,
                     format!("unknown block `{other}`"),
-                    "top-level blocks are `aws`, `defaults` and `user \"NAME\"`",
+                    "top-level blocks are `aws`, `defaults`, `password_policy` and `user \"NAME\"`",
                 ),
             }
         }
@@ -453,6 +462,71 @@ impl Walker {
                 );
             }
         }
+    }
+
+    fn policy_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {
+        self.labels(block, &at, 0, "`password_policy { … }`");
+        let mut first = self.policy_origin.take();
+        let fresh = self.once(&mut first, at.clone(), "password_policy");
+        self.policy_origin = first;
+        let body = &block.body;
+        const BOOLS: [&str; 6] = [
+            "require_symbols",
+            "require_numbers",
+            "require_uppercase_characters",
+            "require_lowercase_characters",
+            "allow_users_to_change_password",
+            "hard_expiry",
+        ];
+        let mut allowed: Vec<&str> = BOOLS.to_vec();
+        allowed.extend(crate::policy::RANGES.iter().map(|(n, _, _)| *n));
+        allowed.push("delete");
+        self.only(ctx, body, "`password_policy`", &allowed, &[]);
+        if !fresh {
+            return;
+        }
+        let mut spec = PolicySpec::default();
+        let [sym, num, upper, lower, change, hard] = BOOLS.map(|k| self.bool_attr(ctx, body, k));
+        spec.require_symbols = sym;
+        spec.require_numbers = num;
+        spec.require_uppercase_characters = upper;
+        spec.require_lowercase_characters = lower;
+        spec.allow_users_to_change_password = change;
+        spec.hard_expiry = hard;
+        for (name, min, max) in crate::policy::RANGES {
+            let Some(attr) = body.get_attribute(name) else {
+                continue;
+            };
+            let n = attr.value.as_number().and_then(|n| n.as_u64());
+            let value = match n.filter(|n| (*min as u64..=*max as u64).contains(n)) {
+                Some(n) => Some(n as u32),
+                None => {
+                    let a_at = ctx.origin(attr.value.span().or(attr.span()));
+                    self.report(
+                        &a_at,
+                        format!(
+                            "`{name}` must be a whole number from {min} to {max} (IAM's range)"
+                        ),
+                        format!("e.g. `{name} = {}`", (min + max) / 2),
+                    );
+                    None
+                }
+            };
+            match *name {
+                "minimum_password_length" => spec.minimum_password_length = value,
+                "max_password_age" => spec.max_password_age = value,
+                _ => spec.password_reuse_prevention = value,
+            }
+        }
+        spec.delete = self.bool_attr(ctx, body, "delete").unwrap_or(false);
+        if spec.delete && body.attributes().count() > 1 {
+            self.report(
+                &at,
+                "`delete = true` removes the account password policy: it takes no other attribute",
+                "keep only `delete = true`, or remove it to manage the policy",
+            );
+        }
+        self.policy = Some(spec);
     }
 
     fn defaults_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {
@@ -758,6 +832,7 @@ impl Walker {
             Ok(Config {
                 aws: self.aws,
                 sets,
+                password_policy: self.policy,
             })
         } else {
             Err(self.diagnostics)
@@ -946,6 +1021,35 @@ bogus {}
         let changed = GOOD.replace("\"30d\"", "\"31d\"");
         assert_ne!(parse_one(&changed).unwrap().digest(), a);
         assert!(a.starts_with("sha256:") && a.len() == 7 + 64);
+    }
+
+    #[test]
+    fn password_policy_is_validated_against_iam_ranges() {
+        let cfg = parse_one(
+            "password_policy {\n  minimum_password_length = 14\n  require_symbols = true\n}\n",
+        )
+        .unwrap();
+        let spec = cfg.password_policy.unwrap();
+        assert_eq!(spec.minimum_password_length, Some(14));
+        assert_eq!(spec.require_symbols, Some(true));
+        assert_eq!(spec.max_password_age, None);
+        let errs = errors("password_policy {\n  minimum_password_length = 4\n  max_password_age = 2000\n  require_symbols = \"yes\"\n  colour = 1\n}\n");
+        assert_eq!(
+            errs,
+            vec![
+                "2:29: `minimum_password_length` must be a whole number from 6 to 128 (IAM's range)",
+                "3:22: `max_password_age` must be a whole number from 1 to 1095 (IAM's range)",
+                "4:21: `require_symbols` must be true or false",
+                "5:3: unknown attribute `colour` in `password_policy`",
+            ]
+        );
+        assert!(
+            parse_one("password_policy {\n  delete = true\n}\n")
+                .unwrap()
+                .password_policy
+                .unwrap()
+                .delete
+        );
     }
 
     #[test]

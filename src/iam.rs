@@ -1,6 +1,7 @@
 //! The small IAM interface keyrot needs. `aws` implements it; tests can swap it.
 
 use crate::model::{KeyId, KeyStatus, LastUsed, LiveKey};
+use crate::policy::PasswordPolicy;
 use secrecy::SecretString;
 use std::fmt;
 use std::future::Future;
@@ -64,4 +65,17 @@ pub trait Iam: Sync {
         user: &str,
         key: &KeyId,
     ) -> impl Future<Output = Result<(), IamError>> + Send;
+
+    /// The account password policy, `None` when none is set.
+    fn password_policy(
+        &self,
+    ) -> impl Future<Output = Result<Option<PasswordPolicy>, IamError>> + Send;
+
+    /// Replaces the whole policy (fields IAM is not given reset to defaults).
+    fn set_password_policy(
+        &self,
+        policy: &PasswordPolicy,
+    ) -> impl Future<Output = Result<(), IamError>> + Send;
+
+    fn delete_password_policy(&self) -> impl Future<Output = Result<(), IamError>> + Send;
 }

@@ -15,6 +15,7 @@ pub mod model;
 pub mod plan;
 pub mod planfile;
 pub mod planner;
+pub mod policy;
 pub mod recover;
 pub mod render;
 pub mod services;

@@ -163,6 +163,8 @@ pub enum LastUsed {
 pub struct Inventory {
     pub keys: BTreeMap<String, Vec<LiveKey>>,
     pub last_used: BTreeMap<KeyId, LastUsed>,
+    /// The live account password policy: `None` when not read, `Some(None)` when unset.
+    pub password_policy: Option<Option<crate::policy::PasswordPolicy>>,
 }
 
 impl Inventory {

@@ -189,6 +189,8 @@ pub struct Plan {
     pub now: Time,
     pub refresh_only: bool,
     pub sets: Vec<SetPlan>,
+    /// The account password policy change, when the config manages it and it differs.
+    pub password_policy: Option<crate::policy::PolicyPlan>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -201,6 +203,8 @@ pub struct Summary {
     /// Refresh, untrack and forget: state-only changes.
     pub state_only: usize,
     pub waiting: usize,
+    /// 1 when the account password policy changes.
+    pub policy: usize,
 }
 
 impl Summary {
@@ -211,13 +215,17 @@ impl Summary {
             + self.reactivate
             + self.delete
             + self.state_only
+            + self.policy
             > 0
     }
 }
 
 impl Plan {
     pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
+        let mut s = Summary {
+            policy: usize::from(self.password_policy.is_some()),
+            ..Summary::default()
+        };
         for set in &self.sets {
             s.waiting += set.waits.len();
             for a in &set.actions {
@@ -350,6 +358,9 @@ impl Plan {
         }
         if s.waiting > 0 {
             labels.push("has-waits");
+        }
+        if self.password_policy.is_some() {
+            labels.push("has-policy-change");
         }
         if self.refresh_only {
             labels.push("refresh-only");

@@ -6,6 +6,7 @@ use crate::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, Time};
 use crate::plan::{
     Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, Role, SetPlan, Step, Wait,
 };
+use crate::policy::{FieldChange, PasswordPolicy, PolicyAction, PolicyPlan};
 use crate::state::Phase;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -176,6 +177,27 @@ struct PlanFileDto {
     config_digest: String,
     iam_facts: Facts,
     credential_sets: Vec<SetDto>,
+    /// The password policy change; its `before` is also the live fact it was based on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password_policy: Option<PolicyDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyDto {
+    action: String,
+    before: Option<PasswordPolicy>,
+    after: Option<PasswordPolicy>,
+    fields: Vec<FieldDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldDto {
+    field: String,
+    before: Option<String>,
+    after: Option<String>,
+    resets: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -356,10 +378,71 @@ pub fn to_json(saved: &SavedPlan) -> String {
         config_digest: saved.config_digest.clone(),
         iam_facts: saved.facts.clone(),
         credential_sets: sets,
+        password_policy: saved.plan.password_policy.as_ref().map(|p| PolicyDto {
+            action: match p.action {
+                PolicyAction::Update => "update".into(),
+                PolicyAction::Delete => "delete".into(),
+            },
+            before: p.before.clone(),
+            after: p.after.clone(),
+            fields: p
+                .fields
+                .iter()
+                .map(|f| FieldDto {
+                    field: f.field.to_string(),
+                    before: f.before.clone(),
+                    after: f.after.clone(),
+                    resets: f.resets,
+                })
+                .collect(),
+        }),
     };
     let mut text = serde_json::to_string_pretty(&dto).unwrap_or_default();
     text.push('\n');
     text
+}
+
+fn policy_from_dto(dto: PolicyDto) -> Result<PolicyPlan, PlanFileError> {
+    let action = match dto.action.as_str() {
+        "update" => PolicyAction::Update,
+        "delete" => PolicyAction::Delete,
+        other => {
+            return Err(PlanFileError::Invalid(format!(
+                "unknown policy action `{other}`"
+            )))
+        }
+    };
+    let names = PasswordPolicy::default().fields();
+    let fields = dto
+        .fields
+        .into_iter()
+        .map(|f| {
+            let field = names
+                .iter()
+                .map(|(n, _)| *n)
+                .find(|n| *n == f.field)
+                .ok_or_else(|| {
+                    PlanFileError::Invalid(format!("unknown policy field `{}`", f.field))
+                })?;
+            Ok(FieldChange {
+                field,
+                before: f.before,
+                after: f.after,
+                resets: f.resets,
+            })
+        })
+        .collect::<Result<_, PlanFileError>>()?;
+    if (action == PolicyAction::Update) != dto.after.is_some() {
+        return Err(PlanFileError::Invalid(
+            "policy action and `after` disagree".into(),
+        ));
+    }
+    Ok(PolicyPlan {
+        action,
+        before: dto.before,
+        after: dto.after,
+        fields,
+    })
 }
 
 pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
@@ -491,6 +574,7 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
             now: dto.now,
             refresh_only: dto.refresh_only,
             sets,
+            password_policy: dto.password_policy.map(policy_from_dto).transpose()?,
         },
     })
 }

@@ -69,10 +69,18 @@ pub fn plan(
         }
     }
     sets.sort_by(|a, b| a.address.cmp(&b.address));
+    // The policy is account-wide: planned unless the plan is narrowed to some sets.
+    let password_policy = match (&config.password_policy, &inventory.password_policy) {
+        (Some(spec), Some(live)) if !options.refresh_only && options.targets.is_empty() => {
+            crate::policy::plan(live.as_ref(), spec)
+        }
+        _ => None,
+    };
     Plan {
         now,
         refresh_only: options.refresh_only,
         sets,
+        password_policy,
     }
 }
 

@@ -71,6 +71,7 @@ fn config_with(sets: &[(&str, Windows)]) -> Config {
                 )
             })
             .collect(),
+        ..Config::default()
     }
 }
 
@@ -94,6 +95,7 @@ fn inventory(users: Vec<(&str, Vec<LiveKey>)>) -> Inventory {
             .map(|(u, keys)| (u.to_string(), keys))
             .collect(),
         last_used: BTreeMap::new(),
+        ..Inventory::default()
     }
 }
 
@@ -1579,6 +1581,7 @@ impl Harness {
         let mut inv = Inventory {
             keys,
             last_used: BTreeMap::new(),
+            ..Inventory::default()
         };
         for id in planner::evidence_needed(&self.config, &inv, &self.state, now) {
             let used = self
@@ -2055,4 +2058,56 @@ fn snapshot_text_empty() {
 #[test]
 fn snapshot_json_empty() {
     insta::assert_snapshot!("json_empty", json(&empty_fixture()));
+}
+
+#[test]
+fn password_policy_is_planned_with_the_sets_but_not_when_narrowed() {
+    use keyrot::policy::{PasswordPolicy, PolicyAction, PolicySpec};
+    let mut config = config(&["alice"]);
+    config.password_policy = Some(PolicySpec {
+        minimum_password_length: Some(14),
+        ..PolicySpec::default()
+    });
+    let mut inv = inventory(vec![("alice", vec![live(OLD, "Active", day(0))])]);
+    inv.password_policy = Some(Some(PasswordPolicy {
+        require_symbols: true,
+        ..PasswordPolicy::default()
+    }));
+    let state = State::new("l".into());
+    let plan = planner::plan(&config, &inv, &state, day(10), &PlanOptions::default());
+    let policy = plan.password_policy.as_ref().expect("policy planned");
+    assert_eq!(policy.action, PolicyAction::Update);
+    assert!(policy
+        .fields
+        .iter()
+        .any(|f| f.field == "require_symbols" && f.resets));
+    assert_eq!(plan.summary().policy, 1);
+    assert!(plan.labels().contains(&"has-policy-change"));
+    for narrowed in [
+        PlanOptions {
+            targets: vec![addr("alice")],
+            ..PlanOptions::default()
+        },
+        PlanOptions {
+            refresh_only: true,
+            ..PlanOptions::default()
+        },
+    ] {
+        assert_eq!(
+            planner::plan(&config, &inv, &state, day(10), &narrowed).password_policy,
+            None
+        );
+    }
+    // Converged, and a config that does not manage it: nothing planned.
+    inv.password_policy = Some(Some(config.password_policy.clone().unwrap().effective()));
+    assert_eq!(
+        planner::plan(&config, &inv, &state, day(10), &PlanOptions::default()).password_policy,
+        None
+    );
+    config.password_policy = None;
+    inv.password_policy = None;
+    assert_eq!(
+        planner::plan(&config, &inv, &state, day(10), &PlanOptions::default()).password_policy,
+        None
+    );
 }

@@ -107,8 +107,22 @@ pub fn plan(plan: &Plan) -> Value {
             "delete": s.delete,
             "state_only": s.state_only,
             "waiting": s.waiting,
+            "policy": s.policy,
             "drift": plan.drift_count(),
         },
         "credential_sets": sets,
+        "password_policy": plan.password_policy.as_ref().map(|p| json!({
+            "action": match p.action {
+                crate::policy::PolicyAction::Update if p.before.is_none() => "create",
+                crate::policy::PolicyAction::Update => "update",
+                crate::policy::PolicyAction::Delete => "delete",
+            },
+            "fields": p.fields.iter().map(|f| json!({
+                "field": f.field,
+                "before": f.before,
+                "after": f.after,
+                "resets": f.resets,
+            })).collect::<Vec<_>>(),
+        })),
     })
 }

@@ -48,6 +48,28 @@ pub fn plan(plan: &Plan, apply_hint: Option<&str>) -> String {
     }
 
     let mut body = String::new();
+    if let Some(policy) = &plan.password_policy {
+        let _ = writeln!(body, "#### Account password policy\n");
+        let _ = writeln!(body, "| field | before | after |");
+        let _ = writeln!(body, "| --- | --- | --- |");
+        for f in &policy.fields {
+            let cell = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+            let mark = if f.before != f.after { "**" } else { "" };
+            let reset = if f.resets {
+                " ⚠️ reset: not set in the config"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                body,
+                "| {mark}{}{mark} | {} | {}{reset} |",
+                f.field,
+                cell(&f.before),
+                cell(&f.after)
+            );
+        }
+        body.push('\n');
+    }
     for set in &plan.sets {
         set_section(&mut body, set, plan);
     }

@@ -3,6 +3,7 @@
 use super::{timestamp, Style};
 use crate::duration::humanize;
 use crate::plan::{ActionKind, DriftKind, Plan, SetPlan, Slot, Summary};
+use crate::policy::{PolicyAction, PolicyPlan};
 use std::fmt::Write;
 
 pub fn plan(plan: &Plan, style: Style) -> String {
@@ -29,7 +30,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
     if !summary.has_actions() && summary.waiting == 0 {
         let _ = writeln!(
             out,
-            "No changes. No credential sets are declared or tracked."
+            "No changes. Live IAM matches the config and nothing is due."
         );
         return out;
     }
@@ -44,6 +45,9 @@ pub fn plan(plan: &Plan, style: Style) -> String {
     );
     for set in &plan.sets {
         set_block(&mut out, set, plan, style);
+    }
+    if let Some(policy) = &plan.password_policy {
+        policy_block(&mut out, policy, style);
     }
     if !summary.has_actions() {
         let _ = writeln!(out, "No changes to apply now.");
@@ -132,6 +136,49 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
     out.push('\n');
 }
 
+/// The whole policy before → after as a line diff; fields the config leaves unset that IAM
+/// will reset are marked, since UpdateAccountPasswordPolicy replaces the whole policy.
+fn policy_block(out: &mut String, policy: &PolicyPlan, style: Style) {
+    let (symbol, verb) = match policy.action {
+        PolicyAction::Update if policy.before.is_none() => (style.green("+"), "create"),
+        PolicyAction::Update => (style.yellow("~"), "update"),
+        PolicyAction::Delete => (style.red("-"), "delete"),
+    };
+    let _ = writeln!(out, "  # {}", style.bold("account password policy"));
+    let _ = writeln!(out, "  {symbol:>2} {verb} the account password policy");
+    let lines = |pick: fn(&crate::policy::FieldChange) -> &Option<String>| -> String {
+        policy
+            .fields
+            .iter()
+            .filter_map(|f| pick(f).as_ref().map(|v| format!("{} = {v}\n", f.field)))
+            .collect()
+    };
+    let before = lines(|f| &f.before);
+    let after = lines(|f| &f.after);
+    for change in similar::TextDiff::from_lines(&before, &after).iter_all_changes() {
+        let text = change.value().trim_end();
+        let resets = policy
+            .fields
+            .iter()
+            .any(|f| f.resets && text.starts_with(&format!("{} =", f.field)));
+        let note = if resets && change.tag() == similar::ChangeTag::Insert {
+            style.yellow("   # not set in the config: IAM resets it to its default")
+        } else {
+            String::new()
+        };
+        let _ = match change.tag() {
+            similar::ChangeTag::Equal => writeln!(out, "          {text}"),
+            similar::ChangeTag::Delete => {
+                writeln!(out, "        {}", style.red(&format!("- {text}")))
+            }
+            similar::ChangeTag::Insert => {
+                writeln!(out, "        {}{note}", style.green(&format!("+ {text}")))
+            }
+        };
+    }
+    out.push('\n');
+}
+
 /// The user's key slots before → after, as a line diff (`similar`).
 fn slot_diff(out: &mut String, set: &SetPlan, style: Style) {
     let line = |s: &Slot| {
@@ -167,6 +214,9 @@ pub fn summary_line(s: &Summary, refresh_only: bool) -> String {
     }
     if s.state_only > 0 {
         line.insert_str(line.len() - 1, &format!(", {} state-only", s.state_only));
+    }
+    if s.policy > 0 {
+        line.insert_str(line.len() - 1, ", password policy to change");
     }
     if refresh_only {
         line.push_str(" (refresh only: IAM is not changed)");
