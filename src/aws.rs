@@ -257,4 +257,52 @@ impl Iam for AwsIam {
             },
         }
     }
+
+    async fn credential_report(&self) -> Result<String, IamError> {
+        let fresh_enough = chrono::Duration::hours(4);
+        for _ in 0..20 {
+            match self.client.get_credential_report().send().await {
+                Ok(out) => {
+                    let generated = to_time(out.generated_time());
+                    let content = out
+                        .content()
+                        .map(|b| b.as_ref().to_vec())
+                        .unwrap_or_default();
+                    let stale = chrono::Utc::now() - generated > fresh_enough;
+                    if !stale || self.generate_report().await? {
+                        return Ok(String::from_utf8_lossy(&content).into_owned());
+                    }
+                }
+                Err(e) => {
+                    let code = e.code().map(str::to_string);
+                    match code.as_deref() {
+                        Some("ReportNotPresent" | "ReportExpired") => {
+                            self.generate_report().await?;
+                        }
+                        Some("ReportInProgress") => {}
+                        _ => return Err(map_err("GetCredentialReport", e)),
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        Err(IamError::Other {
+            operation: "GetCredentialReport".into(),
+            message: "the report was not ready after 10 s; try again".into(),
+        })
+    }
+}
+
+impl AwsIam {
+    /// Asks IAM for a new report; true when IAM answers it already has a complete one
+    /// (it regenerates at most every four hours, whatever we ask).
+    async fn generate_report(&self) -> Result<bool, IamError> {
+        let out = self
+            .client
+            .generate_credential_report()
+            .send()
+            .await
+            .map_err(|e| map_err("GenerateCredentialReport", e))?;
+        Ok(out.state().is_some_and(|s| s.as_str() == "COMPLETE"))
+    }
 }

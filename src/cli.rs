@@ -4,7 +4,7 @@
 use crate::apply::Applier;
 use crate::aws::{AwsIam, Connection};
 use crate::config::{self, Config, Source};
-use crate::duration::humanize;
+use crate::duration::{humanize, Window};
 use crate::iam::Iam;
 use crate::inventory;
 use crate::journal::Journal;
@@ -96,6 +96,17 @@ pub enum Command {
     Rollback { address: String },
     /// Continue a rotation held by rollback.
     Resume { address: String },
+    /// Account-wide credential findings from the IAM credential report (never changes IAM).
+    Audit {
+        #[arg(long)]
+        json: bool,
+        /// Active keys and certificates older than this are findings.
+        #[arg(long, default_value = "90d", value_parser = parse_window)]
+        max_age: Window,
+        /// Active keys unused for this long are findings.
+        #[arg(long, default_value = "45d", value_parser = parse_window)]
+        unused_for: Window,
+    },
     /// Remove a state lock left by a process that is gone (the id is in the lock error).
     ForceUnlock { lock_id: String },
 }
@@ -197,6 +208,17 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Status { json } => ctx.status(*json).await,
         Command::Rollback { address } => ctx.rollback(address).await,
         Command::Resume { address } => ctx.resume(address),
+        Command::Audit {
+            json,
+            max_age,
+            unused_for,
+        } => {
+            let options = crate::audit::AuditOptions {
+                max_age: *max_age,
+                unused_for: *unused_for,
+            };
+            ctx.audit(*json, &options).await
+        }
         Command::ForceUnlock { lock_id } => {
             let info = crate::store::force_unlock(&cli.state, lock_id)?;
             println!(
@@ -321,6 +343,67 @@ impl Ctx<'_> {
         inventory::read_last_used(iam, &needed, &mut inv).await?;
         let plan = planner::plan(config, &inv, state, self.now, options);
         Ok((plan, planfile::facts(&inv, &users)))
+    }
+
+    async fn audit(&self, json: bool, options: &crate::audit::AuditOptions) -> Outcome {
+        // The config is optional here: audit looks at the whole account.
+        let config = read_sources(&self.cli.config)
+            .ok()
+            .and_then(|s| config::parse(&s).ok())
+            .unwrap_or_default();
+        let aws = self.connect(&config).await;
+        let csv = aws.iam.credential_report().await?;
+        let findings = crate::audit::findings(&csv, self.now, options).map_err(Failure)?;
+        if json {
+            let doc = serde_json::json!({
+                "format_version": render::json::FORMAT_VERSION,
+                "now": timestamp(self.now),
+                "findings": render::json::findings(&findings),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else if findings.is_empty() {
+            println!("No findings: no root access keys, no active key or certificate older than {} or unused for {}.", options.max_age, options.unused_for);
+        } else {
+            for f in &findings {
+                println!(
+                    "{}  {}: {} (CIS {})",
+                    self.style.yellow("finding"),
+                    f.user,
+                    f.message,
+                    f.cis
+                );
+            }
+            println!(
+                "\n{} finding(s). keyrot reports these and changes nothing.",
+                findings.len()
+            );
+        }
+        Ok(0)
+    }
+
+    /// Credential-report findings for the declared users; a report that cannot be read
+    /// is a warning, not a failed plan.
+    async fn findings_for<I: Iam>(&self, iam: &I, config: &Config) -> Vec<crate::audit::Finding> {
+        if config.sets.is_empty() {
+            return Vec::new();
+        }
+        let report = match iam.credential_report().await {
+            Ok(csv) => crate::audit::findings(&csv, self.now, &Default::default()),
+            Err(e) => Err(e.to_string()),
+        };
+        match report {
+            Ok(all) => all
+                .into_iter()
+                .filter(|f| config.sets.keys().any(|a| a.user == f.user))
+                .collect(),
+            Err(e) => {
+                eprintln!(
+                    "{} no findings: the credential report could not be read ({e})",
+                    self.style.yellow("Warning:")
+                );
+                Vec::new()
+            }
+        }
     }
 
     /// Settles a step an interrupted command left in the journal, before anything else.
@@ -487,9 +570,10 @@ impl Ctx<'_> {
         self.warn_pending()?;
         let aws = self.connect(&config).await;
         let iam = &aws.iam;
-        let (plan, facts) = self
+        let (mut plan, facts) = self
             .make_plan_with_facts(iam, &config, &state, &options)
             .await?;
+        plan.findings = self.findings_for(iam, &config).await;
         let hint = out.map(|f| format!("keyrot apply {}", f.display()));
         self.render(&plan, format, hint.as_deref())?;
         if let Some(file) = out {
@@ -730,6 +814,7 @@ impl Ctx<'_> {
             now: self.now,
             refresh_only: false,
             password_policy: None,
+            findings: Vec::new(),
             sets: vec![SetPlan {
                 address: address.clone(),
                 phase: set.phase(),
@@ -800,6 +885,10 @@ fn status_json(
             .chain(set.waits.iter().map(|w| serde_json::json!({"action": w.step.as_str(), "due": w.due.map(timestamp)})))
             .collect::<Vec<_>>(),
     })
+}
+
+fn parse_window(text: &str) -> Result<Window, String> {
+    Window::parse(text)
 }
 
 /// Far above any real config; refuses a wrong file before parsing it.

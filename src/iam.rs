@@ -78,4 +78,8 @@ pub trait Iam: Sync {
     ) -> impl Future<Output = Result<(), IamError>> + Send;
 
     fn delete_password_policy(&self) -> impl Future<Output = Result<(), IamError>> + Send;
+
+    /// The credential report as CSV, generated only when none exists or it is older than
+    /// four hours (IAM's own refresh limit).
+    fn credential_report(&self) -> impl Future<Output = Result<String, IamError>> + Send;
 }

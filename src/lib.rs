@@ -1,6 +1,7 @@
 //! keyrot: Terraform-style plan/apply for rotating AWS IAM credentials without downtime.
 
 pub mod apply;
+pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod config;

@@ -191,6 +191,8 @@ pub struct Plan {
     pub sets: Vec<SetPlan>,
     /// The account password policy change, when the config manages it and it differs.
     pub password_policy: Option<crate::policy::PolicyPlan>,
+    /// Credential-report findings for the declared users. Display only: never applied.
+    pub findings: Vec<crate::audit::Finding>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

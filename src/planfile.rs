@@ -575,6 +575,7 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
             refresh_only: dto.refresh_only,
             sets,
             password_policy: dto.password_policy.map(policy_from_dto).transpose()?,
+            findings: Vec::new(),
         },
     })
 }

@@ -81,6 +81,7 @@ pub fn plan(
         refresh_only: options.refresh_only,
         sets,
         password_policy,
+        findings: Vec::new(),
     }
 }
 

@@ -111,6 +111,7 @@ pub fn plan(plan: &Plan) -> Value {
             "drift": plan.drift_count(),
         },
         "credential_sets": sets,
+        "findings": findings(&plan.findings),
         "password_policy": plan.password_policy.as_ref().map(|p| json!({
             "action": match p.action {
                 crate::policy::PolicyAction::Update if p.before.is_none() => "create",
@@ -125,4 +126,11 @@ pub fn plan(plan: &Plan) -> Value {
             })).collect::<Vec<_>>(),
         })),
     })
+}
+
+pub fn findings(findings: &[crate::audit::Finding]) -> Value {
+    findings
+        .iter()
+        .map(|f| json!({"user": f.user, "check": f.check, "cis": f.cis, "message": f.message}))
+        .collect()
 }

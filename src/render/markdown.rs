@@ -73,6 +73,16 @@ pub fn plan(plan: &Plan, apply_hint: Option<&str>) -> String {
     for set in &plan.sets {
         set_section(&mut body, set, plan);
     }
+    if !plan.findings.is_empty() {
+        let _ = writeln!(
+            body,
+            "#### Findings (credential report; not changed by this plan)\n"
+        );
+        for f in &plan.findings {
+            let _ = writeln!(body, "- `{}`: {} (CIS {})", f.user, f.message, f.cis);
+        }
+        body.push('\n');
+    }
     let mut tail = String::new();
     if let Some(cmd) = apply_hint.filter(|_| summary.has_actions()) {
         let _ = writeln!(tail, "To apply exactly this plan: `{cmd}`\n");

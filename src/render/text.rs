@@ -49,6 +49,17 @@ pub fn plan(plan: &Plan, style: Style) -> String {
     if let Some(policy) = &plan.password_policy {
         policy_block(&mut out, policy, style);
     }
+    if !plan.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold("Findings (credential report; keyrot changes nothing for these):")
+        );
+        for f in &plan.findings {
+            let _ = writeln!(out, "  ! {}: {} (CIS {})", f.user, f.message, f.cis);
+        }
+        out.push('\n');
+    }
     if !summary.has_actions() {
         let _ = writeln!(out, "No changes to apply now.");
     }

@@ -1,0 +1,189 @@
+//! Account-wide findings from the IAM credential report (the CIS checks on credentials).
+//! Pure: CSV text and `now` in, findings out. Findings never change IAM.
+
+use crate::duration::{humanize, Window};
+use crate::model::Time;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The IAM user, or `<root_account>`.
+    pub user: String,
+    /// Stable code: `root_access_key`, `key_too_old`, `key_unused`, `cert_too_old`.
+    pub check: &'static str,
+    /// The CIS AWS Foundations control it corresponds to.
+    pub cis: &'static str,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct AuditOptions {
+    /// Active keys and certificates older than this are findings (CIS: 90 days).
+    pub max_age: Window,
+    /// Active keys unused this long are findings (CIS: 45 days).
+    pub unused_for: Window,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            max_age: Window::days(90),
+            unused_for: Window::days(45),
+        }
+    }
+}
+
+/// Splits one CSV line, honouring double quotes.
+fn split_csv(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                if let Some(f) = fields.last_mut() {
+                    f.push('"');
+                }
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(String::new()),
+            c => {
+                if let Some(f) = fields.last_mut() {
+                    f.push(c)
+                }
+            }
+        }
+    }
+    fields
+}
+
+/// A report time: RFC 3339, or `N/A` / `not_supported` / `no_information` for none.
+fn time(value: &str) -> Option<Time> {
+    value.parse().ok()
+}
+
+pub fn findings(csv: &str, now: Time, options: &AuditOptions) -> Result<Vec<Finding>, String> {
+    let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
+    let header = split_csv(lines.next().ok_or("the credential report is empty")?);
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let need =
+        |name: &str| col(name).ok_or(format!("the credential report has no `{name}` column"));
+    let user_col = need("user")?;
+    let mut out = Vec::new();
+    for line in lines {
+        let row = split_csv(line);
+        let get = |name: &str| {
+            col(name)
+                .and_then(|i| row.get(i))
+                .map(String::as_str)
+                .unwrap_or("")
+        };
+        let user = row.get(user_col).cloned().unwrap_or_default();
+        let root = user == "<root_account>";
+        for n in 1..=2 {
+            if get(&format!("access_key_{n}_active")) != "true" {
+                continue;
+            }
+            if root {
+                out.push(Finding {
+                    user: user.clone(),
+                    check: "root_access_key",
+                    cis: "1.4",
+                    message: format!("the root account has an active access key ({n}): delete it; use IAM users or roles"),
+                });
+                continue;
+            }
+            let rotated = time(get(&format!("access_key_{n}_last_rotated")));
+            if let Some(rotated) = rotated.filter(|r| now - *r > options.max_age.to_chrono()) {
+                out.push(Finding {
+                    user: user.clone(),
+                    check: "key_too_old",
+                    cis: "1.14",
+                    message: format!(
+                        "active access key {n} is {} old (more than {})",
+                        humanize(now - rotated),
+                        options.max_age
+                    ),
+                });
+            }
+            // Never used counts from when the key was made.
+            let used = time(get(&format!("access_key_{n}_last_used_date"))).or(rotated);
+            if let Some(used) = used.filter(|u| now - *u > options.unused_for.to_chrono()) {
+                out.push(Finding {
+                    user: user.clone(),
+                    check: "key_unused",
+                    cis: "1.12",
+                    message: format!(
+                        "active access key {n} has not been used for {} (more than {})",
+                        humanize(now - used),
+                        options.unused_for
+                    ),
+                });
+            }
+        }
+        for n in 1..=2 {
+            if get(&format!("cert_{n}_active")) != "true" {
+                continue;
+            }
+            if let Some(rotated) = time(get(&format!("cert_{n}_last_rotated")))
+                .filter(|r| now - *r > options.max_age.to_chrono())
+            {
+                out.push(Finding {
+                    user: user.clone(),
+                    check: "cert_too_old",
+                    cis: "1.14",
+                    message: format!(
+                        "active signing certificate {n} is {} old (more than {})",
+                        humanize(now - rotated),
+                        options.max_age
+                    ),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
+
+    #[test]
+    fn finds_root_keys_old_keys_unused_keys_and_old_certs() {
+        let csv = format!(
+            "{HEADER}\n\
+             <root_account>,arn:aws:iam::1:root,2020-01-01T00:00:00+00:00,not_supported,N/A,not_supported,not_supported,true,true,2020-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
+             old,arn:aws:iam::1:user/old,2026-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-01-01T00:00:00+00:00,2026-05-01T00:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,true,2026-01-01T00:00:00+00:00,false,N/A\n\
+             fresh,arn:aws:iam::1:user/fresh,2026-04-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-04-20T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
+             \"we,ird\",arn:aws:iam::1:user/we,ird,2026-04-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        );
+        let now: Time = "2026-05-01T00:00:00Z".parse().unwrap();
+        let found = findings(&csv, now, &AuditOptions::default()).unwrap();
+        let codes: Vec<_> = found.iter().map(|f| (f.user.as_str(), f.check)).collect();
+        assert_eq!(
+            codes,
+            vec![
+                ("<root_account>", "root_access_key"),
+                ("old", "key_too_old"),
+                ("old", "cert_too_old"),
+            ]
+        );
+        // At a later `now`, the fresh key is unused for more than 45 days.
+        let later: Time = "2026-06-20T00:00:00Z".parse().unwrap();
+        let found = findings(&csv, later, &AuditOptions::default()).unwrap();
+        assert!(found
+            .iter()
+            .any(|f| f.user == "fresh" && f.check == "key_unused"));
+        assert!(found
+            .iter()
+            .any(|f| f.user == "old" && f.check == "key_unused"));
+    }
+
+    #[test]
+    fn a_report_without_columns_is_an_error_not_a_panic() {
+        assert!(findings("", Time::default(), &AuditOptions::default()).is_err());
+        assert!(findings("a,b\n1,2", Time::default(), &AuditOptions::default()).is_err());
+    }
+}
