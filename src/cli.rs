@@ -523,6 +523,23 @@ impl Ctx<'_> {
                 moved.join("\n    ")
             )));
         }
+        // The planner is deterministic: the same state, config, facts and instant must give
+        // the same plan. Anything else means the file was edited after review.
+        inv.password_policy = match &saved.plan.password_policy {
+            Some(p) => Some(p.before.clone()),
+            None if config.password_policy.is_some() => Some(iam.password_policy().await?),
+            None => None,
+        };
+        let expected = planner::plan(&config, &inv, &state, saved.plan.now, &saved.options);
+        if expected.sets != saved.plan.sets
+            || expected.password_policy != saved.plan.password_policy
+        {
+            return Err(refuse(
+                "its actions are not what keyrot plans from the same state, config and IAM facts: \
+                 the file was edited after it was made"
+                    .into(),
+            ));
+        }
         print!("{}", render::text::plan(&saved.plan, self.style));
         if !saved.plan.summary().has_actions() {
             println!("\nNothing to apply.");
@@ -578,6 +595,7 @@ impl Ctx<'_> {
         self.render(&plan, format, hint.as_deref())?;
         if let Some(file) = out {
             let saved = SavedPlan {
+                options: options.clone(),
                 id: uuid::Uuid::new_v4().to_string(),
                 created: chrono::Utc::now(),
                 prior_lineage: state.lineage.clone(),

@@ -282,11 +282,12 @@ impl Walker {
         let body = match hcl::edit::parser::parse_body(&source.text) {
             Ok(body) => body,
             Err(err) => {
-                let loc = err.location();
+                // hcl-edit's column counts bytes; ours count characters.
+                let (line, column) = ctx.index.position(err.location().offset());
                 self.diagnostics.push(Diagnostic {
                     file: source.name.clone(),
-                    line: loc.line(),
-                    column: loc.column(),
+                    line,
+                    column,
                     message: format!("HCL syntax error: {}", err.message()),
                     hint: Some(format!("near `{}`", excerpt(err.line().trim()))),
                 });

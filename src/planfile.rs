@@ -143,6 +143,9 @@ pub fn facts_moved(saved: &Facts, live: &Facts) -> Vec<String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SavedPlan {
     pub id: String,
+    /// How the plan was shaped (`--target`, `--force-rotate`, `--refresh-only`), so apply
+    /// can re-derive it from the same inputs and refuse a file that was edited.
+    pub options: crate::planner::PlanOptions,
     /// Wall-clock time the plan was written.
     pub created: Time,
     pub prior_lineage: String,
@@ -173,6 +176,10 @@ struct PlanFileDto {
     created: Time,
     now: Time,
     refresh_only: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    targets: Vec<Address>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    force_rotate: Vec<Address>,
     prior_state: PriorDto,
     config_digest: String,
     iam_facts: Facts,
@@ -371,6 +378,8 @@ pub fn to_json(saved: &SavedPlan) -> String {
         created: saved.created,
         now: saved.plan.now,
         refresh_only: saved.plan.refresh_only,
+        targets: saved.options.targets.clone(),
+        force_rotate: saved.options.force_rotate.clone(),
         prior_state: PriorDto {
             lineage: saved.prior_lineage.clone(),
             serial: saved.prior_serial,
@@ -564,6 +573,11 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
         });
     }
     Ok(SavedPlan {
+        options: crate::planner::PlanOptions {
+            targets: dto.targets,
+            force_rotate: dto.force_rotate,
+            refresh_only: dto.refresh_only,
+        },
         id: dto.plan_id,
         created: dto.created,
         prior_lineage: dto.prior_state.lineage,

@@ -14,7 +14,7 @@ use crate::state::{SetState, State};
 /// IAM's hard limit of access keys per user, Inactive ones included.
 pub const KEYS_PER_USER: usize = 2;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlanOptions {
     /// Only these sets (all when empty).
     pub targets: Vec<Address>,

@@ -18,6 +18,8 @@ pub enum StateFileError {
     UnknownVersion { found: u32 },
     #[error("{address}: {problem}")]
     Inconsistent { address: String, problem: String },
+    #[error("not UTF-8 at line {line} column {column}")]
+    NotUtf8 { line: usize, column: usize },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -89,6 +91,19 @@ pub fn to_json(state: &State) -> String {
     let mut text = serde_json::to_string_pretty(&dto).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Like [`from_json`], from raw bytes: invalid UTF-8 is reported with its position.
+pub fn from_bytes(bytes: &[u8]) -> Result<State, StateFileError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => from_json(text),
+        Err(e) => {
+            let prefix = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+            let (line, column) =
+                crate::diagnostic::LineIndex::new(&prefix).position(e.valid_up_to());
+            Err(StateFileError::NotUtf8 { line, column })
+        }
+    }
 }
 
 pub fn from_json(text: &str) -> Result<State, StateFileError> {

@@ -58,13 +58,13 @@ impl StateStore {
     /// Reads the state; a missing file is an empty state whose lineage is assigned on first
     /// save (so a plan saved before any state exists still matches it).
     pub fn load(&mut self) -> Result<State, StoreError> {
-        match fs::read_to_string(&self.path) {
-            Ok(text) => {
-                let state = state_file::from_json(&text).map_err(|source| StoreError::Parse {
+        match fs::read(&self.path) {
+            Ok(bytes) => {
+                let state = state_file::from_bytes(&bytes).map_err(|source| StoreError::Parse {
                     path: self.path.clone(),
                     source,
                 })?;
-                self.last_text = Some(text);
+                self.last_text = Some(String::from_utf8_lossy(&bytes).into_owned());
                 Ok(state)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::new(String::new())),
