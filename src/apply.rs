@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::crash;
 use crate::iam::{Iam, IamError};
 use crate::journal::{Intent, Journal, JournalError, Op};
-use crate::model::{Address, KeyStatus, Time};
+use crate::model::{Address, CredentialKind, KeyStatus, Time};
 use crate::plan::{Action, ActionKind, Plan};
 use crate::policy::{PolicyAction, PolicyPlan};
 use crate::render::timestamp;
@@ -40,6 +40,8 @@ pub enum ApplyError {
         cause: String,
         delete_error: IamError,
     },
+    #[error("{address}: no certificate to upload: {message}")]
+    Certificate { address: Address, message: String },
     #[error("account password policy: {0}")]
     Policy(IamError),
     #[error(transparent)]
@@ -140,7 +142,6 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
     }
 
     async fn step(&mut self, address: &Address, action: &Action) -> Result<String, ApplyError> {
-        let user = address.user.as_str();
         let masked = action.key.as_ref().map(|k| k.masked()).unwrap_or_default();
         let iam_err = |source| ApplyError::Iam {
             address: address.clone(),
@@ -185,7 +186,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 if let Some(key) = &action.key {
                     crash::point("before-iam-update");
                     self.iam
-                        .set_access_key_status(user, key, status.clone())
+                        .set_credential_status(address, key, status.clone())
                         .await
                         .map_err(iam_err)?;
                     crash::point("after-iam-update");
@@ -195,7 +196,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             (ActionKind::Delete, _) => {
                 if let Some(key) = &action.key {
                     crash::point("before-iam-delete");
-                    match self.iam.delete_access_key(user, key).await {
+                    match self.iam.delete_credential(address, key).await {
                         // Already gone is the outcome we wanted.
                         Err(e) if !e.is_no_such_entity() => return Err(iam_err(e)),
                         _ => {}
@@ -238,11 +239,34 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 address: address.clone(),
             })?;
         let user = address.user.as_str();
+        // A certificate is made (or read and checked) before anything happens in IAM.
+        let certificate = match (&address.kind, &set.certificate) {
+            (CredentialKind::SigningCertificate, Some(source)) => {
+                Some(self.make_certificate(user, source).map_err(|message| {
+                    ApplyError::Certificate {
+                        address: address.clone(),
+                        message,
+                    }
+                })?)
+            }
+            _ => None,
+        };
         crash::point("before-iam-create");
-        let created = self.iam.create_access_key(user).await;
+        let created = match &certificate {
+            Some(cert) => self
+                .iam
+                .upload_signing_certificate(user, &cert.certificate_pem)
+                .await
+                .map(|key| (key, None)),
+            None => self
+                .iam
+                .create_access_key(user)
+                .await
+                .map(|new| (new.key, Some(new.secret))),
+        };
         crash::point("after-iam-create");
-        let new = match created {
-            Ok(new) => new,
+        let (key, secret) = match created {
+            Ok(created) => created,
             Err(source) => {
                 // A lost response may still have made a key: find it and delete it.
                 crate::recover::reconcile(self.iam, self.remote, self.config, self.state, intent)
@@ -258,25 +282,36 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 });
             }
         };
-        intent.key_id = Some(new.key.id.clone());
+        intent.key_id = Some(key.id.clone());
         self.journal.record(intent)?;
         self.sweep_retried_creates(intent).await?;
-        if let Err(message) = self.verify(user, &new).await {
-            return self
-                .undo_create(address, intent, &new.key.id, message.clone(), |key| {
-                    ApplyError::Unverified {
-                        address: address.clone(),
-                        key,
-                        message,
-                    }
-                })
-                .await;
-        }
+        let material = match (&certificate, &secret) {
+            (Some(cert), _) => sink::Material::Certificate {
+                certificate_pem: &cert.certificate_pem,
+                private_key_pem: &cert.private_key_pem,
+            },
+            (None, Some(secret)) => {
+                // Certificates cannot sign STS calls; access keys must prove they work.
+                if let Err(message) = self.verify(user, &key.id, secret).await {
+                    return self
+                        .undo_create(address, intent, &key.id, message.clone(), |key| {
+                            ApplyError::Unverified {
+                                address: address.clone(),
+                                key,
+                                message,
+                            }
+                        })
+                        .await;
+                }
+                sink::Material::AccessKey { secret }
+            }
+            (None, None) => unreachable!("an access key create returns its secret"),
+        };
         let cred = Credential {
             user,
-            key_id: &new.key.id,
-            secret: &new.secret,
-            created: new.key.created,
+            key_id: &key.id,
+            material,
+            created: key.created,
         };
         let journal = self.journal;
         let progress_intent = &mut *intent;
@@ -291,7 +326,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         match delivered {
             Ok(delivered) => Ok((
                 TrackedKey {
-                    id: new.key.id.clone(),
+                    id: key.id.clone(),
                     status: KeyStatus::Active,
                     born: self.now,
                     status_since: self.now,
@@ -305,7 +340,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                     self.journal.record(intent)?;
                 }
                 let cause = source.to_string();
-                self.undo_create(address, intent, &new.key.id, cause, |key| {
+                self.undo_create(address, intent, &key.id, cause, |key| {
                     ApplyError::Delivery {
                         address: address.clone(),
                         key,
@@ -319,11 +354,16 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
 
     /// Proves the new key works: STS GetCallerIdentity signed with it answers as the user,
     /// retried with backoff while IAM propagates the key.
-    async fn verify(&self, user: &str, new: &crate::iam::NewKey) -> Result<(), String> {
+    async fn verify(
+        &self,
+        user: &str,
+        key_id: &crate::model::KeyId,
+        secret: &secrecy::SecretString,
+    ) -> Result<(), String> {
         let started = tokio::time::Instant::now();
         let mut delay = std::time::Duration::from_millis(500);
         loop {
-            let last = match self.remote.caller_arn(&new.key.id.0, &new.secret).await {
+            let last = match self.remote.caller_arn(&key_id.0, secret).await {
                 Ok(arn) if arn.contains(":user/") && arn.ends_with(&format!("/{user}")) => {
                     return Ok(())
                 }
@@ -341,6 +381,44 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         }
     }
 
+    /// A new certificate and its private key: generated, or read from the configured
+    /// files and checked (they match, and the certificate is valid now).
+    fn make_certificate(
+        &self,
+        user: &str,
+        source: &crate::config::CertSource,
+    ) -> Result<crate::certs::NewCertificate, String> {
+        match source {
+            crate::config::CertSource::Generate {
+                algorithm,
+                validity,
+                subject,
+            } => crate::certs::generate(
+                *algorithm,
+                subject,
+                user,
+                validity.as_secs() / 86_400,
+                self.now,
+            ),
+            crate::config::CertSource::Files {
+                certificate_file,
+                private_key_file,
+            } => {
+                let read = |p: &std::path::Path| {
+                    std::fs::read_to_string(p)
+                        .map_err(|e| format!("cannot read {}: {e}", p.display()))
+                };
+                let certificate_pem = read(certificate_file)?;
+                let key = zeroize::Zeroizing::new(read(private_key_file)?);
+                crate::certs::check_pair(&certificate_pem, &key, self.now)?;
+                Ok(crate::certs::NewCertificate {
+                    certificate_pem,
+                    private_key_pem: secrecy::SecretString::from(key.to_string()),
+                })
+            }
+        }
+    }
+
     /// Deletes a new key that must not stay, then reports `error`; if the delete fails the
     /// error names the key to delete by hand.
     async fn undo_create<T>(
@@ -351,7 +429,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         cause: String,
         error: impl FnOnce(String) -> ApplyError,
     ) -> Result<T, ApplyError> {
-        match self.iam.delete_access_key(&address.user, key).await {
+        match self.iam.delete_credential(address, key).await {
             Ok(()) => {
                 self.journal.clear()?;
                 Err(error(key.masked()))
@@ -379,7 +457,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         };
         let live = self
             .iam
-            .list_access_keys(&address.user)
+            .list_credentials(address)
             .await
             .map_err(iam_err)?
             .unwrap_or_default();

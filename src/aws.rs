@@ -131,6 +131,7 @@ impl Iam for AwsIam {
                     id: KeyId(id.to_string()),
                     status: KeyStatus::parse(meta.status().map_or("", StatusType::as_str)),
                     created: to_time(meta.create_date()),
+                    cert: None,
                 });
             }
         }
@@ -170,6 +171,7 @@ impl Iam for AwsIam {
                 id: KeyId(key.access_key_id().to_string()),
                 status: KeyStatus::parse(key.status().as_str()),
                 created: to_time(key.create_date()),
+                cert: None,
             },
             secret: SecretString::from(key.secret_access_key().to_string()),
         })
@@ -200,6 +202,90 @@ impl Iam for AwsIam {
             .send()
             .await
             .map_err(|e| map_err("DeleteAccessKey", e))?;
+        Ok(())
+    }
+
+    async fn list_signing_certificates(
+        &self,
+        user: &str,
+    ) -> Result<Option<Vec<LiveKey>>, IamError> {
+        let mut pages = self
+            .client
+            .list_signing_certificates()
+            .user_name(user)
+            .into_paginator()
+            .send();
+        let mut certs = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => match map_err("ListSigningCertificates", err) {
+                    e if e.is_no_such_entity() => return Ok(None),
+                    e => return Err(e),
+                },
+            };
+            for c in page.certificates() {
+                certs.push(LiveKey {
+                    id: KeyId(c.certificate_id().to_string()),
+                    status: KeyStatus::parse(c.status().as_str()),
+                    created: to_time(c.upload_date()),
+                    cert: crate::certs::inspect(c.certificate_body()).ok(),
+                });
+            }
+        }
+        Ok(Some(certs))
+    }
+
+    async fn upload_signing_certificate(
+        &self,
+        user: &str,
+        certificate_pem: &str,
+    ) -> Result<LiveKey, IamError> {
+        let out = self
+            .client
+            .upload_signing_certificate()
+            .user_name(user)
+            .certificate_body(certificate_pem)
+            .send()
+            .await
+            .map_err(|e| map_err("UploadSigningCertificate", e))?;
+        let c = out.certificate().ok_or_else(|| IamError::Other {
+            operation: "UploadSigningCertificate".into(),
+            message: "the response held no certificate".into(),
+        })?;
+        Ok(LiveKey {
+            id: KeyId(c.certificate_id().to_string()),
+            status: KeyStatus::parse(c.status().as_str()),
+            created: to_time(c.upload_date()),
+            cert: crate::certs::inspect(c.certificate_body()).ok(),
+        })
+    }
+
+    async fn set_signing_certificate_status(
+        &self,
+        user: &str,
+        id: &KeyId,
+        status: KeyStatus,
+    ) -> Result<(), IamError> {
+        self.client
+            .update_signing_certificate()
+            .user_name(user)
+            .certificate_id(&id.0)
+            .status(StatusType::from(status.as_str()))
+            .send()
+            .await
+            .map_err(|e| map_err("UpdateSigningCertificate", e))?;
+        Ok(())
+    }
+
+    async fn delete_signing_certificate(&self, user: &str, id: &KeyId) -> Result<(), IamError> {
+        self.client
+            .delete_signing_certificate()
+            .user_name(user)
+            .certificate_id(&id.0)
+            .send()
+            .await
+            .map_err(|e| map_err("DeleteSigningCertificate", e))?;
         Ok(())
     }
 

@@ -329,20 +329,20 @@ impl Ctx<'_> {
                 )));
             }
         }
-        let users: Vec<String> = config
+        let sets: Vec<Address> = config
             .sets
             .keys()
             .filter(|a| options.targets.is_empty() || options.targets.contains(a))
-            .map(|a| a.user.clone())
+            .cloned()
             .collect();
-        let mut inv = inventory::read_keys(iam, &users).await?;
+        let mut inv = inventory::read_credentials(iam, &sets).await?;
         if config.password_policy.is_some() {
             inv.password_policy = Some(iam.password_policy().await?);
         }
         let needed = planner::evidence_needed(config, &inv, state, self.now);
         inventory::read_last_used(iam, &needed, &mut inv).await?;
         let plan = planner::plan(config, &inv, state, self.now, options);
-        Ok((plan, planfile::facts(&inv, &users)))
+        Ok((plan, planfile::facts(&inv, &sets)))
     }
 
     async fn audit(&self, json: bool, options: &crate::audit::AuditOptions) -> Outcome {
@@ -507,11 +507,11 @@ impl Ctx<'_> {
         if config.digest() != saved.config_digest {
             return Err(refuse("the config changed since the plan was made".into()));
         }
-        let users: Vec<String> = saved.facts.keys().cloned().collect();
-        let mut inv = inventory::read_keys(iam, &users).await?;
+        let sets: Vec<Address> = saved.facts.keys().cloned().collect();
+        let mut inv = inventory::read_credentials(iam, &sets).await?;
         let ids = planfile::keys_with_last_use(&saved.facts);
         inventory::read_last_used(iam, &ids, &mut inv).await?;
-        let mut moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &users));
+        let mut moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &sets));
         if let Some(policy) = &saved.plan.password_policy {
             if iam.password_policy().await? != policy.before {
                 moved.push("the account password policy changed".to_string());
@@ -818,10 +818,7 @@ impl Ctx<'_> {
         };
         let aws = self.connect(&config).await;
         let iam = &aws.iam;
-        let live = iam
-            .list_access_keys(&address.user)
-            .await?
-            .unwrap_or_default();
+        let live = iam.list_credentials(&address).await?.unwrap_or_default();
         if !live.iter().any(|k| k.id == previous.id) {
             return Err(Failure(format!(
                 "{address}: the previous key {} no longer exists in IAM; there is nothing to reactivate",

@@ -5,7 +5,7 @@
 
 use crate::diagnostic::{Diagnostic, LineIndex};
 use crate::duration::Window;
-use crate::model::Address;
+use crate::model::{Address, CredentialKind};
 use crate::policy::PolicySpec;
 use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Attribute, Block, Body};
@@ -70,17 +70,30 @@ pub enum SecretFormat {
     Credentials,
     /// `AWS_ACCESS_KEY_ID=…` lines.
     Env,
+    /// Certificate and private key, PEM (signing certificates only).
+    Pem,
 }
 
 impl SecretFormat {
-    const NAMES: &'static str = "json, credentials, env";
+    const NAMES: &'static str =
+        "json, credentials, env (access keys); pem, json (signing certificates)";
 
     fn parse(text: &str) -> Option<Self> {
         match text {
             "json" => Some(SecretFormat::Json),
             "credentials" => Some(SecretFormat::Credentials),
             "env" => Some(SecretFormat::Env),
+            "pem" => Some(SecretFormat::Pem),
             _ => None,
+        }
+    }
+
+    fn fits(self, kind: CredentialKind) -> bool {
+        match kind {
+            CredentialKind::AccessKey => self != SecretFormat::Pem,
+            CredentialKind::SigningCertificate => {
+                matches!(self, SecretFormat::Pem | SecretFormat::Json)
+            }
         }
     }
 }
@@ -137,6 +150,47 @@ pub struct SetConfig {
     pub address: Address,
     pub windows: Windows,
     pub sinks: Vec<Sink>,
+    /// Signing certificates only: where each new certificate comes from.
+    pub certificate: Option<CertSource>,
+}
+
+/// Key algorithms keyrot can generate certificates for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    EcdsaP256,
+    EcdsaP384,
+    Rsa2048,
+    Rsa3072,
+}
+
+impl KeyAlgorithm {
+    const NAMES: &'static str = "ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072";
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "ecdsa-p256" => Some(KeyAlgorithm::EcdsaP256),
+            "ecdsa-p384" => Some(KeyAlgorithm::EcdsaP384),
+            "rsa-2048" => Some(KeyAlgorithm::Rsa2048),
+            "rsa-3072" => Some(KeyAlgorithm::Rsa3072),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertSource {
+    /// keyrot makes a key pair and a self-signed certificate for each rotation.
+    Generate {
+        algorithm: KeyAlgorithm,
+        validity: Window,
+        /// Distinguished name pairs, e.g. `[("CN", "ci")]`.
+        subject: Vec<(String, String)>,
+    },
+    /// Bring your own: keyrot checks they match and are not expired before planning.
+    Files {
+        certificate_file: PathBuf,
+        private_key_file: PathBuf,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -202,11 +256,12 @@ struct Walker {
     defaults_origin: Option<Origin>,
     policy: Option<PolicySpec>,
     policy_origin: Option<Origin>,
-    users: Vec<(String, Origin, Option<KeyDecl>)>,
+    users: Vec<(String, Origin, Vec<(CredentialKind, KeyDecl)>)>,
 }
 
-/// An `access_key` block's own windows (defaults not yet applied) and sinks.
-type KeyDecl = (PartialWindows, Vec<Sink>);
+/// A credential block's own windows (defaults not yet applied), sinks and, for
+/// certificates, their source.
+type KeyDecl = (PartialWindows, Vec<Sink>, Option<CertSource>);
 
 #[derive(Clone, Copy, Default)]
 struct PartialWindows {
@@ -561,66 +616,201 @@ impl Walker {
             self.report(&at, format!("duplicate user \"{name}\""), note);
             return;
         }
-        self.only(ctx, &block.body, "`user`", &[], &["access_key"]);
-        let mut key_origin: Option<Origin> = None;
-        let mut access_key = None;
-        for key_block in block.body.get_blocks("access_key") {
-            let key_at = ctx.origin(key_block.span());
-            self.labels(key_block, &key_at, 0, "`access_key { … }`");
-            if !self.once(&mut key_origin, key_at.clone(), "access_key") {
-                continue;
+        self.only(
+            ctx,
+            &block.body,
+            "`user`",
+            &[],
+            &["access_key", "signing_certificate"],
+        );
+        let mut declared = Vec::new();
+        for kind in [
+            CredentialKind::AccessKey,
+            CredentialKind::SigningCertificate,
+        ] {
+            let mut first: Option<Origin> = None;
+            for cred_block in block.body.get_blocks(kind.as_str()) {
+                let cred_at = ctx.origin(cred_block.span());
+                let usage = format!("`{} {{ … }}`", kind.as_str());
+                self.labels(cred_block, &cred_at, 0, &usage);
+                if !self.once(&mut first, cred_at.clone(), kind.as_str()) {
+                    continue;
+                }
+                declared.push((kind, self.credential_block(ctx, cred_block, &cred_at, kind)));
             }
-            access_key = Some(self.access_key_block(ctx, key_block, &key_at));
         }
-        if access_key.is_none() {
+        if declared.is_empty() {
             self.report(
                 &at,
                 format!("user \"{name}\" declares no credentials"),
-                "add an `access_key { deliver \"file\" { … } }` block",
+                "add an `access_key { … }` or `signing_certificate { … }` block with a `deliver` block",
             );
         }
-        self.users.push((name, at, access_key));
+        self.users.push((name, at, declared));
     }
 
-    fn access_key_block(&mut self, ctx: &FileCtx, block: &Block, at: &Origin) -> KeyDecl {
+    fn credential_block(
+        &mut self,
+        ctx: &FileCtx,
+        block: &Block,
+        at: &Origin,
+        kind: CredentialKind,
+    ) -> KeyDecl {
         let body = &block.body;
-        self.only(ctx, body, "`access_key`", &WINDOW_NAMES, &["deliver"]);
+        let place = format!("`{}`", kind.as_str());
+        let certificate = match kind {
+            CredentialKind::AccessKey => {
+                self.only(ctx, body, &place, &WINDOW_NAMES, &["deliver"]);
+                None
+            }
+            CredentialKind::SigningCertificate => {
+                let attrs = [
+                    "max_age",
+                    "overlap",
+                    "inactive_for",
+                    "certificate_file",
+                    "private_key_file",
+                ];
+                self.only(ctx, body, &place, &attrs, &["deliver", "generate"]);
+                self.cert_source(ctx, body, at)
+            }
+        };
         let windows = self.windows(ctx, body);
         let mut sinks = Vec::new();
         for deliver in body.get_blocks("deliver") {
             let d_at = ctx.origin(deliver.span());
             let labels = self.labels(deliver, &d_at, 1, "`deliver \"file\" { … }`");
-            let Some(kind) = labels.first() else { continue };
-            if let Some(sink) = self.sink(ctx, deliver, kind, &d_at) {
+            let Some(sink_kind) = labels.first() else {
+                continue;
+            };
+            if let Some(sink) = self.sink(ctx, deliver, sink_kind, &d_at, kind) {
                 sinks.push(sink);
             }
         }
         if sinks.is_empty() && !body.get_blocks("deliver").any(|_| true) {
             self.report(
                 at,
-                "access_key has no `deliver` block: a new secret would have nowhere to go",
+                format!("{} has no `deliver` block: a new secret would have nowhere to go", kind.as_str()),
                 "add a block `deliver \"file\" {` with `path = \"secrets/NAME.json\"` and `format = \"json\"` on lines of their own",
             );
         }
-        (windows, sinks)
+        (windows, sinks, certificate)
     }
 
-    fn sink(&mut self, ctx: &FileCtx, block: &Block, kind: &str, at: &Origin) -> Option<Sink> {
+    /// Exactly one of `generate { … }` or `certificate_file` + `private_key_file`.
+    fn cert_source(&mut self, ctx: &FileCtx, body: &Body, at: &Origin) -> Option<CertSource> {
+        let generate: Vec<&Block> = body.get_blocks("generate").collect();
+        let cert_file = self.string_attr(ctx, body, "certificate_file");
+        let key_file = self.string_attr(ctx, body, "private_key_file");
+        let hint = "use either `generate { algorithm = \"ecdsa-p256\" … }` or both `certificate_file` and `private_key_file`";
+        match (generate.as_slice(), cert_file, key_file) {
+            ([g], None, None) => {
+                let g_at = ctx.origin(g.span());
+                self.labels(g, &g_at, 0, "`generate { … }`");
+                self.only(
+                    ctx,
+                    &g.body,
+                    "`generate`",
+                    &["algorithm", "validity", "subject"],
+                    &[],
+                );
+                let algorithm = match self.string_attr(ctx, &g.body, "algorithm") {
+                    None => Some(KeyAlgorithm::EcdsaP256),
+                    Some(text) => {
+                        let parsed = KeyAlgorithm::parse(&text);
+                        if parsed.is_none() {
+                            let a_at = ctx.origin(
+                                g.body
+                                    .get_attribute("algorithm")
+                                    .and_then(|a| a.value.span()),
+                            );
+                            self.report(
+                                &a_at,
+                                format!("unknown algorithm `{text}`"),
+                                format!("use one of: {}", KeyAlgorithm::NAMES),
+                            );
+                        }
+                        parsed
+                    }
+                };
+                let validity = match g.body.get_attribute("validity") {
+                    Some(attr) => duration_attr(ctx, attr)
+                        .map_err(|d| self.diagnostics.push(d))
+                        .ok(),
+                    None => Some(Window::days(400)),
+                };
+                let subject = match self.string_attr(ctx, &g.body, "subject") {
+                    None => Some(Vec::new()),
+                    Some(text) => {
+                        let parsed = parse_subject(&text);
+                        if parsed.is_none() {
+                            let a_at = ctx.origin(
+                                g.body.get_attribute("subject").and_then(|a| a.value.span()),
+                            );
+                            self.report(
+                                &a_at,
+                                format!("cannot read subject `{text}`"),
+                                "write it like \"CN=ci-deployer,O=Example\"",
+                            );
+                        }
+                        parsed
+                    }
+                };
+                Some(CertSource::Generate {
+                    algorithm: algorithm?,
+                    validity: validity?,
+                    subject: subject?,
+                })
+            }
+            ([], Some(certificate_file), Some(private_key_file)) => Some(CertSource::Files {
+                certificate_file: PathBuf::from(certificate_file),
+                private_key_file: PathBuf::from(private_key_file),
+            }),
+            _ => {
+                self.report(at, "signing_certificate needs one certificate source", hint);
+                None
+            }
+        }
+    }
+
+    fn sink(
+        &mut self,
+        ctx: &FileCtx,
+        block: &Block,
+        kind: &str,
+        at: &Origin,
+        credential: CredentialKind,
+    ) -> Option<Sink> {
         let body = &block.body;
+        let default_format = match credential {
+            CredentialKind::AccessKey => SecretFormat::Json,
+            CredentialKind::SigningCertificate => SecretFormat::Pem,
+        };
         let format = |w: &mut Self| -> Option<SecretFormat> {
-            let attr = body.get_attribute("format")?;
+            let Some(attr) = body.get_attribute("format") else {
+                return Some(default_format);
+            };
             let text = w.string_attr(ctx, body, "format")?;
             let parsed = SecretFormat::parse(&text);
-            if parsed.is_none() {
-                let a_at = ctx.origin(attr.span());
-                w.report(
-                    &a_at,
-                    format!("unknown format `{text}`"),
-                    format!("use one of: {}", SecretFormat::NAMES),
-                );
-            }
-            parsed
+            let message = match parsed {
+                None => format!("unknown format `{text}`"),
+                Some(f) if !f.fits(credential) => {
+                    format!("format `{text}` does not suit {}s", credential.noun())
+                }
+                Some(_) => return parsed,
+            };
+            let a_at = ctx.origin(attr.span());
+            w.report(
+                &a_at,
+                message,
+                format!("use one of: {}", SecretFormat::NAMES),
+            );
+            None
         };
+        if kind == "aws_profile" && credential == CredentialKind::SigningCertificate {
+            self.report(at, "an aws_profile holds access keys, not certificates", "deliver certificates to a `file`, `secrets_manager`, `ssm_parameter` or `exec` sink");
+            return None;
+        }
         match kind {
             "file" => {
                 self.only(ctx, body, "`deliver \"file\"`", &["path", "format"], &[]);
@@ -632,7 +822,7 @@ impl Walker {
                         "add `path = \"secrets/NAME.json\"`",
                     );
                 }
-                let format = format(self).unwrap_or(SecretFormat::Json);
+                let format = format(self)?;
                 Some(Sink::File {
                     path: PathBuf::from(path?),
                     format,
@@ -640,7 +830,7 @@ impl Walker {
             }
             "stdout" => {
                 self.only(ctx, body, "`deliver \"stdout\"`", &["format"], &[]);
-                let format = format(self).unwrap_or(SecretFormat::Json);
+                let format = format(self)?;
                 Some(Sink::Stdout { format })
             }
             "secrets_manager" => {
@@ -649,7 +839,7 @@ impl Walker {
                 let secret_id =
                     self.required_string(ctx, body, at, place, "secret_id", "ci/deployer");
                 let create = self.bool_attr(ctx, body, "create").unwrap_or(false);
-                let format = format(self).unwrap_or(SecretFormat::Json);
+                let format = format(self)?;
                 Some(Sink::SecretsManager {
                     secret_id: secret_id?,
                     create,
@@ -661,7 +851,7 @@ impl Walker {
                 self.only(ctx, body, place, &["name", "kms_key_id", "format"], &[]);
                 let name = self.required_string(ctx, body, at, place, "name", "/ci/deployer");
                 let kms_key_id = self.string_attr(ctx, body, "kms_key_id");
-                let format = format(self).unwrap_or(SecretFormat::Json);
+                let format = format(self)?;
                 Some(Sink::SsmParameter {
                     name: name?,
                     kms_key_id,
@@ -695,7 +885,7 @@ impl Walker {
                         .ok(),
                     None => Some(Window::from_secs(60)),
                 };
-                let format = format(self).unwrap_or(SecretFormat::Json);
+                let format = format(self)?;
                 Some(Sink::Exec {
                     command: command?,
                     timeout: timeout?,
@@ -815,16 +1005,24 @@ impl Walker {
     fn finish(mut self) -> Result<Config, Vec<Diagnostic>> {
         let defaults = self.defaults;
         let mut sets = BTreeMap::new();
-        for (name, _, access_key) in std::mem::take(&mut self.users) {
-            if let Some((windows, sinks)) = access_key {
-                let address = Address::access_key(&name);
-                let windows = windows.or(defaults).resolve();
+        for (name, _, declared) in std::mem::take(&mut self.users) {
+            for (kind, (windows, sinks, certificate)) in declared {
+                let address = Address {
+                    user: name.clone(),
+                    kind,
+                };
+                let mut windows = windows.or(defaults).resolve();
+                if kind == CredentialKind::SigningCertificate {
+                    // No last-use evidence exists for certificates.
+                    windows.unused_for = Window::from_secs(0);
+                }
                 sets.insert(
                     address.clone(),
                     SetConfig {
                         address,
                         windows,
                         sinks,
+                        certificate,
                     },
                 );
             }
@@ -847,6 +1045,17 @@ fn excerpt(line: &str) -> String {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line.to_string(),
     }
+}
+
+/// `CN=ci,O=Example` → `[("CN","ci"), ("O","Example")]`.
+fn parse_subject(text: &str) -> Option<Vec<(String, String)>> {
+    text.split(',')
+        .map(|part| {
+            let (k, v) = part.split_once('=')?;
+            let (k, v) = (k.trim(), v.trim());
+            (!k.is_empty() && !v.is_empty()).then(|| (k.to_string(), v.to_string()))
+        })
+        .collect()
 }
 
 fn expected_list(what: &str, names: &[&str]) -> String {

@@ -1,6 +1,6 @@
 //! The small IAM interface keyrot needs. `aws` implements it; tests can swap it.
 
-use crate::model::{KeyId, KeyStatus, LastUsed, LiveKey};
+use crate::model::{Address, CredentialKind, KeyId, KeyStatus, LastUsed, LiveKey};
 use crate::policy::PasswordPolicy;
 use secrecy::SecretString;
 use std::fmt;
@@ -65,6 +65,80 @@ pub trait Iam: Sync {
         user: &str,
         key: &KeyId,
     ) -> impl Future<Output = Result<(), IamError>> + Send;
+
+    /// The user's signing certificates, or `None` when the user does not exist.
+    fn list_signing_certificates(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Option<Vec<LiveKey>>, IamError>> + Send;
+
+    fn upload_signing_certificate(
+        &self,
+        user: &str,
+        certificate_pem: &str,
+    ) -> impl Future<Output = Result<LiveKey, IamError>> + Send;
+
+    fn set_signing_certificate_status(
+        &self,
+        user: &str,
+        id: &KeyId,
+        status: KeyStatus,
+    ) -> impl Future<Output = Result<(), IamError>> + Send;
+
+    fn delete_signing_certificate(
+        &self,
+        user: &str,
+        id: &KeyId,
+    ) -> impl Future<Output = Result<(), IamError>> + Send;
+
+    /// The live credentials of one set, whatever its kind.
+    fn list_credentials(
+        &self,
+        address: &Address,
+    ) -> impl Future<Output = Result<Option<Vec<LiveKey>>, IamError>> + Send {
+        async move {
+            match address.kind {
+                CredentialKind::AccessKey => self.list_access_keys(&address.user).await,
+                CredentialKind::SigningCertificate => {
+                    self.list_signing_certificates(&address.user).await
+                }
+            }
+        }
+    }
+
+    fn set_credential_status(
+        &self,
+        address: &Address,
+        id: &KeyId,
+        status: KeyStatus,
+    ) -> impl Future<Output = Result<(), IamError>> + Send {
+        async move {
+            match address.kind {
+                CredentialKind::AccessKey => {
+                    self.set_access_key_status(&address.user, id, status).await
+                }
+                CredentialKind::SigningCertificate => {
+                    self.set_signing_certificate_status(&address.user, id, status)
+                        .await
+                }
+            }
+        }
+    }
+
+    fn delete_credential(
+        &self,
+        address: &Address,
+        id: &KeyId,
+    ) -> impl Future<Output = Result<(), IamError>> + Send {
+        async move {
+            match address.kind {
+                CredentialKind::AccessKey => self.delete_access_key(&address.user, id).await,
+                CredentialKind::SigningCertificate => {
+                    self.delete_signing_certificate(&address.user, id).await
+                }
+            }
+        }
+    }
 
     /// The account password policy, `None` when none is set.
     fn password_policy(

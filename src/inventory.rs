@@ -1,24 +1,28 @@
-//! Reads live IAM facts for the declared users, with bounded concurrency.
+//! Reads live IAM facts for the declared credential sets, with bounded concurrency.
 
 use crate::iam::{Iam, IamError};
-use crate::model::{Inventory, KeyId};
+use crate::model::{Address, CredentialKind, Inventory, KeyId};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 /// IAM throttles per account; a few calls in flight is plenty for interactive use.
 const CONCURRENCY: usize = 8;
 
-/// ListAccessKeys for each user (only the declared ones).
-pub async fn read_keys<I: Iam>(iam: &I, users: &[String]) -> Result<Inventory, IamError> {
-    let listed: Vec<_> = stream::iter(users)
-        .map(|user| async move { iam.list_access_keys(user).await.map(|k| (user, k)) })
+/// ListAccessKeys / ListSigningCertificates for each declared set.
+pub async fn read_credentials<I: Iam>(iam: &I, sets: &[Address]) -> Result<Inventory, IamError> {
+    let listed: Vec<_> = stream::iter(sets)
+        .map(|a| async move { iam.list_credentials(a).await.map(|k| (a, k)) })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;
     let mut inventory = Inventory::default();
-    for (user, keys) in listed {
+    for (address, keys) in listed {
         if let Some(mut keys) = keys {
             keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
-            inventory.keys.insert(user.clone(), keys);
+            let by_user = match address.kind {
+                CredentialKind::AccessKey => &mut inventory.keys,
+                CredentialKind::SigningCertificate => &mut inventory.certs,
+            };
+            by_user.insert(address.user.clone(), keys);
         }
     }
     Ok(inventory)

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod audit;
 pub mod aws;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod crash;

@@ -7,17 +7,27 @@ use std::fmt;
 
 pub type Time = DateTime<Utc>;
 
-/// The kind of credential a set holds. Signing certificates join later.
+/// The kind of credential a set holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     AccessKey,
+    SigningCertificate,
 }
 
 impl CredentialKind {
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialKind::AccessKey => "access_key",
+            CredentialKind::SigningCertificate => "signing_certificate",
+        }
+    }
+
+    /// What one credential of this kind is called in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            CredentialKind::AccessKey => "access key",
+            CredentialKind::SigningCertificate => "signing certificate",
         }
     }
 }
@@ -37,8 +47,16 @@ impl Address {
         }
     }
 
+    pub fn signing_certificate(user: impl Into<String>) -> Self {
+        Address {
+            user: user.into(),
+            kind: CredentialKind::SigningCertificate,
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
-        let hint = "expected an address like `user.NAME.access_key`";
+        let hint =
+            "expected an address like `user.NAME.access_key` or `user.NAME.signing_certificate`";
         let rest = text
             .strip_prefix("user.")
             .ok_or_else(|| format!("`{text}`: {hint}"))?;
@@ -50,6 +68,7 @@ impl Address {
         }
         match kind {
             "access_key" => Ok(Address::access_key(user)),
+            "signing_certificate" => Ok(Address::signing_certificate(user)),
             other => Err(format!(
                 "`{text}`: unknown credential kind `{other}`; {hint}"
             )),
@@ -143,12 +162,24 @@ impl<'de> Deserialize<'de> for KeyStatus {
     }
 }
 
-/// What IAM says about one key right now.
+/// What IAM says about one credential (access key or signing certificate) right now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveKey {
     pub id: KeyId,
     pub status: KeyStatus,
+    /// CreateDate, or a certificate's UploadDate.
     pub created: Time,
+    /// Signing certificates only: what the certificate itself says.
+    pub cert: Option<CertInfo>,
+}
+
+/// The parts of an X.509 certificate a plan shows and the planner needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertInfo {
+    pub subject: String,
+    pub not_after: Time,
+    /// SHA-256 of the DER, hex.
+    pub fingerprint: String,
 }
 
 /// Evidence of use for a key, from GetAccessKeyLastUsed.
@@ -161,7 +192,10 @@ pub enum LastUsed {
 /// Live IAM facts for the declared users. Users absent from `keys` do not exist.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Inventory {
+    /// Access keys by user name.
     pub keys: BTreeMap<String, Vec<LiveKey>>,
+    /// Signing certificates by user name.
+    pub certs: BTreeMap<String, Vec<LiveKey>>,
     pub last_used: BTreeMap<KeyId, LastUsed>,
     /// The live account password policy: `None` when not read, `Some(None)` when unset.
     pub password_policy: Option<Option<crate::policy::PasswordPolicy>>,
@@ -170,6 +204,15 @@ pub struct Inventory {
 impl Inventory {
     pub fn user_keys(&self, user: &str) -> Option<&[LiveKey]> {
         self.keys.get(user).map(Vec::as_slice)
+    }
+
+    /// The live credentials of one set; `None` when the user does not exist.
+    pub fn credentials(&self, address: &Address) -> Option<&[LiveKey]> {
+        let by_user = match address.kind {
+            CredentialKind::AccessKey => &self.keys,
+            CredentialKind::SigningCertificate => &self.certs,
+        };
+        by_user.get(&address.user).map(Vec::as_slice)
     }
 }
 
@@ -193,6 +236,8 @@ mod tests {
         assert_eq!(a.to_string(), "user.ci.deployer.access_key");
         assert!(Address::parse("ci.access_key").is_err());
         assert!(Address::parse("user.ci.password").is_err());
+        let cert = Address::parse("user.ci.signing_certificate").unwrap();
+        assert_eq!(cert.kind, CredentialKind::SigningCertificate);
         assert!(Address::parse("user..access_key").is_err());
     }
 

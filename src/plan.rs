@@ -171,6 +171,8 @@ pub struct KeyView {
     pub role: Option<Role>,
     pub status: KeyStatus,
     pub born: Time,
+    /// Signing certificates: subject, expiry, fingerprint.
+    pub cert: Option<crate::model::CertInfo>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

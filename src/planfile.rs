@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 pub const FORMAT_VERSION: &str = "1";
 const KIND: &str = "keyrot-saved-plan";
 
-/// The live IAM facts a plan was made from: per user, each key's id, status, create date
-/// and (where it was read) last use. `None` when the user did not exist.
-pub type Facts = BTreeMap<String, Option<Vec<KeyFact>>>;
+/// The live IAM facts a plan was made from: per credential set, each credential's id,
+/// status, create date and (where it was read) last use. `None` when the user did not exist.
+pub type Facts = BTreeMap<Address, Option<Vec<KeyFact>>>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,12 +56,12 @@ mod last_used_serde {
     }
 }
 
-/// The fingerprint of `inventory` for `users`.
-pub fn facts(inventory: &Inventory, users: &[String]) -> Facts {
-    users
+/// The fingerprint of `inventory` for the given sets.
+pub fn facts(inventory: &Inventory, addresses: &[Address]) -> Facts {
+    addresses
         .iter()
-        .map(|user| {
-            let keys = inventory.user_keys(user).map(|keys| {
+        .map(|address| {
+            let keys = inventory.credentials(address).map(|keys| {
                 keys.iter()
                     .map(|k| KeyFact {
                         key_id: k.id.clone(),
@@ -74,7 +74,7 @@ pub fn facts(inventory: &Inventory, users: &[String]) -> Facts {
                     })
                     .collect()
             });
-            (user.clone(), keys)
+            (address.clone(), keys)
         })
         .collect()
 }
@@ -100,6 +100,7 @@ pub fn facts_moved(saved: &Facts, live: &Facts) -> Vec<String> {
     };
     for (user, saved_keys) in saved {
         let live_keys = live.get(user).cloned().flatten();
+        let user = &user.user;
         match (saved_keys, live_keys) {
             (None, None) => {}
             (None, Some(_)) => moved.push(format!("user {user} now exists")),
@@ -233,6 +234,16 @@ struct KeyDto {
     role: Option<String>,
     status: KeyStatus,
     born: Time,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    certificate: Option<CertDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertDto {
+    subject: String,
+    not_after: Time,
+    fingerprint: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -307,6 +318,11 @@ pub fn to_json(saved: &SavedPlan) -> String {
                     role: k.role.map(role_name),
                     status: k.status.clone(),
                     born: k.born,
+                    certificate: k.cert.as_ref().map(|c| CertDto {
+                        subject: c.subject.clone(),
+                        not_after: c.not_after,
+                        fingerprint: c.fingerprint.clone(),
+                    }),
                 })
                 .collect(),
             drift: set
@@ -481,6 +497,11 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
                     role: k.role.as_deref().map(|r| parse_role(Some(r))).transpose()?,
                     status: k.status,
                     born: k.born,
+                    cert: k.certificate.map(|c| crate::model::CertInfo {
+                        subject: c.subject,
+                        not_after: c.not_after,
+                        fingerprint: c.fingerprint,
+                    }),
                 })
             })
             .collect::<Result<_, PlanFileError>>()?;

@@ -5,7 +5,7 @@
 
 use crate::config::{Config, SetConfig, Windows};
 use crate::duration::humanize;
-use crate::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use crate::model::{Address, CredentialKind, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
 use crate::plan::{
     Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, Role, SetPlan, Step, Wait,
 };
@@ -90,7 +90,11 @@ pub fn plan(
 pub fn evidence_needed(config: &Config, live: &Inventory, state: &State, now: Time) -> Vec<KeyId> {
     let mut ids = Vec::new();
     for set in config.sets.values() {
-        let Some(keys) = live.user_keys(&set.address.user) else {
+        // Only access keys have last-use evidence.
+        if set.address.kind != crate::model::CredentialKind::AccessKey {
+            continue;
+        }
+        let Some(keys) = live.credentials(&set.address) else {
             continue;
         };
         let reconciled = reconcile(&set.address, keys, state.sets.get(&set.address), now);
@@ -264,7 +268,7 @@ fn plan_set(
     refresh_only: bool,
 ) -> SetPlan {
     let address = &set.address;
-    let live = inventory.user_keys(&address.user);
+    let live = inventory.credentials(address);
     let mut out = SetPlan {
         address: address.clone(),
         phase: tracked.map_or(crate::state::Phase::Empty, SetState::phase),
@@ -308,7 +312,7 @@ fn plan_set(
     if refresh_only {
         return out;
     }
-    let life = lifecycle(&w, live.len(), &set.windows, inventory, now, force);
+    let life = lifecycle(&w, live, address.kind, &set.windows, inventory, now, force);
     out.actions.extend(life.actions);
     out.waits.extend(life.waits);
     out
@@ -324,6 +328,7 @@ fn key_views(live: &[LiveKey], w: &SetState) -> Vec<KeyView> {
                 role: tracked.map(|(r, _)| r),
                 status: l.status.clone(),
                 born: tracked.map_or(l.created, |(_, k)| k.born),
+                cert: l.cert.clone(),
             }
         })
         .collect();
@@ -360,13 +365,15 @@ impl Lifecycle {
 /// At most one lifecycle step for a reconciled set (plus a slot-freeing delete before a create).
 fn lifecycle(
     w: &SetState,
-    live_count: usize,
+    live: &[LiveKey],
+    kind: CredentialKind,
     windows: &Windows,
     inventory: &Inventory,
     now: Time,
     force: bool,
 ) -> Lifecycle {
     let mut out = Lifecycle::default();
+    let live_count = live.len();
     if w.held {
         out.wait(
             Step::Resume,
@@ -384,26 +391,29 @@ fn lifecycle(
     let rotation = match &w.current {
         None => Some(Reason::new(
             "no_active_key",
-            "no Active access key: create one",
+            format!("no Active {}: create one", kind.noun()),
         )),
         Some(c) if force => Some(Reason::new(
             "forced",
             format!(
-                "rotation forced with --force-rotate (key age {})",
+                "rotation forced with --force-rotate (age {})",
                 humanize(now - c.born)
             ),
         )),
         Some(c) if c.status == KeyStatus::Active => {
-            let due = c.born + windows.max_age.to_chrono();
+            let (due, why) = rotation_due(c, live, windows);
             (now >= due).then(|| {
-                Reason::new(
-                    "max_age",
-                    format!(
-                        "key is {} old, max_age is {}",
-                        humanize(now - c.born),
-                        windows.max_age
-                    ),
-                )
+                why.unwrap_or_else(|| {
+                    Reason::new(
+                        "max_age",
+                        format!(
+                            "{} is {} old, max_age is {}",
+                            kind.noun(),
+                            humanize(now - c.born),
+                            windows.max_age
+                        ),
+                    )
+                })
             })
         }
         Some(_) => None,
@@ -457,7 +467,7 @@ fn lifecycle(
                 }
             }
             (KeyStatus::Active, Some(KeyStatus::Active)) => {
-                deactivate_gate(&mut out, w, p, windows, inventory, now);
+                deactivate_gate(&mut out, w, p, kind, windows, inventory, now);
             }
             (KeyStatus::Active, _) => out.wait(
                 Step::Blocked,
@@ -499,12 +509,13 @@ fn lifecycle(
             ),
             None,
         ),
-        (Some(c), None) if c.status == KeyStatus::Active => out.wait(
-            Step::Rotate,
-            Some(&c.id),
-            Reason::new("max_age", format!("rotates at max_age {}", windows.max_age)),
-            Some(c.born + windows.max_age.to_chrono()),
-        ),
+        (Some(c), None) if c.status == KeyStatus::Active => {
+            let (due, why) = rotation_due(c, live, windows);
+            let reason = why.unwrap_or_else(|| {
+                Reason::new("max_age", format!("rotates at max_age {}", windows.max_age))
+            });
+            out.wait(Step::Rotate, Some(&c.id), reason, Some(due))
+        }
         (Some(c), None) => out.wait(
             Step::Blocked,
             Some(&c.id),
@@ -522,11 +533,43 @@ fn lifecycle(
     out
 }
 
+/// When the current credential falls due, and why when it is not plain max_age: a
+/// certificate that would expire before max_age is rotated early enough that the new one
+/// has had its full overlap before the old one expires.
+fn rotation_due(
+    current: &crate::state::TrackedKey,
+    live: &[LiveKey],
+    windows: &Windows,
+) -> (Time, Option<Reason>) {
+    let by_age = current.born + windows.max_age.to_chrono();
+    let cert = live
+        .iter()
+        .find(|l| l.id == current.id)
+        .and_then(|l| l.cert.as_ref());
+    match cert {
+        Some(cert) if cert.not_after - windows.overlap.to_chrono() < by_age => {
+            let due = cert.not_after - windows.overlap.to_chrono();
+            let reason = Reason::new(
+                "expiry",
+                format!(
+                    "certificate expires {}, before max_age {} would rotate it: rotated early, overlap {} before expiry",
+                    crate::render::timestamp(cert.not_after),
+                    windows.max_age,
+                    windows.overlap
+                ),
+            );
+            (due, Some(reason))
+        }
+        _ => (by_age, None),
+    }
+}
+
 /// Deactivate the old key once both the overlap and the no-recent-use windows have passed.
 fn deactivate_gate(
     out: &mut Lifecycle,
     w: &SetState,
     previous: &crate::state::TrackedKey,
+    kind: CredentialKind,
     windows: &Windows,
     inventory: &Inventory,
     now: Time,
@@ -548,7 +591,12 @@ fn deactivate_gate(
         );
         return;
     }
-    match inventory.last_used.get(&previous.id) {
+    // Certificates leave no last-use evidence: the overlap window is the whole gate.
+    let evidence = match kind {
+        CredentialKind::AccessKey => inventory.last_used.get(&previous.id),
+        CredentialKind::SigningCertificate => Some(&LastUsed::Never),
+    };
+    match evidence {
         None => out.wait(
             Step::Deactivate,
             Some(&previous.id),
@@ -579,13 +627,17 @@ fn deactivate_gate(
                 LastUsed::Never => "has never been used".to_string(),
                 LastUsed::At(t) => format!("was last used {} ago", humanize(now - *t)),
             };
-            let reason = Reason::new(
-                "overlap_done_unused",
-                format!(
+            let message = match kind {
+                CredentialKind::AccessKey => format!(
                     "overlap {} has passed and the old key {evidence} (unused_for {})",
                     windows.overlap, windows.unused_for
                 ),
-            );
+                CredentialKind::SigningCertificate => format!(
+                    "overlap {} has passed (IAM keeps no last-use record for certificates)",
+                    windows.overlap
+                ),
+            };
+            let reason = Reason::new("overlap_done_unused", message);
             out.act(ActionKind::Deactivate, Some(&previous.id), reason);
         }
     }

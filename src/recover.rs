@@ -22,8 +22,7 @@ pub async fn reconcile<I: Iam, R: sink::Remote>(
     intent: &Intent,
 ) -> Result<Vec<String>, IamError> {
     let address = &intent.address;
-    let user = address.user.as_str();
-    let live = iam.list_access_keys(user).await?.unwrap_or_default();
+    let live = iam.list_credentials(address).await?.unwrap_or_default();
     let set = state.sets.get(address).cloned().unwrap_or_default();
     let tracked: BTreeSet<_> = set.keys().map(|(_, k)| k.id.clone()).collect();
     let mut said = Vec::new();
@@ -151,7 +150,7 @@ pub async fn delete_undelivered<I: Iam>(
     for key in live {
         let ours = key.created >= intent.at - CLOCK_SKEW;
         if ours && !tracked.contains(&key.id) && Some(&key.id) != keep {
-            match iam.delete_access_key(&intent.address.user, &key.id).await {
+            match iam.delete_credential(&intent.address, &key.id).await {
                 Err(e) if !e.is_no_such_entity() => return Err(e),
                 _ => {}
             }

@@ -18,9 +18,43 @@ use zeroize::Zeroizing;
 
 pub struct Credential<'a> {
     pub user: &'a str,
+    /// The access key id, or the signing certificate id.
     pub key_id: &'a KeyId,
-    pub secret: &'a SecretString,
+    pub material: Material<'a>,
     pub created: Time,
+}
+
+/// What is delivered besides the id.
+pub enum Material<'a> {
+    /// The secret access key.
+    AccessKey { secret: &'a SecretString },
+    /// The certificate (public) and its private key (secret), both PEM.
+    Certificate {
+        certificate_pem: &'a str,
+        private_key_pem: &'a SecretString,
+    },
+}
+
+impl Credential<'_> {
+    /// The part that must never leak.
+    fn secret(&self) -> &str {
+        match &self.material {
+            Material::AccessKey { secret } => secret.expose_secret(),
+            Material::Certificate {
+                private_key_pem, ..
+            } => private_key_pem.expose_secret(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct JsonCertificate<'a> {
+    certificate_id: &'a str,
+    certificate_body: &'a str,
+    private_key: &'a str,
+    user_name: &'a str,
+    upload_date: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,31 +125,71 @@ struct JsonCredential<'a> {
 
 /// Renders the credential in one format. The buffer is wiped when dropped.
 pub fn render(format: SecretFormat, cred: &Credential) -> Zeroizing<String> {
-    let secret = cred.secret.expose_secret();
     let id = &cred.key_id.0;
-    Zeroizing::new(match format {
-        SecretFormat::Json => {
-            // Shaped for `credential_process` as well as for reading by hand.
-            let value = JsonCredential {
-                version: 1,
-                access_key_id: id,
-                secret_access_key: secret,
-                user_name: cred.user,
-                create_date: cred
-                    .created
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            };
-            let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
-            text.push('\n');
-            text
-        }
-        SecretFormat::Credentials => {
-            format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n")
-        }
-        SecretFormat::Env => {
-            format!("AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\n")
-        }
+    let created = cred
+        .created
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let json = |value: &dyn erased::Json| {
+        let mut text = value.to_pretty();
+        text.push('\n');
+        text
+    };
+    Zeroizing::new(match (&cred.material, format) {
+        (Material::AccessKey { secret }, SecretFormat::Credentials) => format!(
+            "[default]\naws_access_key_id = {id}\naws_secret_access_key = {}\n",
+            secret.expose_secret()
+        ),
+        (Material::AccessKey { secret }, SecretFormat::Env) => format!(
+            "AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={}\n",
+            secret.expose_secret()
+        ),
+        // Shaped for `credential_process` as well as for reading by hand.
+        (Material::AccessKey { secret }, _) => json(&JsonCredential {
+            version: 1,
+            access_key_id: id,
+            secret_access_key: secret.expose_secret(),
+            user_name: cred.user,
+            create_date: created,
+        }),
+        (
+            Material::Certificate {
+                certificate_pem,
+                private_key_pem,
+            },
+            SecretFormat::Json,
+        ) => json(&JsonCertificate {
+            certificate_id: id,
+            certificate_body: certificate_pem,
+            private_key: private_key_pem.expose_secret(),
+            user_name: cred.user,
+            upload_date: created,
+        }),
+        // PEM allows text outside its blocks: the id line lets recovery recognise it.
+        (
+            Material::Certificate {
+                certificate_pem,
+                private_key_pem,
+            },
+            _,
+        ) => format!(
+            "keyrot signing certificate {id} of user {}\n{}\n{}",
+            cred.user,
+            certificate_pem.trim_end(),
+            private_key_pem.expose_secret()
+        ),
     })
+}
+
+/// Serializes either JSON shape without a second, unzeroized copy of the secret.
+mod erased {
+    pub trait Json {
+        fn to_pretty(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_pretty(&self) -> String {
+            serde_json::to_string_pretty(self).unwrap_or_default()
+        }
+    }
 }
 
 /// Sets one profile's key lines in a shared credentials file, keeping every other line,
@@ -124,7 +198,7 @@ pub fn update_profile(text: &str, profile: &str, cred: &Credential) -> Zeroizing
     let header = format!("[{profile}]");
     let lines = [
         format!("aws_access_key_id = {}", cred.key_id.0),
-        format!("aws_secret_access_key = {}", cred.secret.expose_secret()),
+        format!("aws_secret_access_key = {}", cred.secret()),
     ];
     let mut out = Zeroizing::new(String::with_capacity(text.len() + 128));
     let mut in_profile = false;
@@ -232,7 +306,7 @@ pub async fn deliver<R: Remote>(
 
 /// Never echo the secret, whatever a command or service said.
 fn redact(message: &str, cred: &Credential) -> String {
-    message.replace(cred.secret.expose_secret(), "[REDACTED]")
+    message.replace(cred.secret(), "[REDACTED]")
 }
 
 /// Writes one sink and reads it back. On error, also says how to undo what it did.
@@ -500,7 +574,7 @@ mod tests {
         Credential {
             user: "ci",
             key_id: id,
-            secret,
+            material: Material::AccessKey { secret },
             created: "2026-01-01T00:00:00Z".parse().unwrap(),
         }
     }

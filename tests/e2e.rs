@@ -318,7 +318,7 @@ fn bad_hcl_reports_file_line_column_and_touches_nothing() {
     std::fs::write(project.path("keyrot.hcl"), "user \"x\" {\n  access_key {\n").unwrap();
     let run = project.ok(&["validate"], None, 1);
     assert!(
-        run.stderr.contains("keyrot.hcl:2:16: HCL syntax error"),
+        run.stderr.contains("keyrot.hcl:2:15: HCL syntax error"),
         "{}",
         run.stderr
     );

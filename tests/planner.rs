@@ -67,6 +67,7 @@ fn config_with(sets: &[(&str, Windows)]) -> Config {
                         address,
                         windows: *windows,
                         sinks: Vec::new(),
+                        certificate: None,
                     },
                 )
             })
@@ -85,6 +86,7 @@ fn live(id: &str, status: &str, created: Time) -> LiveKey {
         id: kid(id),
         status: KeyStatus::parse(status),
         created,
+        cert: None,
     }
 }
 
@@ -1553,6 +1555,7 @@ impl Harness {
                     id,
                     status,
                     created,
+                    cert: None,
                 });
             }
             h.keys.insert(user_name(ui), list);
@@ -1644,6 +1647,7 @@ impl Harness {
                         id: id.clone(),
                         status: KeyStatus::Active,
                         created: now,
+                        cert: None,
                     });
                     created = Some(TrackedKey {
                         id,

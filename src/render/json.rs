@@ -21,6 +21,11 @@ pub fn plan(plan: &Plan) -> Value {
                         "role": k.role.map(|r| r.as_str()),
                         "status": k.status.as_str(),
                         "born": timestamp(k.born),
+                        "certificate": k.cert.as_ref().map(|c| json!({
+                            "subject": c.subject,
+                            "not_after": timestamp(c.not_after),
+                            "fingerprint": c.fingerprint,
+                        })),
                     })
                 })
                 .collect();

@@ -80,14 +80,24 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
     );
     for k in &set.keys {
         let role = k.role.map_or("untracked", |r| r.as_str());
+        let noun = if k.cert.is_some() { "cert" } else { "key" };
         let _ = writeln!(
             out,
-            "      key {}  {:<8}  {:<8}  age {}",
+            "      {noun} {}  {:<8}  {:<8}  age {}",
             k.id.masked(),
             role,
             k.status.as_str(),
             humanize(plan.now - k.born)
         );
+        if let Some(c) = &k.cert {
+            let _ = writeln!(
+                out,
+                "           subject {}  not after {}  sha256 {}…",
+                c.subject,
+                timestamp(c.not_after),
+                &c.fingerprint[..c.fingerprint.len().min(16)]
+            );
+        }
     }
     if set.changes_iam() {
         slot_diff(out, set, style);
@@ -113,7 +123,10 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
             ),
             ActionKind::Create => (
                 style.green("+"),
-                "create a new access key and deliver its secret".into(),
+                format!(
+                    "create a new {} and deliver its secret",
+                    set.address.kind.noun()
+                ),
             ),
             ActionKind::Deactivate => (
                 style.yellow("~"),
