@@ -256,8 +256,11 @@ struct Walker {
     defaults_origin: Option<Origin>,
     policy: Option<PolicySpec>,
     policy_origin: Option<Origin>,
-    users: Vec<(String, Origin, Vec<(CredentialKind, KeyDecl)>)>,
+    users: Vec<UserDecl>,
 }
+
+/// A user block: name, where it stands, and its credential blocks.
+type UserDecl = (String, Origin, Vec<(CredentialKind, KeyDecl)>);
 
 /// A credential block's own windows (defaults not yet applied), sinks and, for
 /// certificates, their source.
