@@ -243,6 +243,35 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Bring-your-own certificate pairs must match and be valid before any plan uploads them.
+    fn check_certificate_files(&self, config: &Config) -> Result<(), Failure> {
+        for set in config.sets.values() {
+            if let Some(config::CertSource::Files {
+                certificate_file,
+                private_key_file,
+            }) = &set.certificate
+            {
+                let read = |p: &Path| {
+                    std::fs::read_to_string(p)
+                        .map_err(|e| format!("cannot read {}: {e}", p.display()))
+                };
+                let checked = read(certificate_file).and_then(|cert| {
+                    let key = zeroize::Zeroizing::new(read(private_key_file)?);
+                    crate::certs::check_pair(&cert, &key, self.now)
+                });
+                if let Err(problem) = checked {
+                    return Err(Failure(format!(
+                        "{}: {} and {}: {problem}\n  hint: fix the files; nothing was planned or uploaded",
+                        set.address,
+                        certificate_file.display(),
+                        private_key_file.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn load_config(&self) -> Result<Config, Failure> {
         let sources = read_sources(&self.cli.config)?;
         config::parse(&sources).map_err(|diags| {
@@ -322,6 +351,7 @@ impl Ctx<'_> {
         state: &State,
         options: &PlanOptions,
     ) -> Result<(Plan, planfile::Facts), Failure> {
+        self.check_certificate_files(config)?;
         for a in options.targets.iter().chain(&options.force_rotate) {
             if !config.sets.contains_key(a) && !state.sets.contains_key(a) {
                 return Err(Failure(format!(
