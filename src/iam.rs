@@ -157,3 +157,25 @@ pub trait Iam: Sync {
     /// four hours (IAM's own refresh limit).
     fn credential_report(&self) -> impl Future<Output = Result<String, IamError>> + Send;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let new = NewKey {
+            key: LiveKey {
+                id: KeyId("AKIATEST".into()),
+                status: KeyStatus::Active,
+                created: Default::default(),
+                cert: None,
+            },
+            secret: SecretString::from(secret.to_string()),
+        };
+        let shown = format!("{new:?} {:?} {:#?}", new.secret, new);
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("AKIATEST") && shown.contains("REDACTED"));
+    }
+}

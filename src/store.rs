@@ -78,9 +78,14 @@ impl StateStore {
     /// Writes `state` if its content changed, bumping the serial and keeping the previous
     /// file as `.backup`. Returns whether a write happened.
     pub fn save(&mut self, state: &mut State) -> Result<bool, StoreError> {
+        // Everything but the serial counts as content.
         let unchanged = self.last_text.as_deref().is_some_and(|old| {
-            state_file::from_json(old)
-                .is_ok_and(|prev| prev.sets == state.sets && prev.lineage == state.lineage)
+            state_file::from_json(old).is_ok_and(|prev| {
+                State {
+                    serial: state.serial,
+                    ..prev
+                } == *state
+            })
         });
         if unchanged {
             return Ok(false);
@@ -268,6 +273,12 @@ mod tests {
         assert_eq!(state.serial, 2);
         let backup = fs::read_to_string(backup_path(&path)).unwrap();
         assert!(backup.contains("\"serial\": 1"));
+        state.mark_applied("plan-1");
+        assert!(
+            store.save(&mut state).unwrap(),
+            "an applied plan id is content"
+        );
+        assert_eq!(state.serial, 3);
         let again = StateStore::new(path).load().unwrap();
         assert_eq!(again, state);
     }

@@ -94,7 +94,11 @@ fn certificate_rotation_end_to_end() {
 
     // Day 0: the uploaded certificate is 100 days old → import + upload a new one.
     let plan = project.ok(&["plan", "--detailed-exitcode"], Some(day0), 2);
-    assert!(plan.stdout.contains("<= import key"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("<= import certificate"),
+        "{}",
+        plan.stdout
+    );
     assert!(
         plan.stdout.contains("create a new signing certificate"),
         "{}",

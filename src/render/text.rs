@@ -102,20 +102,24 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
     if set.changes_iam() {
         slot_diff(out, set, style);
     }
+    let noun = match set.address.kind {
+        crate::model::CredentialKind::AccessKey => "key",
+        crate::model::CredentialKind::SigningCertificate => "certificate",
+    };
     for a in &set.actions {
         let key = a.key.as_ref().map(|k| k.masked()).unwrap_or_default();
         let (symbol, line) = match &a.kind {
             ActionKind::Import { role, .. } => (
                 style.cyan("<="),
-                format!("import key {key} as {}", role.as_str()),
+                format!("import {noun} {key} as {}", role.as_str()),
             ),
             ActionKind::Refresh { status, .. } => (
                 style.cyan("<="),
-                format!("record key {key} as {status} (state only)"),
+                format!("record {noun} {key} as {status} (state only)"),
             ),
             ActionKind::Untrack => (
                 style.cyan("<="),
-                format!("stop tracking deleted key {key} (state only)"),
+                format!("stop tracking deleted {noun} {key} (state only)"),
             ),
             ActionKind::Forget => (
                 style.cyan("<="),
@@ -130,13 +134,13 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
             ),
             ActionKind::Deactivate => (
                 style.yellow("~"),
-                format!("deactivate key {key}  Active -> Inactive"),
+                format!("deactivate {noun} {key}  Active -> Inactive"),
             ),
             ActionKind::Reactivate => (
                 style.yellow("~"),
-                format!("reactivate key {key}  Inactive -> Active"),
+                format!("reactivate {noun} {key}  Inactive -> Active"),
             ),
-            ActionKind::Delete => (style.red("-"), format!("delete key {key}")),
+            ActionKind::Delete => (style.red("-"), format!("delete {noun} {key}")),
         };
         let _ = writeln!(out, "  {symbol:>2} {line}");
         let _ = writeln!(out, "       {}", style.dim(&a.reason.message));
