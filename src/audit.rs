@@ -57,6 +57,11 @@ fn split_csv(line: &str) -> Vec<String> {
     fields
 }
 
+/// The report's own dates, so a reader can tell them from keyrot's clock (`--now`).
+fn day(t: Time) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
 /// A report time: RFC 3339, or `N/A` / `not_supported` / `no_information` for none.
 fn time(value: &str) -> Option<Time> {
     value.parse().ok()
@@ -100,8 +105,9 @@ pub fn findings(csv: &str, now: Time, options: &AuditOptions) -> Result<Vec<Find
                     check: "key_too_old",
                     cis: "1.14",
                     message: format!(
-                        "active access key {n} is {} old (more than {})",
+                        "active access key {n} is {} old (last rotated {}; more than {})",
                         humanize(now - rotated),
+                        day(rotated),
                         options.max_age
                     ),
                 });
@@ -114,8 +120,9 @@ pub fn findings(csv: &str, now: Time, options: &AuditOptions) -> Result<Vec<Find
                     check: "key_unused",
                     cis: "1.12",
                     message: format!(
-                        "active access key {n} has not been used for {} (more than {})",
+                        "active access key {n} has not been used for {} (since {}; more than {})",
                         humanize(now - used),
+                        day(used),
                         options.unused_for
                     ),
                 });
@@ -133,8 +140,9 @@ pub fn findings(csv: &str, now: Time, options: &AuditOptions) -> Result<Vec<Find
                     check: "cert_too_old",
                     cis: "1.14",
                     message: format!(
-                        "active signing certificate {n} is {} old (more than {})",
+                        "active signing certificate {n} is {} old (uploaded {}; more than {})",
                         humanize(now - rotated),
+                        day(rotated),
                         options.max_age
                     ),
                 });
