@@ -75,7 +75,8 @@ pub struct Applier<'a, I: Iam, R: Remote> {
     pub wall_clock: &'a dyn Fn() -> Time,
 }
 
-/// How long a new key gets to start working (IAM is eventually consistent; ~20 s is normal).
+/// How long a new key gets to start working by default (IAM is eventually consistent;
+/// ~20 s is normal).
 const VERIFY_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
 
 impl<I: Iam, R: Remote> Applier<'_, I, R> {
@@ -360,6 +361,9 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         key_id: &crate::model::KeyId,
         secret: &secrecy::SecretString,
     ) -> Result<(), String> {
+        let budget = self.config.aws.verify_timeout.map_or(VERIFY_BUDGET, |w| {
+            std::time::Duration::from_secs(w.as_secs())
+        });
         let started = tokio::time::Instant::now();
         let mut delay = std::time::Duration::from_millis(500);
         loop {
@@ -370,10 +374,10 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 Ok(arn) => format!("it signs as {arn}, not as user {user}"),
                 Err(e) => e,
             };
-            if started.elapsed() + delay > VERIFY_BUDGET {
+            if started.elapsed() + delay > budget {
                 return Err(format!(
                     "no successful STS GetCallerIdentity within {}s (last: {last})",
-                    VERIFY_BUDGET.as_secs()
+                    budget.as_secs()
                 ));
             }
             tokio::time::sleep(delay).await;

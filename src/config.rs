@@ -30,6 +30,8 @@ pub struct AwsSettings {
     pub timeout: Option<Window>,
     /// `standard` or `adaptive` (client-side rate limiting under throttling).
     pub retry_mode: Option<RetryMode>,
+    /// How long a new access key gets to start working (STS) before it is deleted again.
+    pub verify_timeout: Option<Window>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -456,6 +458,7 @@ impl Walker {
                 "max_attempts",
                 "timeout",
                 "retry_mode",
+                "verify_timeout",
             ],
             &[],
         );
@@ -489,6 +492,11 @@ impl Walker {
                 }
                 Err(d) => self.diagnostics.push(d),
             }
+        }
+        if let Some(attr) = body.get_attribute("verify_timeout") {
+            self.aws.verify_timeout = duration_attr(ctx, attr)
+                .map_err(|d| self.diagnostics.push(d))
+                .ok();
         }
         if let Some(mode) = self.string_attr(ctx, body, "retry_mode") {
             self.aws.retry_mode = match mode.as_str() {

@@ -354,3 +354,82 @@ fn rollback_puts_the_previous_key_back_in_secrets_manager() {
     );
     assert!(live_keys(&iam, &user).contains(&(first, "Active".into())));
 }
+
+#[test]
+fn a_key_that_never_works_and_a_denied_secret_leave_nothing_behind() {
+    use common::proxy::{Proxy, Rule};
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("unverified");
+    let old = seed_user(&iam, &user);
+    let denied = "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error><RequestId>p</RequestId></ErrorResponse>";
+    let proxy = Proxy::with_rules(
+        &moto.endpoint,
+        0.0,
+        &[],
+        1,
+        vec![Rule {
+            marker: "Action=GetCallerIdentity",
+            respond: "403 Forbidden",
+            body: denied,
+        }],
+    );
+    let config = format!(
+        "aws {{\n  verify_timeout = \"2s\"\n  max_attempts = 1\n}}\nuser \"{user}\" {{\n  access_key {{\n    deliver \"file\" {{\n      path = \"k.json\"\n    }}\n  }}\n}}\n"
+    );
+    let project = Project::new(&proxy.endpoint, &config);
+    let run = project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 1);
+    assert!(run.stderr.contains("never worked"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no successful STS GetCallerIdentity within 2s"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        live_keys(&iam, &user),
+        vec![(old.id.clone(), "Active".to_string())],
+        "the new key was deleted"
+    );
+    assert!(!project.path("k.json").exists(), "nothing was delivered");
+
+    // Secrets Manager refuses the write: the file written before it is put back.
+    let user = unique_user("smdenied");
+    let old = seed_user(&iam, &user);
+    let secret_id = format!("{user}/k");
+    put_secret(&moto.endpoint, &secret_id, "previous");
+    let body = "{\"__type\":\"AccessDeniedException\",\"message\":\"not allowed\"}";
+    let proxy = Proxy::with_rules(
+        &moto.endpoint,
+        0.0,
+        &[],
+        2,
+        vec![Rule {
+            marker: "secretsmanager.PutSecretValue",
+            respond: "400 Bad Request",
+            body,
+        }],
+    );
+    let config = format!(
+        "user \"{user}\" {{\n  access_key {{\n    deliver \"file\" {{\n      path = \"first.json\"\n    }}\n    deliver \"secrets_manager\" {{\n      secret_id = \"{secret_id}\"\n    }}\n  }}\n}}\n"
+    );
+    let project = Project::new(&proxy.endpoint, &config);
+    std::fs::write(project.path("first.json"), "the old credential").unwrap();
+    let run = project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 1);
+    assert!(
+        run.stderr
+            .contains(&format!("delivery to secrets_manager {secret_id} failed")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("AccessDenied"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(project.path("first.json")).unwrap(),
+        "the old credential"
+    );
+    assert_eq!(
+        secret_value(&moto.endpoint, &secret_id, "AWSCURRENT").as_deref(),
+        Some("previous")
+    );
+    assert_eq!(live_keys(&iam, &user), vec![(old.id, "Active".to_string())]);
+}

@@ -19,6 +19,15 @@ pub enum Fault {
     Latency,
 }
 
+/// A fault for every request whose body contains a marker (e.g. `Action=GetCallerIdentity`
+/// or `secretsmanager.PutSecretValue`), whatever the random rate says.
+#[derive(Clone)]
+pub struct Rule {
+    pub marker: &'static str,
+    pub respond: &'static str,
+    pub body: &'static str,
+}
+
 pub struct Proxy {
     pub endpoint: String,
     pub injected: Arc<Mutex<std::collections::BTreeMap<Fault, u32>>>,
@@ -39,6 +48,17 @@ impl Rng {
 impl Proxy {
     /// Each request meets a fault with probability `rate`, picked evenly from `faults`.
     pub fn start(upstream: &str, rate: f64, faults: &[Fault], seed: u64) -> Proxy {
+        Self::with_rules(upstream, rate, faults, seed, Vec::new())
+    }
+
+    /// Like `start`, plus fixed answers for requests that match a rule.
+    pub fn with_rules(
+        upstream: &str,
+        rate: f64,
+        faults: &[Fault],
+        seed: u64,
+        rules: Vec<Rule>,
+    ) -> Proxy {
         let upstream = upstream.trim_start_matches("http://").to_string();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -50,12 +70,13 @@ impl Proxy {
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(client) = conn else { continue };
-                let (upstream, rng, faults, inj, reqs) = (
+                let (upstream, rng, faults, inj, reqs, rules) = (
                     upstream.clone(),
                     rng.clone(),
                     faults.clone(),
                     inj.clone(),
                     reqs.clone(),
+                    rules.clone(),
                 );
                 std::thread::spawn(move || {
                     let (roll, pick) = {
@@ -68,7 +89,7 @@ impl Proxy {
                     if let Some(f) = fault {
                         *inj.lock().unwrap().entry(f).or_default() += 1;
                     }
-                    let _ = serve(client, &upstream, fault);
+                    let _ = serve(client, &upstream, fault, &rules);
                 });
             }
         });
@@ -125,11 +146,20 @@ fn respond(client: &mut TcpStream, status: &str, body: &str) -> std::io::Result<
     )
 }
 
-fn serve(mut client: TcpStream, upstream: &str, fault: Option<Fault>) -> std::io::Result<()> {
+fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    fault: Option<Fault>,
+    rules: &[Rule],
+) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let request = read_request(&mut client)?;
     if request.is_empty() {
         return Ok(());
+    }
+    let text = String::from_utf8_lossy(&request).into_owned();
+    if let Some(rule) = rules.iter().find(|r| text.contains(r.marker)) {
+        return respond(&mut client, rule.respond, rule.body);
     }
     match fault {
         Some(Fault::Throttle) => {
