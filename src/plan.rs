@@ -173,6 +173,8 @@ pub struct KeyView {
     pub born: Time,
     /// Signing certificates: subject, expiry, fingerprint.
     pub cert: Option<crate::model::CertInfo>,
+    /// Last use, where the plan read it (the old key of a set in overlap).
+    pub last_used: Option<crate::model::LastUsed>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

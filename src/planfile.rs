@@ -236,6 +236,13 @@ struct KeyDto {
     born: Time,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     certificate: Option<CertDto>,
+    /// `never` or a time, where the plan read it.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        with = "last_used_serde"
+    )]
+    last_used: Option<Option<Time>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -318,6 +325,10 @@ pub fn to_json(saved: &SavedPlan) -> String {
                     role: k.role.map(role_name),
                     status: k.status.clone(),
                     born: k.born,
+                    last_used: k.last_used.as_ref().map(|u| match u {
+                        LastUsed::Never => None,
+                        LastUsed::At(t) => Some(*t),
+                    }),
                     certificate: k.cert.as_ref().map(|c| CertDto {
                         subject: c.subject.clone(),
                         not_after: c.not_after,
@@ -497,6 +508,7 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
                     role: k.role.as_deref().map(|r| parse_role(Some(r))).transpose()?,
                     status: k.status,
                     born: k.born,
+                    last_used: k.last_used.map(|u| u.map_or(LastUsed::Never, LastUsed::At)),
                     cert: k.certificate.map(|c| crate::model::CertInfo {
                         subject: c.subject,
                         not_after: c.not_after,

@@ -295,7 +295,7 @@ fn plan_set(
 
     let reconciled = reconcile(address, live, tracked, now);
     let w = reconciled.state;
-    out.keys = key_views(live, &w);
+    out.keys = key_views(live, &w, inventory);
     out.drift = reconciled.drift;
     out.actions = reconciled.actions;
     for id in reconciled.unplaced {
@@ -318,7 +318,7 @@ fn plan_set(
     out
 }
 
-fn key_views(live: &[LiveKey], w: &SetState) -> Vec<KeyView> {
+fn key_views(live: &[LiveKey], w: &SetState, inventory: &Inventory) -> Vec<KeyView> {
     let mut views: Vec<KeyView> = live
         .iter()
         .map(|l| {
@@ -329,6 +329,7 @@ fn key_views(live: &[LiveKey], w: &SetState) -> Vec<KeyView> {
                 status: l.status.clone(),
                 born: tracked.map_or(l.created, |(_, k)| k.born),
                 cert: l.cert.clone(),
+                last_used: inventory.last_used.get(&l.id).cloned(),
             }
         })
         .collect();

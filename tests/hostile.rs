@@ -275,6 +275,7 @@ fn sample_plan() -> SavedPlan {
                 status: Active,
                 born: t(0),
                 cert: None,
+                last_used: None,
             },
             KeyView {
                 id: kid(new),
@@ -282,6 +283,7 @@ fn sample_plan() -> SavedPlan {
                 status: Active,
                 born: t(90),
                 cert: None,
+                last_used: None,
             },
             KeyView {
                 id: kid(gone),
@@ -289,6 +291,7 @@ fn sample_plan() -> SavedPlan {
                 status: Inactive,
                 born: t(2),
                 cert: None,
+                last_used: None,
             },
         ],
         drift: vec![

@@ -21,6 +21,11 @@ pub fn plan(plan: &Plan) -> Value {
                         "role": k.role.map(|r| r.as_str()),
                         "status": k.status.as_str(),
                         "born": timestamp(k.born),
+                        "last_used": match &k.last_used {
+                            Some(crate::model::LastUsed::Never) => json!("never"),
+                            Some(crate::model::LastUsed::At(t)) => json!(timestamp(*t)),
+                            None => Value::Null,
+                        },
                         "certificate": k.cert.as_ref().map(|c| json!({
                             "subject": c.subject,
                             "not_after": timestamp(c.not_after),

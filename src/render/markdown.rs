@@ -115,8 +115,8 @@ fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
         set.phase.as_str()
     );
     if set.changes_iam() || !set.keys.is_empty() {
-        let _ = writeln!(out, "| slot | before | after | age | role |");
-        let _ = writeln!(out, "| --- | --- | --- | --- | --- |");
+        let _ = writeln!(out, "| slot | before | after | age | last use | role |");
+        let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- |");
         let cell = |s: &Option<Slot>| match s {
             Some(s) => format!(
                 "`{}` {}",
@@ -130,9 +130,14 @@ fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
             let key = set.keys.get(i);
             let age = key.map_or("—".to_string(), |k| humanize(plan.now - k.born));
             let role = key.and_then(|k| k.role).map_or("", |r| r.as_str());
+            let used = match key.and_then(|k| k.last_used.as_ref()) {
+                Some(crate::model::LastUsed::Never) => "never".to_string(),
+                Some(crate::model::LastUsed::At(t)) => format!("{} ago", humanize(plan.now - *t)),
+                None => "not read".to_string(),
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {age} | {role} |",
+                "| {} | {} | {} | {age} | {used} | {role} |",
                 i + 1,
                 cell(before),
                 cell(after)
@@ -161,4 +166,66 @@ fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
         );
     }
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Address, KeyId, KeyStatus};
+    use crate::plan::{Action, ActionKind, KeyView, Reason, Role, SetPlan};
+    use crate::state::Phase;
+
+    fn huge_plan(sets: usize) -> Plan {
+        let now: crate::model::Time = "2026-06-01T00:00:00Z".parse().unwrap();
+        let sets = (0..sets)
+            .map(|i| {
+                let id = KeyId(format!("AKIA{i:016}"));
+                SetPlan {
+                    address: Address::access_key(format!("user-{i}")),
+                    phase: Phase::Inactive,
+                    keys: vec![KeyView {
+                        id: id.clone(),
+                        role: Some(Role::Previous),
+                        status: KeyStatus::Inactive,
+                        born: now,
+                        cert: None,
+                        last_used: None,
+                    }],
+                    drift: Vec::new(),
+                    actions: vec![Action {
+                        kind: ActionKind::Delete,
+                        key: Some(id),
+                        reason: Reason::new("inactive_for", "Inactive for 8d, inactive_for is 7d"),
+                        frees_slot: false,
+                    }],
+                    waits: Vec::new(),
+                }
+            })
+            .collect();
+        Plan {
+            now,
+            refresh_only: false,
+            sets,
+            password_policy: None,
+            findings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn long_plans_are_truncated_under_the_comment_limit() {
+        let text = plan(&huge_plan(3000), Some("keyrot apply plan.json"));
+        assert!(text.len() <= 65_536, "{} characters", text.len());
+        assert!(text.contains(
+            "**Plan: 0 to import, 0 to create, 0 to deactivate, 3000 to delete, 0 waiting.**"
+        ));
+        assert!(
+            text.contains("deletes 3000 access key(s)"),
+            "the warning survives truncation"
+        );
+        assert!(text.contains("was truncated"));
+        assert!(text.contains("</details>") && text.contains("keyrot apply plan.json"));
+        // A short plan is not truncated.
+        let short = plan(&huge_plan(3), None);
+        assert!(!short.contains("was truncated") && short.contains("user-2"));
+    }
 }
