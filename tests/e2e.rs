@@ -416,3 +416,39 @@ fn interactive_apply_needs_yes() {
     assert_eq!(yes.code, 0, "{}{}", yes.stdout, yes.stderr);
     assert_eq!(live_keys(&iam, &user).len(), 2);
 }
+
+#[test]
+fn a_config_directory_is_read_as_one_config() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let (a, b) = (unique_user("dir-a"), unique_user("dir-b"));
+    seed_user(&iam, &a);
+    seed_user(&iam, &b);
+    let project = Project::new(&moto.endpoint, "");
+    std::fs::create_dir_all(project.path("conf")).unwrap();
+    std::fs::write(
+        project.path("conf/00-defaults.hcl"),
+        "defaults {\n  max_age = \"30d\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(project.path("conf/a.hcl"), config(&a, "").replace("defaults {\n  max_age      = \"90d\"\n  overlap      = \"7d\"\n  unused_for   = \"3d\"\n  inactive_for = \"7d\"\n}\n", "")).unwrap();
+    std::fs::write(project.path("conf/b.hcl"), config(&b, "").replace("defaults {\n  max_age      = \"90d\"\n  overlap      = \"7d\"\n  unused_for   = \"3d\"\n  inactive_for = \"7d\"\n}\n", "")).unwrap();
+    let run = project.ok(&["validate", "-c", "conf"], None, 0);
+    assert!(run.stdout.contains("2 credential set(s)"), "{}", run.stdout);
+    // The shared defaults apply to both files: 40-day-old keys are due under max_age 30d.
+    let plan = project.ok(
+        &["plan", "-c", "conf", "--detailed-exitcode"],
+        Some(days_from_now(40)),
+        2,
+    );
+    assert!(plan.stdout.contains("2 to create"), "{}", plan.stdout);
+    // The same user in two files is one error naming both places.
+    std::fs::write(project.path("conf/c.hcl"), config(&a, "").replace("defaults {\n  max_age      = \"90d\"\n  overlap      = \"7d\"\n  unused_for   = \"3d\"\n  inactive_for = \"7d\"\n}\n", "")).unwrap();
+    let run = project.ok(&["validate", "-c", "conf"], None, 1);
+    assert!(
+        run.stderr.contains("conf/c.hcl:2:1: duplicate user"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("conf/a.hcl:2:1"), "{}", run.stderr);
+}
