@@ -230,6 +230,14 @@ pub async fn run(cli: Cli) -> Outcome {
     }
 }
 
+/// A writing command's lock (held until dropped), state and clients.
+struct Writer {
+    _lock: StateLock,
+    store: StateStore,
+    state: State,
+    aws: Clients,
+}
+
 /// IAM, and the services sinks and key verification use.
 struct Clients {
     iam: AwsIam,
@@ -436,6 +444,23 @@ impl Ctx<'_> {
         }
     }
 
+    /// What every writing command starts with: the lock, the state, the clients, and any
+    /// step an interrupted command left in the journal settled.
+    async fn begin_write(&self, operation: &str, config: &Config) -> Result<Writer, Failure> {
+        let lock = StateLock::acquire(&self.cli.state, operation, chrono::Utc::now())?;
+        let mut store = StateStore::new(self.cli.state.clone());
+        let mut state = store.load()?;
+        let aws = self.connect(config).await;
+        self.recover(&aws.iam, &aws.remote, config, &mut store, &mut state)
+            .await?;
+        Ok(Writer {
+            _lock: lock,
+            store,
+            state,
+            aws,
+        })
+    }
+
     /// Settles a step an interrupted command left in the journal, before anything else.
     async fn recover<I: Iam, R: Remote>(
         &self,
@@ -510,13 +535,13 @@ impl Ctx<'_> {
                 file.display()
             ))
         };
-        let _lock = StateLock::acquire(&self.cli.state, "apply", chrono::Utc::now())?;
-        let mut store = StateStore::new(self.cli.state.clone());
-        let mut state = store.load()?;
-        let aws = self.connect(&config).await;
+        let Writer {
+            _lock,
+            mut store,
+            mut state,
+            aws,
+        } = self.begin_write("apply", &config).await?;
         let iam = &aws.iam;
-        self.recover(iam, &aws.remote, &config, &mut store, &mut state)
-            .await?;
         if state.applied_plans.contains(&saved.id) {
             return Err(refuse(format!("plan {} was already applied", saved.id)));
         }
@@ -657,13 +682,13 @@ impl Ctx<'_> {
     async fn apply(&self, shape: &Shape, auto_approve: bool) -> Outcome {
         let config = self.load_config()?;
         let options = self.options(shape)?;
-        let _lock = StateLock::acquire(&self.cli.state, "apply", chrono::Utc::now())?;
-        let mut store = StateStore::new(self.cli.state.clone());
-        let mut state = store.load()?;
-        let aws = self.connect(&config).await;
+        let Writer {
+            _lock,
+            mut store,
+            mut state,
+            aws,
+        } = self.begin_write("apply", &config).await?;
         let iam = &aws.iam;
-        self.recover(iam, &aws.remote, &config, &mut store, &mut state)
-            .await?;
         let plan = self.make_plan(iam, &config, &state, &options).await?;
         print!("{}", render::text::plan(&plan, self.style));
         if !plan.summary().has_actions() {
@@ -824,13 +849,12 @@ impl Ctx<'_> {
     async fn rollback(&self, address: &str) -> Outcome {
         let address = Address::parse(address).map_err(Failure)?;
         let config = self.load_config()?;
-        let _lock = StateLock::acquire(&self.cli.state, "rollback", chrono::Utc::now())?;
-        let mut store = StateStore::new(self.cli.state.clone());
-        let mut state = store.load()?;
-        let aws = self.connect(&config).await;
-        let iam = &aws.iam;
-        self.recover(iam, &aws.remote, &config, &mut store, &mut state)
-            .await?;
+        let Writer {
+            _lock,
+            mut store,
+            mut state,
+            aws,
+        } = self.begin_write("rollback", &config).await?;
         let set = state.sets.get(&address).cloned().unwrap_or_default();
         let previous = match (set.phase(), &set.previous) {
             (Phase::Inactive, Some(p)) => p.clone(),
@@ -846,7 +870,6 @@ impl Ctx<'_> {
                 )))
             }
         };
-        let aws = self.connect(&config).await;
         let iam = &aws.iam;
         let live = iam.list_credentials(&address).await?.unwrap_or_default();
         if !live.iter().any(|k| k.id == previous.id) {

@@ -8,20 +8,7 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::*;
 
-const POINTS: &[&str] = &[
-    "before-iam-create",
-    "after-iam-create",
-    "before-deliver",
-    "after-deliver",
-    "before-state-write",
-    "after-state-write",
-    "before-iam-update",
-    "after-iam-update",
-    "before-iam-delete",
-    "after-iam-delete",
-    "before-journal-write",
-    "after-journal-write",
-];
+use keyrot::crash::POINTS;
 
 fn config(user: &str) -> String {
     format!(
