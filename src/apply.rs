@@ -32,13 +32,13 @@ pub enum ApplyError {
         key: String,
         message: String,
     },
-    #[error("{address}: {cause}; and deleting the undelivered new key {key} failed too ({delete_error}): delete it by hand with `aws iam delete-access-key --user-name {user} --access-key-id {key}`")]
+    #[error("{address}: {cause}; and deleting the undelivered new credential {key} failed too ({delete_error}): the next `keyrot apply` retries, or delete it by hand with `{by_hand}`")]
     Orphan {
         address: Address,
-        user: String,
         key: String,
         cause: String,
         delete_error: IamError,
+        by_hand: String,
     },
     #[error("{address}: no certificate to upload: {message}")]
     Certificate { address: Address, message: String },
@@ -295,7 +295,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 // Certificates cannot sign STS calls; access keys must prove they work.
                 if let Err(message) = self.verify(user, &key.id, secret).await {
                     return self
-                        .undo_create(address, intent, &key.id, message.clone(), |key| {
+                        .undo_create(address, &key.id, message.clone(), |key| {
                             ApplyError::Unverified {
                                 address: address.clone(),
                                 key,
@@ -341,12 +341,10 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                     self.journal.record(intent)?;
                 }
                 let cause = source.to_string();
-                self.undo_create(address, intent, &key.id, cause, |key| {
-                    ApplyError::Delivery {
-                        address: address.clone(),
-                        key,
-                        source,
-                    }
+                self.undo_create(address, &key.id, cause, |key| ApplyError::Delivery {
+                    address: address.clone(),
+                    key,
+                    source,
                 })
                 .await
             }
@@ -428,7 +426,6 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
     async fn undo_create<T>(
         &mut self,
         address: &Address,
-        intent: &Intent,
         key: &crate::model::KeyId,
         cause: String,
         error: impl FnOnce(String) -> ApplyError,
@@ -438,16 +435,23 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 self.journal.clear()?;
                 Err(error(key.masked()))
             }
-            Err(delete_error) => {
-                let _ = intent;
-                Err(ApplyError::Orphan {
-                    address: address.clone(),
-                    user: address.user.clone(),
-                    key: key.0.clone(),
-                    cause,
-                    delete_error,
-                })
-            }
+            // The journal keeps the intent, so the next run finishes the clean-up.
+            Err(delete_error) => Err(ApplyError::Orphan {
+                address: address.clone(),
+                key: key.0.clone(),
+                cause,
+                delete_error,
+                by_hand: match address.kind {
+                    CredentialKind::AccessKey => format!(
+                        "aws iam delete-access-key --user-name {} --access-key-id {}",
+                        address.user, key
+                    ),
+                    CredentialKind::SigningCertificate => format!(
+                        "aws iam delete-signing-certificate --user-name {} --certificate-id {}",
+                        address.user, key
+                    ),
+                },
+            }),
         }
     }
 
