@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 #[command(
     name = "keyrot",
     version,
-    about = "Plan and apply zero-downtime rotation of AWS IAM access keys"
+    about = "Plan and apply zero-downtime rotation of AWS IAM access keys and signing certificates, and the account password policy"
 )]
 pub struct Cli {
     /// Config file, or a directory whose *.hcl files are read together.
