@@ -1,26 +1,16 @@
-# Rotating your own access key (the one you use on your laptop) into a local file.
+# Rotating your own access key (the one you use on your laptop), in place.
 #
-# The new key is written, mode 0600, as an ~/.aws/credentials-style file holding one
-# [default] profile:
+# The `aws_profile` sink rewrites just the key lines of one profile in your shared
+# credentials file: every other profile, comment and setting (region, output, ...) stays
+# where it was, the file is replaced atomically and kept at mode 0600. Nothing else on
+# your machine needs to change: the aws CLI, SDKs, Terraform and keyrot itself pick the
+# new key up from the same profile on their next call.
 #
-#   [default]
-#   aws_access_key_id = AKIA...
-#   aws_secret_access_key = ...
-#
-# Any AWS tool (the aws CLI, SDKs, Terraform, keyrot itself) uses it when you point
-# AWS_SHARED_CREDENTIALS_FILE at it:
-#
-#   export AWS_SHARED_CREDENTIALS_FILE="$PWD/secrets/alice.credentials"
-#   export AWS_PROFILE=default
-#   aws sts get-caller-identity
-#
-# The first run authenticates with the profile named in the `aws` block below (your
-# current key). Once `keyrot apply` has created and written the new key, switch to it as
-# above, keyrot included (`keyrot --profile default ...` with AWS_SHARED_CREDENTIALS_FILE
-# set): every call made with the old key counts as use, so while anything - keyrot too -
-# still signs with it, unused_for never runs out and the old key is (rightly) never
-# deactivated. Run keyrot from this directory: relative paths are from the working
-# directory.
+# keyrot signs its own IAM calls with that same profile. On the run that creates the new
+# key it still uses the old one (loaded when it started); from the next run on it uses the
+# new one, so the old key stops being used and, after `unused_for`, is deactivated. While
+# anything still signs with the old key, unused_for never runs out and the old key is
+# (rightly) never deactivated: `keyrot plan` says when it was last used.
 
 aws {
   # The profile keyrot signs its IAM calls with (from ~/.aws/config and
@@ -33,8 +23,7 @@ user "alice" {
     # Rotate when the current key is older than this.
     max_age = "90d"
 
-    # Least time both keys stay Active before the old one is deactivated: the time you
-    # have to switch your shell and tools to the new file.
+    # Least time both keys stay Active before the old one is deactivated.
     overlap = "1d"
 
     # The old key must show no use (GetAccessKeyLastUsed) for this long before it is
@@ -45,9 +34,16 @@ user "alice" {
     # `keyrot rollback user.alice.access_key` turns it back on.
     inactive_for = "7d"
 
-    deliver "file" {
-      path   = "secrets/alice.credentials"
-      format = "credentials"
+    # The profile named above, updated in place with each new key.
+    deliver "aws_profile" {
+      file    = "~/.aws/credentials"
+      profile = "alice"
     }
+
+    # Optionally also keep a copy elsewhere, e.g. for another machine:
+    # deliver "file" {
+    #   path   = "secrets/alice.credentials"
+    #   format = "credentials"
+    # }
   }
 }
