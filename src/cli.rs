@@ -55,6 +55,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write a commented starter keyrot.hcl (never overwrites one).
+    Init {
+        /// The IAM user whose access key the starter config rotates.
+        #[arg(long, default_value = "ci-deployer")]
+        user: String,
+    },
     /// Check the config and report every problem as file:line:column.
     Validate,
     /// Show what apply would do, without changing anything.
@@ -177,6 +183,7 @@ pub async fn run(cli: Cli) -> Outcome {
         style: Style { color },
     };
     match &cli.command {
+        Command::Init { user } => ctx.init(user),
         Command::Validate => ctx.validate(),
         Command::Plan {
             shape,
@@ -326,6 +333,41 @@ impl Ctx<'_> {
             force_rotate: parse(&shape.force_rotate)?,
             refresh_only: shape.refresh_only,
         })
+    }
+
+    fn init(&self, user: &str) -> Outcome {
+        let path = &self.cli.config;
+        let text = STARTER.replace("USER", user);
+        // Only write what keyrot itself accepts.
+        let source = Source {
+            name: path.display().to_string(),
+            text: text.clone(),
+        };
+        config::parse(&[source]).map_err(|d| {
+            Failure(
+                d.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| {
+                Failure(format!(
+                    "cannot create {}: {e}\n  hint: keyrot init never overwrites a config; edit the existing one",
+                    path.display()
+                ))
+            })?;
+        file.write_all(text.as_bytes())?;
+        println!(
+            "Wrote {}: rotates the access key of IAM user `{user}` into secrets/{user}.json.\n\
+             Next: keyrot validate, then keyrot plan. Keep secrets/ and state/ out of version control.",
+            path.display()
+        );
+        Ok(0)
     }
 
     fn validate(&self) -> Outcome {
@@ -958,6 +1000,34 @@ fn status_json(
 fn parse_window(text: &str) -> Result<Window, String> {
     Window::parse(text)
 }
+
+/// `keyrot init`'s config; `USER` is replaced by the user name.
+const STARTER: &str = r#"# keyrot configuration: which IAM credentials keyrot rotates, and how often.
+# `keyrot plan` shows what is due; `keyrot apply` does it, one safe step per run.
+# More examples: examples/ in keyrot's source tree.
+
+# aws {
+#   region       = "us-east-1"
+#   profile      = "ops"          # the credentials keyrot signs its IAM calls with
+#   endpoint_url = "http://127.0.0.1:5000"
+# }
+
+defaults {
+  max_age      = "90d"   # rotate when the current key is older than this
+  overlap      = "7d"    # both keys stay Active at least this long
+  unused_for   = "3d"    # the old key must show no use this long before it is deactivated
+  inactive_for = "7d"    # the old key stays Inactive this long before it is deleted
+}
+
+user "USER" {
+  access_key {
+    deliver "file" {
+      path   = "secrets/USER.json"   # written atomically, mode 0600
+      format = "json"                # json | credentials | env
+    }
+  }
+}
+"#;
 
 /// Far above any real config; refuses a wrong file before parsing it.
 const MAX_CONFIG_BYTES: usize = 4 << 20;

@@ -24,3 +24,35 @@ fn every_example_validates() {
     }
     assert!(checked >= 4, "only {checked} examples found");
 }
+
+#[test]
+fn init_writes_a_valid_starter_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyrot = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keyrot"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = keyrot(&["init", "--user", "alice"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("keyrot.hcl")).unwrap();
+    assert!(text.contains("user \"alice\"") && text.contains("secrets/alice.json"));
+    assert!(keyrot(&["validate"]).status.success());
+    std::fs::write(dir.path().join("keyrot.hcl"), "# mine\n").unwrap();
+    let again = keyrot(&["init"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("keyrot.hcl")).unwrap(),
+        "# mine\n"
+    );
+    let bad = keyrot(&["init", "--user", "bad name", "-c", "other.hcl"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(!dir.path().join("other.hcl").exists());
+}
