@@ -269,7 +269,9 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         let (key, secret) = match created {
             Ok(created) => created,
             Err(source) => {
-                // A lost response may still have made a key: find it and delete it.
+                // Even IAM's refusal may follow an SDK retry of an attempt whose response was
+                // lost and which did make a key (a retried create then hits the quota): find
+                // any key the intent made and delete it.
                 crate::recover::reconcile(self.iam, self.remote, self.config, self.state, intent)
                     .await
                     .map_err(|source| ApplyError::Iam {

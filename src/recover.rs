@@ -10,8 +10,10 @@ use crate::sink;
 use crate::state::{State, TrackedKey};
 use std::collections::BTreeSet;
 
-/// IAM's CreateDate comes from AWS's clock, the intent's time from ours.
-const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+/// IAM's CreateDate comes from AWS's clock, the intent's time from ours: a key created this
+/// long before the intent may still be the intent's. Kept short, because an untracked key
+/// inside the window is deleted.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
 
 /// What reconciling found and did, as sentences for the user.
 pub async fn reconcile<I: Iam, R: sink::Remote>(
