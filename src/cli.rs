@@ -258,6 +258,28 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The config's digest, plus the contents of bring-your-own certificate files: a saved
+    /// plan must upload the certificate that was reviewed.
+    fn config_digest(&self, config: &Config) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(config.digest().as_bytes());
+        for set in config.sets.values() {
+            if let Some(config::CertSource::Files {
+                certificate_file, ..
+            }) = &set.certificate
+            {
+                hasher.update(std::fs::read(certificate_file).unwrap_or_default());
+            }
+        }
+        let hex: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    }
+
     /// Bring-your-own certificate pairs must match and be valid before any plan uploads them.
     fn check_certificate_files(&self, config: &Config) -> Result<(), Failure> {
         for set in config.sets.values() {
@@ -601,7 +623,7 @@ impl Ctx<'_> {
                 state.serial, saved.prior_serial
             )));
         }
-        if config.digest() != saved.config_digest {
+        if self.config_digest(&config) != saved.config_digest {
             return Err(refuse("the config changed since the plan was made".into()));
         }
         let sets: Vec<Address> = saved.facts.keys().cloned().collect();
@@ -697,7 +719,7 @@ impl Ctx<'_> {
                 created: chrono::Utc::now(),
                 prior_lineage: state.lineage.clone(),
                 prior_serial: state.serial,
-                config_digest: config.digest(),
+                config_digest: self.config_digest(&config),
                 facts,
                 plan: plan.clone(),
             };

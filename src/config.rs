@@ -225,6 +225,9 @@ impl Config {
             for sink in &set.sinks {
                 canon.push_str(&format!("  sink {sink:?}\n"));
             }
+            if let Some(source) = &set.certificate {
+                canon.push_str(&format!("  certificate {source:?}\n"));
+            }
         }
         let hash = Sha256::digest(canon.as_bytes());
         let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
@@ -1241,6 +1244,18 @@ bogus {}
         assert_eq!(parse_one(&reformatted).unwrap().digest(), a);
         let changed = GOOD.replace("\"30d\"", "\"31d\"");
         assert_ne!(parse_one(&changed).unwrap().digest(), a);
+        let cert = |subject: &str| {
+            parse_one(&format!(
+                "user \"u\" {{\n  signing_certificate {{\n    generate {{\n      subject = \"{subject}\"\n    }}\n    deliver \"file\" {{\n      path = \"c.pem\"\n    }}\n  }}\n}}\n"
+            ))
+            .unwrap()
+            .digest()
+        };
+        assert_ne!(
+            cert("CN=a"),
+            cert("CN=b"),
+            "the certificate source is part of the meaning"
+        );
         assert!(a.starts_with("sha256:") && a.len() == 7 + 64);
     }
 

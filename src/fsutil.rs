@@ -13,16 +13,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    // Unpredictable and created exclusively: a planted file or symlink cannot catch it.
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         name.to_string_lossy(),
-        std::process::id()
+        uuid::Uuid::new_v4().simple()
     ));
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(mode)
             .open(&tmp)?;
         file.write_all(bytes)?;

@@ -305,8 +305,24 @@ pub async fn deliver<R: Remote>(
 }
 
 /// Never echo the secret, whatever a command or service said.
+/// Masks the secret in every form a command or service might echo it: whole, JSON-escaped,
+/// and (for a PEM key) line by line.
 fn redact(message: &str, cred: &Credential) -> String {
-    message.replace(cred.secret(), "[REDACTED]")
+    let secret = cred.secret();
+    let mut out = message.replace(secret, "[REDACTED]");
+    let escaped = serde_json::to_string(secret).unwrap_or_default();
+    let escaped = escaped.trim_matches('"');
+    if !escaped.is_empty() {
+        out = out.replace(escaped, "[REDACTED]");
+    }
+    for line in secret
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+    {
+        out = out.replace(line, "[REDACTED]");
+    }
+    out
 }
 
 /// Writes one sink and reads it back. On error, also says how to undo what it did.
@@ -387,6 +403,7 @@ async fn deliver_one<R: Remote>(
         } => {
             let text = render(*format, cred);
             run_exec(
+                cred,
                 command,
                 std::time::Duration::from_secs(timeout.as_secs()),
                 &text,
@@ -422,6 +439,7 @@ async fn write_file(path: &Path, bytes: &[u8]) -> Result<Undo, (String, Undo)> {
 
 /// Runs the command with the credential on stdin; a non-zero exit or the timeout fails.
 async fn run_exec(
+    cred: &Credential<'_>,
     command: &[String],
     timeout: std::time::Duration,
     input: &str,
@@ -452,7 +470,8 @@ async fn run_exec(
     if output.status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Masked before it is cut, so no part of a secret survives at the cut.
+    let stderr = redact(&String::from_utf8_lossy(&output.stderr), cred);
     let tail: String = stderr
         .chars()
         .rev()
@@ -648,6 +667,42 @@ mod tests {
         assert!(err.still_holding.is_empty());
         assert_eq!(std::fs::read_to_string(&good).unwrap(), "old");
         assert!(!err.to_string().contains(SECRET));
+    }
+
+    #[test]
+    fn a_private_key_echoed_as_json_is_masked() {
+        let key = SecretString::from(
+            "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nAbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij\n-----END PRIVATE KEY-----\n".to_string(),
+        );
+        let id = KeyId("CERTID".into());
+        let c = Credential {
+            user: "ci",
+            key_id: &id,
+            material: Material::Certificate {
+                certificate_pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                private_key_pem: &key,
+            },
+            created: "2026-01-01T00:00:00Z".parse().unwrap(),
+        };
+        let sink = Sink::Exec {
+            command: vec!["sh".into(), "-c".into(), "cat >&2; exit 1".into()],
+            timeout: crate::duration::Window::from_secs(10),
+            format: SecretFormat::Json,
+        };
+        let err = block_on(deliver(
+            &NoRemote,
+            &[sink],
+            &c,
+            &mut Vec::new(),
+            &mut |_| Ok(()),
+        ))
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            !text.contains("MIGHAgEAMBMG") && !text.contains("AbCdEfGhIjKl"),
+            "{text}"
+        );
+        assert!(text.contains("[REDACTED]"), "{text}");
     }
 
     #[test]

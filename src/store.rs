@@ -180,12 +180,16 @@ impl StateLock {
                         process_alive(&h),
                     ),
                     None => (
-                        "an unknown process (lock file unreadable)".into(),
-                        "?".into(),
+                        "an unknown process (the lock file is empty or unreadable)".into(),
+                        String::new(),
                         None,
                     ),
                 };
                 let hint = match alive {
+                    _ if id.is_empty() => format!(
+                        "if no keyrot is running, remove {} by hand (it holds no lock id)",
+                        path.display()
+                    ),
                     Some(false) => format!(
                         "that process is no longer running on this host (a crashed keyrot?): \
                          run `keyrot force-unlock {id}`; the next apply reconciles any interrupted step"
