@@ -167,7 +167,10 @@ fn reconcile(
                     },
                 });
                 // Someone turned the old key back on: treat it like a rollback, don't fight it.
-                let hold = role == Role::Previous && l.status == KeyStatus::Active;
+                // (With no current key left, the reactivated key simply becomes current.)
+                let hold = role == Role::Previous
+                    && l.status == KeyStatus::Active
+                    && out.state.current.is_some();
                 let message = if hold {
                     format!(
                         "the previous key was reactivated outside keyrot: rotation held until `keyrot resume {address}`"

@@ -40,7 +40,6 @@ pub async fn reconcile<I: Iam, R: sink::Remote>(
     match intent.op {
         Op::Create => {
             let sinks = config.sets.get(address).map_or(&[][..], |s| &s.sinks[..]);
-            let started = &sinks[..intent.sinks_started.min(sinks.len())];
             let candidate = intent
                 .key_id
                 .as_ref()
@@ -49,15 +48,23 @@ pub async fn reconcile<I: Iam, R: sink::Remote>(
             let mut delivered = None;
             let mut missing = Vec::new();
             if let Some(key) = candidate {
-                let mut any = false;
-                for (i, s) in sinks.iter().enumerate() {
-                    let holds = sink::holds(remote, s, &key.id).await;
-                    any |= i < started.len() && holds != Some(false);
-                    if holds != Some(true) {
-                        missing.push(s.describe());
+                // Undelivered only when provably so: delivery never started, or every sink
+                // the config has now can be read back and none holds the key (the config
+                // may have changed since, so positions are not trusted).
+                let mut any_holds = false;
+                let mut unknown = sinks.is_empty();
+                for s in sinks {
+                    match sink::holds(remote, s, &key.id).await {
+                        Some(true) => any_holds = true,
+                        Some(false) => missing.push(s.describe()),
+                        None => {
+                            unknown = true;
+                            missing.push(s.describe());
+                        }
                     }
                 }
-                delivered = any.then_some(key);
+                let maybe_delivered = intent.sinks_started > 0 && (any_holds || unknown);
+                delivered = maybe_delivered.then_some(key);
             }
             if let Some(key) = delivered {
                 // A consumer may already read it: keep it, as the new current key.
@@ -89,6 +96,19 @@ pub async fn reconcile<I: Iam, R: sink::Remote>(
             }
             let keep = delivered.map(|k| k.id.clone());
             said.extend(delete_undelivered(iam, intent, &live, &tracked, keep.as_ref()).await?);
+            if let (Some(id), None) = (&intent.key_id, &keep) {
+                // The intent's own key, by id, wherever the clocks stand.
+                if live.iter().any(|k| &k.id == id) && !tracked.contains(id) {
+                    match iam.delete_credential(address, id).await {
+                        Err(e) if !e.is_no_such_entity() => return Err(e),
+                        _ => {}
+                    }
+                    said.push(format!(
+                        "{address}: deleted key {}, created by an interrupted create whose secret was never delivered",
+                        id.masked()
+                    ));
+                }
+            }
         }
         Op::Deactivate | Op::Reactivate => {
             let want = if intent.op == Op::Deactivate {
@@ -139,8 +159,12 @@ pub async fn reconcile<I: Iam, R: sink::Remote>(
     Ok(said)
 }
 
-/// Deletes keys a create made but never delivered: untracked, created at or after the
-/// intent, other than `keep`. Their secrets exist nowhere, so nothing can be using them.
+/// How long after its intent a create (with the SDK's retries) can still have made a key.
+const CREATE_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Deletes keys a create made but never delivered: untracked, created around the intent's
+/// time, other than `keep`. Their secrets exist nowhere, so nothing can be using them.
+/// A key someone makes by hand long after an interruption falls outside the window.
 pub async fn delete_undelivered<I: Iam>(
     iam: &I,
     intent: &Intent,
@@ -150,7 +174,9 @@ pub async fn delete_undelivered<I: Iam>(
 ) -> Result<Vec<String>, IamError> {
     let mut said = Vec::new();
     for key in live {
-        let ours = key.created >= intent.at - CLOCK_SKEW;
+        let ours = key.created >= intent.at - CLOCK_SKEW
+            && key.created <= intent.at + CREATE_WINDOW
+            && intent.key_id.as_ref().is_none_or(|id| *id != key.id);
         if ours && !tracked.contains(&key.id) && Some(&key.id) != keep {
             match iam.delete_credential(&intent.address, &key.id).await {
                 Err(e) if !e.is_no_such_entity() => return Err(e),

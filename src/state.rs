@@ -125,7 +125,11 @@ impl SetState {
                     k.status = status.clone();
                     k.status_since = now;
                 }
-                next.held |= *hold;
+                // An Active key with no current one is the current key.
+                if next.current.is_none() && *status == KeyStatus::Active {
+                    next.current = next.previous.take();
+                }
+                next.held |= *hold && next.previous.is_some();
             }
             ActionKind::Untrack | ActionKind::Delete => {
                 if next.current.as_ref().map(|k| &k.id) == key {

@@ -2245,3 +2245,40 @@ fn certificates_need_no_last_use_evidence_and_respect_the_quota() {
         plan.sets[0].actions
     );
 }
+
+/// Incident response at the checkpoint: the new key deleted by hand, the old one turned back
+/// on. keyrot must end in a state its own loader accepts, with the old key as current.
+#[test]
+fn new_key_deleted_and_old_reactivated_by_hand_leaves_a_loadable_state() {
+    let config = config(&["alice"]);
+    let address = addr("alice");
+    let mut state = State::new("l".into());
+    let both = inventory(vec![(
+        "alice",
+        vec![live(OLD, "Active", day(0)), live(NEW, "Active", day(90))],
+    )]);
+    for at in [day(90), day(100)] {
+        let mut inv = both.clone();
+        inv.last_used.insert(kid(OLD), LastUsed::Never);
+        let plan = planner::plan(&config, &inv, &state, at, &PlanOptions::default());
+        for (si, ai) in plan.execution_order() {
+            let a = &plan.sets[si].actions[ai];
+            // Imports and the deactivation; no create is due in this story.
+            if !a.kind.mutates_iam() || a.kind == ActionKind::Deactivate {
+                state.record(&address, a, None, at);
+            }
+        }
+    }
+    assert_eq!(state.sets[&address].phase(), keyrot::state::Phase::Inactive);
+    // By hand: NEW deleted, OLD reactivated.
+    let inv = inventory(vec![("alice", vec![live(OLD, "Active", day(0))])]);
+    let plan = planner::plan(&config, &inv, &state, day(101), &PlanOptions::default());
+    for (si, ai) in plan.execution_order() {
+        state.record(&address, &plan.sets[si].actions[ai], None, day(101));
+    }
+    let set = &state.sets[&address];
+    assert_eq!(set.current.as_ref().map(|k| k.id.clone()), Some(kid(OLD)));
+    assert!(set.previous.is_none() && !set.held, "{set:?}");
+    let text = keyrot::state_file::to_json(&state);
+    keyrot::state_file::from_json(&text).expect("keyrot can load the state it wrote");
+}
