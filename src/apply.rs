@@ -401,7 +401,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 *algorithm,
                 subject,
                 user,
-                validity.as_secs() / 86_400,
+                validity.as_secs().div_ceil(86_400),
                 self.now,
             ),
             crate::config::CertSource::Files {

@@ -119,7 +119,8 @@ pub fn generate(
     params.distinguished_name = dn;
     let day = |t: Time| rcgen::date_time_ymd(t.year(), t.month() as u8, t.day() as u8);
     params.not_before = day(now - chrono::Duration::days(1));
-    params.not_after = day(now + chrono::Duration::days(validity_days as i64));
+    // Dates are whole days: end on the day after, so it lasts at least `validity_days`.
+    params.not_after = day(now + chrono::Duration::days(validity_days as i64 + 1));
     let cert = params
         .self_signed(&key)
         .map_err(|e| format!("cannot sign the certificate: {e}"))?;
@@ -157,7 +158,7 @@ mod tests {
             )
             .unwrap();
             assert!(info.subject.contains("CN=ci"), "{}", info.subject);
-            assert_eq!(info.not_after.date_naive().to_string(), "2026-07-01");
+            assert_eq!(info.not_after.date_naive().to_string(), "2026-07-02");
             assert_eq!(info.fingerprint.len(), 64);
             assert!(!format!("{new:?}").contains("PRIVATE KEY"));
         }

@@ -748,9 +748,22 @@ impl Walker {
                     }
                 };
                 let validity = match g.body.get_attribute("validity") {
-                    Some(attr) => duration_attr(ctx, attr)
-                        .map_err(|d| self.diagnostics.push(d))
-                        .ok(),
+                    Some(attr) => match duration_attr(ctx, attr) {
+                        Ok(w) if w >= Window::days(1) => Some(w),
+                        Ok(_) => {
+                            let a_at = ctx.origin(attr.value.span().or(attr.span()));
+                            self.report(
+                                &a_at,
+                                "validity must be at least 1d",
+                                "certificates should outlive max_age plus overlap, e.g. `validity = \"400d\"`",
+                            );
+                            None
+                        }
+                        Err(d) => {
+                            self.diagnostics.push(d);
+                            None
+                        }
+                    },
                     None => Some(Window::days(400)),
                 };
                 let subject = match self.string_attr(ctx, &g.body, "subject") {
