@@ -659,6 +659,14 @@ impl Ctx<'_> {
                     .into(),
             ));
         }
+        // A plan made for a later instant (`--now`) is not applied before that instant.
+        if saved.plan.now > self.now {
+            return Err(refuse(format!(
+                "it was made for {}, which is later than now ({}); apply it then, or pass the same --now",
+                timestamp(saved.plan.now),
+                timestamp(self.now)
+            )));
+        }
         print!("{}", render::text::plan(&saved.plan, self.style));
         if !saved.plan.summary().has_actions() {
             println!("\nNothing to apply.");
@@ -668,7 +676,8 @@ impl Ctx<'_> {
         state.mark_applied(&saved.id);
         store.save(&mut state)?;
         println!();
-        let now = saved.plan.now;
+        // Recorded at the real instant: windows count from when things happened.
+        let now = self.now;
         self.execute_at(
             iam,
             &aws.remote,

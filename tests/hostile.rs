@@ -1478,7 +1478,7 @@ fn hostile_saved_plans_are_refused_before_anything_changes() {
         fx.refused(case, &["show", "bad.json"], &[want]);
     }
     // None of the refusals consumed the reviewed plan or moved the state.
-    let run = fx.project.ok(&["apply", "good.json"], None, 0);
+    let run = fx.project.ok(&["apply", "good.json"], Some(fx.later()), 0);
     assert!(run.stdout.contains("Apply complete!"), "{}", run.stdout);
 }
 

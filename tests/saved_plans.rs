@@ -89,8 +89,10 @@ fn reviewed_plan_applies_exactly_and_only_once() {
         serde_json::json!(["has-imports", "has-creates"])
     );
 
-    // Applying the saved plan takes no prompt and no --now: the plan carries its instant.
-    let run = project.ok(&["apply", "plan.json"], None, 0);
+    // A plan made for a later instant is not applied before it (this one is for day 100).
+    assert_refused(&project, &iam, &[&user], "plan.json", "later than now");
+    // Applying the saved plan takes no prompt; the clock must have reached the plan's instant.
+    let run = project.ok(&["apply", "plan.json"], Some(day0), 0);
     assert!(run.stdout.contains("Apply complete!"), "{}", run.stdout);
     assert_eq!(live_keys(&iam, &user).len(), 2);
     let secret = std::fs::read_to_string(project.path(&format!("secrets/{user}.json"))).unwrap();
@@ -138,7 +140,7 @@ fn stale_foreign_and_edited_plans_are_refused() {
         Some(day0),
         0,
     );
-    project.ok(&["apply", "one.json"], None, 0);
+    project.ok(&["apply", "one.json"], Some(day0), 0);
     assert_eq!(live_keys(&iam, &a).len(), 2, "--target a touched a");
     assert_eq!(live_keys(&iam, &b).len(), 1, "--target a left b alone");
     assert_refused(&project, &iam, &users, "two.json", "saved plan is stale");
@@ -177,7 +179,7 @@ fn stale_foreign_and_edited_plans_are_refused() {
         format!("# reviewed\n{}", config(&users)),
     )
     .unwrap();
-    project.ok(&["apply", "three.json"], None, 0);
+    project.ok(&["apply", "three.json"], Some(day0), 0);
 
     // A tampered file is refused before anything else.
     std::fs::write(
