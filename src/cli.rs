@@ -214,7 +214,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Show { plan_file, output } => ctx.show(plan_file, output.format()),
         Command::Status { json } => ctx.status(*json).await,
         Command::Rollback { address } => ctx.rollback(address).await,
-        Command::Resume { address } => ctx.resume(address),
+        Command::Resume { address } => ctx.resume(address).await,
         Command::Audit {
             json,
             max_age,
@@ -984,25 +984,53 @@ impl Ctx<'_> {
         Ok(0)
     }
 
-    fn resume(&self, address: &str) -> Outcome {
+    async fn resume(&self, address: &str) -> Outcome {
         let address = Address::parse(address).map_err(Failure)?;
-        let _lock = StateLock::acquire(&self.cli.state, "resume", chrono::Utc::now())?;
-        if Journal::for_state(&self.cli.state).pending()?.is_some() {
-            return Err(Failure(
-                "an interrupted step is unfinished: run `keyrot apply` first to reconcile it"
-                    .into(),
-            ));
+        let config = self.load_config()?;
+        let Writer {
+            _lock,
+            mut store,
+            mut state,
+            aws,
+        } = self.begin_write("resume", &config).await?;
+        let Some(set) = state.sets.get(&address).filter(|s| s.held).cloned() else {
+            return Err(Failure(format!("{address} is not held; nothing to resume")));
+        };
+        // Did the rollback put consumers back on the previous key (Secrets Manager's
+        // AWSPREVIOUS)? Then that key stays, and the new one, whose secret is gone, retires.
+        let mut restored = Vec::new();
+        if let (Some(previous), Some(cfg)) = (&set.previous, config.sets.get(&address)) {
+            for sink in &cfg.sinks {
+                if crate::sink::holds(&aws.remote, sink, &previous.id).await == Some(true) {
+                    restored.push(sink.describe());
+                }
+            }
         }
-        let mut store = StateStore::new(self.cli.state.clone());
-        let mut state = store.load()?;
-        match state.sets.get_mut(&address) {
-            Some(set) if set.held => set.held = false,
-            _ => return Err(Failure(format!("{address} is not held; nothing to resume"))),
-        }
+        let resumed = state.sets.get_mut(&address).map(|s| {
+            s.held = false;
+            if !restored.is_empty() {
+                std::mem::swap(&mut s.current, &mut s.previous);
+            }
+            s.clone()
+        });
         store.save(&mut state)?;
-        println!(
-            "{address}: rotation resumed. The old key will be deactivated again once the overlap and unused_for gates pass (see `keyrot plan`)."
-        );
+        let key = |k: &Option<crate::state::TrackedKey>| {
+            k.as_ref().map(|k| k.id.masked()).unwrap_or_default()
+        };
+        match resumed {
+            Some(s) if !restored.is_empty() => println!(
+                "{address}: {} hold(s) key {} again after the rollback, so it stays the current key; \
+                 key {} is retired instead (the next plans deactivate and delete it) and the next \
+                 rotation starts from {}.",
+                restored.join(", "),
+                key(&s.current),
+                key(&s.previous),
+                key(&s.current)
+            ),
+            _ => println!(
+                "{address}: rotation resumed. The old key will be deactivated again once the overlap and unused_for gates pass (see `keyrot plan`)."
+            ),
+        }
         Ok(0)
     }
 }

@@ -352,7 +352,45 @@ fn rollback_puts_the_previous_key_back_in_secrets_manager() {
         parse_json(&secret_value(&moto.endpoint, &secret_id, "AWSCURRENT").unwrap()).0,
         first
     );
-    assert!(live_keys(&iam, &user).contains(&(first, "Active".into())));
+    assert!(live_keys(&iam, &user).contains(&(first.clone(), "Active".into())));
+
+    // Resuming keeps the key consumers were put back on, and retires the other one.
+    let address = format!("user.{user}.access_key");
+    let run = project.ok(&["resume", &address], Some(day0 + Duration::days(27)), 0);
+    assert!(
+        run.stdout.contains("stays the current key"),
+        "{}",
+        run.stdout
+    );
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(28)),
+        0,
+    );
+    assert!(
+        live_keys(&iam, &user).contains(&(first.clone(), "Active".into())),
+        "the restored key stays Active"
+    );
+    assert!(
+        live_keys(&iam, &user).contains(&(second.clone(), "Inactive".into())),
+        "the other key retires"
+    );
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(36)),
+        0,
+    );
+    assert!(!live_keys(&iam, &user).iter().any(|(k, _)| *k == second));
+    // The next rotation starts from the restored key (made on day 0, max_age 90d) and
+    // delivers a fresh one.
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(95)),
+        0,
+    );
+    let (third, _) = parse_json(&secret_value(&moto.endpoint, &secret_id, "AWSCURRENT").unwrap());
+    assert!(third != first && third != second);
+    assert!(live_keys(&iam, &user).contains(&(third, "Active".into())));
 }
 
 #[test]
