@@ -40,6 +40,8 @@ pub enum ApplyError {
         delete_error: IamError,
         by_hand: String,
     },
+    #[error("{address}: {message}")]
+    Changed { address: Address, message: String },
     #[error("{address}: no certificate to upload: {message}")]
     Certificate { address: Address, message: String },
     #[error("account password policy: {0}")]
@@ -196,6 +198,26 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             }
             (ActionKind::Delete, _) => {
                 if let Some(key) = &action.key {
+                    // Plans can wait at a prompt or in a review: never delete a key that
+                    // someone has turned back on since.
+                    let live = self
+                        .iam
+                        .list_credentials(address)
+                        .await
+                        .map_err(iam_err)?
+                        .unwrap_or_default();
+                    if live
+                        .iter()
+                        .any(|k| &k.id == key && k.status == KeyStatus::Active)
+                    {
+                        self.journal.clear()?;
+                        return Err(ApplyError::Changed {
+                            address: address.clone(),
+                            message: format!(
+                                "key {masked} is Active again (changed since the plan), so it was not deleted; run `keyrot plan`"
+                            ),
+                        });
+                    }
                     crash::point("before-iam-delete");
                     match self.iam.delete_credential(address, key).await {
                         // Already gone is the outcome we wanted.

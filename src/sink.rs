@@ -197,8 +197,8 @@ mod erased {
 pub fn update_profile(text: &str, profile: &str, cred: &Credential) -> Zeroizing<String> {
     let header = format!("[{profile}]");
     let lines = [
-        format!("aws_access_key_id = {}", cred.key_id.0),
-        format!("aws_secret_access_key = {}", cred.secret()),
+        Zeroizing::new(format!("aws_access_key_id = {}", cred.key_id.0)),
+        Zeroizing::new(format!("aws_secret_access_key = {}", cred.secret())),
     ];
     let mut out = Zeroizing::new(String::with_capacity(text.len() + 128));
     let mut in_profile = false;

@@ -452,3 +452,56 @@ fn a_config_directory_is_read_as_one_config() {
     );
     assert!(run.stderr.contains("conf/a.hcl:2:1"), "{}", run.stderr);
 }
+
+#[test]
+fn a_key_reactivated_while_apply_waits_at_the_prompt_is_not_deleted() {
+    use std::io::{Read, Write};
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("prompt-race");
+    let old = seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let day0 = days_from_now(100);
+    project.ok(&["apply", "--auto-approve"], Some(day0), 0);
+    project.ok(
+        &["apply", "--auto-approve"],
+        Some(day0 + Duration::days(8)),
+        0,
+    );
+    let mut child = project
+        .command(&["apply"], Some(day0 + Duration::days(16)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("Enter a value") {
+        assert_eq!(
+            stdout.read(&mut byte).unwrap(),
+            1,
+            "apply ended before its prompt"
+        );
+        seen.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("1 to delete"));
+    // While the plan waits for approval, someone turns the old key back on.
+    set_status(&iam, &user, &old.id, "Active");
+    child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    assert!(stderr.contains("is Active again"), "{stderr}");
+    assert!(
+        live_keys(&iam, &user).contains(&(old.id.clone(), "Active".into())),
+        "not deleted"
+    );
+    assert!(!project.path("state/keyrot.json.journal").exists());
+}
