@@ -631,8 +631,15 @@ impl Ctx<'_> {
         let ids = planfile::keys_with_last_use(&saved.facts);
         inventory::read_last_used(iam, &ids, &mut inv).await?;
         let mut moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &sets));
-        if let Some(policy) = &saved.plan.password_policy {
-            if iam.password_policy().await? != policy.before {
+        // The policy the plan saw: its `before`, or (no change planned) the configured one.
+        let seen_policy = match (&saved.plan.password_policy, &config.password_policy) {
+            (Some(policy), _) => Some(policy.before.clone()),
+            (None, Some(spec)) if !spec.delete => Some(Some(spec.effective())),
+            (None, Some(_)) => Some(None),
+            (None, None) => None,
+        };
+        if let Some(seen) = seen_policy {
+            if iam.password_policy().await? != seen {
                 moved.push("the account password policy changed".to_string());
             }
         }

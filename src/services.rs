@@ -52,7 +52,14 @@ impl Remote for AwsServices {
             .send()
             .await
         {
-            Ok(out) => Ok(out.secret_string().map(|s| Zeroizing::new(s.to_string()))),
+            // A secret that exists with binary data only is not one keyrot may overwrite
+            // (or, on a failure, delete as if it had created it).
+            Ok(out) => match out.secret_string() {
+                Some(s) => Ok(Some(Zeroizing::new(s.to_string()))),
+                None => Err(format!(
+                    "secret {id} holds binary data; keyrot writes only text secrets"
+                )),
+            },
             Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
             Err(e) => Err(message(&e)),
         }
