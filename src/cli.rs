@@ -858,7 +858,7 @@ impl Ctx<'_> {
     async fn status(&self, json: bool) -> Outcome {
         let config = self.load_config()?;
         let state = StateStore::new(self.cli.state.clone()).load()?;
-        self.warn_pending()?;
+        let unfinished = Journal::for_state(&self.cli.state).pending()?;
         let aws = self.connect(&config).await;
         let iam = &aws.iam;
         let plan = self
@@ -885,9 +885,25 @@ impl Ctx<'_> {
                 "format_version": render::json::FORMAT_VERSION,
                 "now": timestamp(self.now),
                 "credential_sets": sets,
+                "unfinished": unfinished.as_ref().map(|i| serde_json::json!({
+                    "operation": format!("{:?}", i.op).to_lowercase(),
+                    "address": i.address.to_string(),
+                    "key_id": i.key_id.as_ref().map(|k| k.masked()),
+                    "started": timestamp(i.at),
+                })),
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
             return Ok(0);
+        }
+        if let Some(i) = &unfinished {
+            println!(
+                "{} an interrupted {:?} of {}{} (started {}) is unfinished: the next `keyrot apply` reconciles it with IAM\n",
+                self.style.yellow("Unfinished:"),
+                i.op,
+                i.address,
+                i.key_id.as_ref().map(|k| format!(" (key {})", k.masked())).unwrap_or_default(),
+                timestamp(i.at)
+            );
         }
         if plan.sets.is_empty() {
             println!("No credential sets declared in the config.");

@@ -107,6 +107,11 @@ fn rotate_with_crash(moto: &Moto, phase: usize, point: &str, nth: u32) -> bool {
                 );
                 return false;
             }
+            // status names an unfinished step when the crash left one in the journal.
+            if s.project.path("state/keyrot.json.journal").exists() {
+                let status = s.project.ok(&["status"], Some(*now), 0);
+                assert!(status.stdout.contains("Unfinished:"), "{}", status.stdout);
+            }
             // The dead holder's lock is reported, then removed by id.
             let lock = s.project.path("state/keyrot.json.lock");
             let refused = s.project.ok(&["apply", "--auto-approve"], Some(*now), 1);
