@@ -1,27 +1,10 @@
 //! keyrot: Terraform-style plan/apply for rotating AWS IAM credentials without downtime.
+//!
+//! Four floors, each importing only from the ones below it:
+//! `cli` (terminal) → `ops` (use cases, typed outcomes, never print) →
+//! `core` (pure: no I/O, async, clock or env) and `adapters` (AWS, state files, sinks).
 
-pub mod apply;
-pub mod audit;
-pub mod aws;
-pub mod certs;
+pub mod adapters;
 pub mod cli;
-pub mod config;
-pub mod crash;
-pub mod diagnostic;
-pub mod duration;
-pub mod fsutil;
-pub mod iam;
-pub mod inventory;
-pub mod journal;
-pub mod model;
-pub mod plan;
-pub mod planfile;
-pub mod planner;
-pub mod policy;
-pub mod recover;
-pub mod render;
-pub mod services;
-pub mod sink;
-pub mod state;
-pub mod state_file;
-pub mod store;
+pub mod core;
+pub mod ops;

@@ -5,7 +5,7 @@ mod common;
 
 use chrono::Duration;
 use common::*;
-use keyrot::config::KeyAlgorithm;
+use keyrot::core::config::KeyAlgorithm;
 use secrecy::ExposeSecret;
 
 fn certificates(iam: &aws_sdk_iam::Client, user: &str) -> Vec<(String, String, String)> {
@@ -86,7 +86,8 @@ fn certificate_rotation_end_to_end() {
     let user = unique_user("cert");
     create_user(&iam, &user);
     let now = chrono::Utc::now();
-    let existing = keyrot::certs::generate(KeyAlgorithm::EcdsaP256, &[], &user, 365, now).unwrap();
+    let existing =
+        keyrot::adapters::certs::generate(KeyAlgorithm::EcdsaP256, &[], &user, 365, now).unwrap();
     let old_id = upload(&iam, &user, &existing.certificate_pem);
     let project = Project::new(&moto.endpoint, &config(&user));
     let day0 = now + Duration::days(100);
@@ -138,14 +139,18 @@ fn certificate_rotation_end_to_end() {
         delivered.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
     let delivered_cert = &delivered[cert_start..cert_end];
     assert_eq!(
-        keyrot::certs::inspect(delivered_cert).unwrap().fingerprint,
-        keyrot::certs::inspect(&uploaded).unwrap().fingerprint
+        keyrot::adapters::certs::inspect(delivered_cert)
+            .unwrap()
+            .fingerprint,
+        keyrot::adapters::certs::inspect(&uploaded)
+            .unwrap()
+            .fingerprint
     );
     let key_start = delivered
         .find("-----BEGIN PRIVATE KEY-----")
         .expect("private key delivered");
     let private_key = delivered[key_start..].to_string();
-    let info = keyrot::certs::check_pair(delivered_cert, &private_key, now)
+    let info = keyrot::adapters::certs::check_pair(delivered_cert, &private_key, now)
         .expect("key matches certificate");
     assert!(
         info.subject.contains(&format!("CN={user}")) && info.subject.contains("O=keyrot tests")
@@ -220,8 +225,8 @@ fn bring_your_own_pairs_are_checked_before_any_iam_call() {
     let user = unique_user("byo");
     create_user(&iam, &user);
     let now = chrono::Utc::now();
-    let a = keyrot::certs::generate(KeyAlgorithm::EcdsaP256, &[], "a", 30, now).unwrap();
-    let b = keyrot::certs::generate(KeyAlgorithm::EcdsaP256, &[], "b", 30, now).unwrap();
+    let a = keyrot::adapters::certs::generate(KeyAlgorithm::EcdsaP256, &[], "a", 30, now).unwrap();
+    let b = keyrot::adapters::certs::generate(KeyAlgorithm::EcdsaP256, &[], "b", 30, now).unwrap();
     let config = format!(
         "user \"{user}\" {{\n  signing_certificate {{\n    certificate_file = \"cert.pem\"\n    private_key_file = \"key.pem\"\n    deliver \"file\" {{\n      path = \"out.pem\"\n    }}\n  }}\n}}\n"
     );
@@ -268,8 +273,10 @@ fn bring_your_own_pairs_are_checked_before_any_iam_call() {
     let certs = certificates(&iam, &user);
     assert_eq!(certs.len(), 1);
     assert_eq!(
-        keyrot::certs::inspect(&certs[0].2).unwrap().fingerprint,
-        keyrot::certs::inspect(&a.certificate_pem)
+        keyrot::adapters::certs::inspect(&certs[0].2)
+            .unwrap()
+            .fingerprint,
+        keyrot::adapters::certs::inspect(&a.certificate_pem)
             .unwrap()
             .fingerprint
     );

@@ -8,7 +8,7 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::*;
 
-use keyrot::crash::POINTS;
+use keyrot::adapters::crash::POINTS;
 
 fn config(user: &str) -> String {
     format!(

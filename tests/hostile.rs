@@ -13,14 +13,14 @@ mod common;
 
 use chrono::{Duration, TimeZone, Utc};
 use common::*;
-use keyrot::config::{self, Source};
-use keyrot::model::{Address, KeyId, KeyStatus, Time};
-use keyrot::plan::{
+use keyrot::core::config::{self, Source};
+use keyrot::core::model::{Address, KeyId, KeyStatus, Time};
+use keyrot::core::plan::saved::{self as planfile, Facts, KeyFact, SavedPlan};
+use keyrot::core::plan::{
     Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, Role, SetPlan, Step, Wait,
 };
-use keyrot::planfile::{self, Facts, KeyFact, SavedPlan};
-use keyrot::state::{Phase, SetState, State, TrackedKey};
-use keyrot::state_file;
+use keyrot::core::state::file as state_file;
+use keyrot::core::state::{Phase, SetState, State, TrackedKey};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
@@ -370,10 +370,10 @@ fn sample_plan() -> SavedPlan {
 /// A plan of nothing at `now`, from the planner itself, so parts of a plan this file does
 /// not build by hand get their empty values.
 fn empty_plan(now: Time) -> Plan {
-    let config = keyrot::config::Config::default();
-    let inventory = keyrot::model::Inventory::default();
+    let config = keyrot::core::config::Config::default();
+    let inventory = keyrot::core::model::Inventory::default();
     let state = State::new(String::new());
-    let plan = keyrot::planner::plan(&config, &inventory, &state, now, &Default::default());
+    let plan = keyrot::core::planner::plan(&config, &inventory, &state, now, &Default::default());
     assert!(plan.sets.is_empty() && !plan.refresh_only);
     plan
 }

@@ -6,13 +6,13 @@
 //! 3. Snapshot tests of the text and JSON renderers over fixed plans.
 
 use chrono::{Duration, TimeZone, Utc};
-use keyrot::config::{Config, SetConfig, Windows};
-use keyrot::duration::Window;
-use keyrot::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
-use keyrot::plan::{Action, ActionKind, DriftKind, Plan, Reason, Role, SetPlan, Step};
-use keyrot::planner::{self, PlanOptions};
-use keyrot::render::{self, Style};
-use keyrot::state::{Phase, State, TrackedKey};
+use keyrot::cli::render::{self, Style};
+use keyrot::core::config::{Config, SetConfig, Windows};
+use keyrot::core::duration::Window;
+use keyrot::core::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use keyrot::core::plan::{Action, ActionKind, DriftKind, Plan, Reason, Role, SetPlan, Step};
+use keyrot::core::planner::{self, PlanOptions};
+use keyrot::core::state::{Phase, State, TrackedKey};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::collections::BTreeMap;
@@ -2066,7 +2066,7 @@ fn snapshot_json_empty() {
 
 #[test]
 fn password_policy_is_planned_with_the_sets_but_not_when_narrowed() {
-    use keyrot::policy::{PasswordPolicy, PolicyAction, PolicySpec};
+    use keyrot::core::policy::{PasswordPolicy, PolicyAction, PolicySpec};
     let mut config = config(&["alice"]);
     config.password_policy = Some(PolicySpec {
         minimum_password_length: Some(14),
@@ -2122,13 +2122,13 @@ fn password_policy_is_planned_with_the_sets_but_not_when_narrowed() {
 
 fn cert_config() -> Config {
     let mut config = Config::default();
-    let address = keyrot::model::Address::signing_certificate("alice");
+    let address = keyrot::core::model::Address::signing_certificate("alice");
     config.sets.insert(
         address.clone(),
         SetConfig {
             address,
             windows: Windows {
-                unused_for: keyrot::duration::Window::from_secs(0),
+                unused_for: keyrot::core::duration::Window::from_secs(0),
                 ..default_windows()
             },
             sinks: Vec::new(),
@@ -2140,7 +2140,7 @@ fn cert_config() -> Config {
 
 fn live_cert(id: &str, status: &str, created: Time, not_after: Time) -> LiveKey {
     LiveKey {
-        cert: Some(keyrot::model::CertInfo {
+        cert: Some(keyrot::core::model::CertInfo {
             subject: "CN=alice".into(),
             not_after,
             fingerprint: "ab".repeat(32),
@@ -2190,7 +2190,7 @@ fn certificates_rotate_early_when_they_would_expire_first() {
 #[test]
 fn certificates_need_no_last_use_evidence_and_respect_the_quota() {
     let config = cert_config();
-    let address = keyrot::model::Address::signing_certificate("alice");
+    let address = keyrot::core::model::Address::signing_certificate("alice");
     let mut state = State::new("l".into());
     let old = live_cert(OLD, "Active", day(0), day(400));
     let new = live_cert(NEW, "Active", day(100), day(500));
@@ -2269,7 +2269,10 @@ fn new_key_deleted_and_old_reactivated_by_hand_leaves_a_loadable_state() {
             }
         }
     }
-    assert_eq!(state.sets[&address].phase(), keyrot::state::Phase::Inactive);
+    assert_eq!(
+        state.sets[&address].phase(),
+        keyrot::core::state::Phase::Inactive
+    );
     // By hand: NEW deleted, OLD reactivated.
     let inv = inventory(vec![("alice", vec![live(OLD, "Active", day(0))])]);
     let plan = planner::plan(&config, &inv, &state, day(101), &PlanOptions::default());
@@ -2279,6 +2282,6 @@ fn new_key_deleted_and_old_reactivated_by_hand_leaves_a_loadable_state() {
     let set = &state.sets[&address];
     assert_eq!(set.current.as_ref().map(|k| k.id.clone()), Some(kid(OLD)));
     assert!(set.previous.is_none() && !set.held, "{set:?}");
-    let text = keyrot::state_file::to_json(&state);
-    keyrot::state_file::from_json(&text).expect("keyrot can load the state it wrote");
+    let text = keyrot::core::state::file::to_json(&state);
+    keyrot::core::state::file::from_json(&text).expect("keyrot can load the state it wrote");
 }

@@ -1,7 +1,7 @@
 //! Reads live IAM facts for the declared credential sets, with bounded concurrency.
 
-use crate::iam::{Iam, IamError};
-use crate::model::{Address, CredentialKind, Inventory, KeyId};
+use crate::adapters::iam::{Iam, IamError};
+use crate::core::model::{Address, CredentialKind, Inventory, KeyId};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 /// IAM throttles per account; a few calls in flight is plenty for interactive use.

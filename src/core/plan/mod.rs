@@ -2,8 +2,10 @@
 //!
 //! Reasons and drift descriptions are display-only: apply reads only `kind` and `key`.
 
-use crate::model::{Address, KeyId, KeyStatus, Time};
-use crate::state::Phase;
+pub mod saved;
+
+use crate::core::model::{Address, KeyId, KeyStatus, Time};
+use crate::core::state::Phase;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -172,9 +174,9 @@ pub struct KeyView {
     pub status: KeyStatus,
     pub born: Time,
     /// Signing certificates: subject, expiry, fingerprint.
-    pub cert: Option<crate::model::CertInfo>,
+    pub cert: Option<crate::core::model::CertInfo>,
     /// Last use, where the plan read it (the old key of a set in overlap).
-    pub last_used: Option<crate::model::LastUsed>,
+    pub last_used: Option<crate::core::model::LastUsed>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,9 +196,9 @@ pub struct Plan {
     pub refresh_only: bool,
     pub sets: Vec<SetPlan>,
     /// The account password policy change, when the config manages it and it differs.
-    pub password_policy: Option<crate::policy::PolicyPlan>,
+    pub password_policy: Option<crate::core::policy::PolicyPlan>,
     /// Credential-report findings for the declared users. Display only: never applied.
-    pub findings: Vec<crate::audit::Finding>,
+    pub findings: Vec<crate::core::audit::Finding>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! Terraform-like human output.
 
 use super::{timestamp, Style};
-use crate::duration::humanize;
-use crate::plan::{ActionKind, DriftKind, Plan, SetPlan, Slot, Summary};
-use crate::policy::{PolicyAction, PolicyPlan};
+use crate::core::duration::humanize;
+use crate::core::plan::{ActionKind, DriftKind, Plan, SetPlan, Slot, Summary};
+use crate::core::policy::{PolicyAction, PolicyPlan};
 use std::fmt::Write;
 
 pub fn plan(plan: &Plan, style: Style) -> String {
@@ -103,8 +103,8 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
         slot_diff(out, set, style);
     }
     let noun = match set.address.kind {
-        crate::model::CredentialKind::AccessKey => "key",
-        crate::model::CredentialKind::SigningCertificate => "certificate",
+        crate::core::model::CredentialKind::AccessKey => "key",
+        crate::core::model::CredentialKind::SigningCertificate => "certificate",
     };
     for a in &set.actions {
         let key = a.key.as_ref().map(|k| k.masked()).unwrap_or_default();
@@ -174,7 +174,7 @@ fn policy_block(out: &mut String, policy: &PolicyPlan, style: Style) {
     };
     let _ = writeln!(out, "  # {}", style.bold("account password policy"));
     let _ = writeln!(out, "  {symbol:>2} {verb} the account password policy");
-    let lines = |pick: fn(&crate::policy::FieldChange) -> &Option<String>| -> String {
+    let lines = |pick: fn(&crate::core::policy::FieldChange) -> &Option<String>| -> String {
         policy
             .fields
             .iter()

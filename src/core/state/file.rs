@@ -1,8 +1,8 @@
 //! The state file's on-disk format: a versioned DTO, separate from the in-memory [`State`],
 //! written in a normalized, sorted order. Pure: text in, text out.
 
-use crate::model::{Address, KeyId, KeyStatus, Time};
-use crate::state::{Phase, SetState, State, TrackedKey};
+use crate::core::model::{Address, KeyId, KeyStatus, Time};
+use crate::core::state::{Phase, SetState, State, TrackedKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -100,7 +100,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<State, StateFileError> {
         Err(e) => {
             let prefix = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
             let (line, column) =
-                crate::diagnostic::LineIndex::new(&prefix).position(e.valid_up_to());
+                crate::core::diagnostic::LineIndex::new(&prefix).position(e.valid_up_to());
             Err(StateFileError::NotUtf8 { line, column })
         }
     }

@@ -1,8 +1,10 @@
 //! The one module that names `aws_sdk_iam`: builds the client and implements [`Iam`].
 
-use crate::iam::{Iam, IamError, NewKey};
-use crate::model::{KeyId, KeyStatus, LastUsed, LiveKey, Time};
-use crate::policy::PasswordPolicy;
+pub mod services;
+
+use crate::adapters::iam::{Iam, IamError, NewKey};
+use crate::core::model::{KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use crate::core::policy::PasswordPolicy;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -229,7 +231,7 @@ impl Iam for AwsIam {
                     id: KeyId(c.certificate_id().to_string()),
                     status: KeyStatus::parse(c.status().as_str()),
                     created: to_time(c.upload_date()),
-                    cert: crate::certs::inspect(c.certificate_body()).ok(),
+                    cert: crate::adapters::certs::inspect(c.certificate_body()).ok(),
                 });
             }
         }
@@ -257,7 +259,7 @@ impl Iam for AwsIam {
             id: KeyId(c.certificate_id().to_string()),
             status: KeyStatus::parse(c.status().as_str()),
             created: to_time(c.upload_date()),
-            cert: crate::certs::inspect(c.certificate_body()).ok(),
+            cert: crate::adapters::certs::inspect(c.certificate_body()).ok(),
         })
     }
 

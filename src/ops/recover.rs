@@ -1,13 +1,13 @@
 //! Reconciles an intent left in the journal by an interrupted command with live IAM, so
 //! a crash never orphans a key nor forgets a change that did happen.
 
-use crate::config::Config;
-use crate::iam::{Iam, IamError};
-use crate::journal::{Intent, Op};
-use crate::model::{KeyStatus, LiveKey};
-use crate::plan::{Action, ActionKind, Reason};
-use crate::sink;
-use crate::state::{State, TrackedKey};
+use crate::adapters::iam::{Iam, IamError};
+use crate::adapters::sinks as sink;
+use crate::adapters::store::journal::{Intent, Op};
+use crate::core::config::Config;
+use crate::core::model::{KeyStatus, LiveKey};
+use crate::core::plan::{Action, ActionKind, Reason};
+use crate::core::state::{State, TrackedKey};
 use std::collections::BTreeSet;
 
 /// IAM's CreateDate comes from AWS's clock, the intent's time from ours: a key created this
@@ -169,8 +169,8 @@ pub async fn delete_undelivered<I: Iam>(
     iam: &I,
     intent: &Intent,
     live: &[LiveKey],
-    tracked: &BTreeSet<crate::model::KeyId>,
-    keep: Option<&crate::model::KeyId>,
+    tracked: &BTreeSet<crate::core::model::KeyId>,
+    keep: Option<&crate::core::model::KeyId>,
 ) -> Result<Vec<String>, IamError> {
     let mut said = Vec::new();
     for key in live {

@@ -3,10 +3,10 @@
 //! Parsing walks the `hcl::edit` tree rather than using serde, because only the tree
 //! keeps byte spans, and users need `file:line:column` on semantic errors too.
 
-use crate::diagnostic::{Diagnostic, LineIndex};
-use crate::duration::Window;
-use crate::model::{Address, CredentialKind};
-use crate::policy::PolicySpec;
+use crate::core::diagnostic::{Diagnostic, LineIndex};
+use crate::core::duration::Window;
+use crate::core::model::{Address, CredentialKind};
+use crate::core::policy::PolicySpec;
 use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Attribute, Block, Body};
 use hcl::edit::Span;
@@ -549,7 +549,7 @@ impl Walker {
             "hard_expiry",
         ];
         let mut allowed: Vec<&str> = BOOLS.to_vec();
-        allowed.extend(crate::policy::RANGES.iter().map(|(n, _, _)| *n));
+        allowed.extend(crate::core::policy::RANGES.iter().map(|(n, _, _)| *n));
         allowed.push("delete");
         self.only(ctx, body, "`password_policy`", &allowed, &[]);
         if !fresh {
@@ -563,7 +563,7 @@ impl Walker {
         spec.require_lowercase_characters = lower;
         spec.allow_users_to_change_password = change;
         spec.hard_expiry = hard;
-        for (name, min, max) in crate::policy::RANGES {
+        for (name, min, max) in crate::core::policy::RANGES {
             let Some(attr) = body.get_attribute(name) else {
                 continue;
             };

@@ -7,6 +7,11 @@ use std::fmt;
 
 pub type Time = DateTime<Utc>;
 
+/// RFC 3339 in whole seconds, UTC: how every output and file writes an instant.
+pub fn timestamp(t: Time) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// The kind of credential a set holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -198,7 +203,7 @@ pub struct Inventory {
     pub certs: BTreeMap<String, Vec<LiveKey>>,
     pub last_used: BTreeMap<KeyId, LastUsed>,
     /// The live account password policy: `None` when not read, `Some(None)` when unset.
-    pub password_policy: Option<Option<crate::policy::PasswordPolicy>>,
+    pub password_policy: Option<Option<crate::core::policy::PasswordPolicy>>,
 }
 
 impl Inventory {

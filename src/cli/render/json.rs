@@ -1,7 +1,7 @@
 //! Machine-readable plan output, versioned by `format_version`.
 
 use super::timestamp;
-use crate::plan::{ActionKind, DriftKind, Plan};
+use crate::core::plan::{ActionKind, DriftKind, Plan};
 use serde_json::{json, Value};
 
 pub const FORMAT_VERSION: &str = "1";
@@ -22,8 +22,8 @@ pub fn plan(plan: &Plan) -> Value {
                         "status": k.status.as_str(),
                         "born": timestamp(k.born),
                         "last_used": match &k.last_used {
-                            Some(crate::model::LastUsed::Never) => json!("never"),
-                            Some(crate::model::LastUsed::At(t)) => json!(timestamp(*t)),
+                            Some(crate::core::model::LastUsed::Never) => json!("never"),
+                            Some(crate::core::model::LastUsed::At(t)) => json!(timestamp(*t)),
                             None => Value::Null,
                         },
                         "certificate": k.cert.as_ref().map(|c| json!({
@@ -83,7 +83,7 @@ pub fn plan(plan: &Plan) -> Value {
                     }),
                 })
                 .collect();
-            let slots = |slots: Vec<crate::plan::Slot>| -> Vec<Value> {
+            let slots = |slots: Vec<crate::core::plan::Slot>| -> Vec<Value> {
                 slots
                     .iter()
                     .map(|s| json!({
@@ -124,9 +124,9 @@ pub fn plan(plan: &Plan) -> Value {
         "findings": findings(&plan.findings),
         "password_policy": plan.password_policy.as_ref().map(|p| json!({
             "action": match p.action {
-                crate::policy::PolicyAction::Update if p.before.is_none() => "create",
-                crate::policy::PolicyAction::Update => "update",
-                crate::policy::PolicyAction::Delete => "delete",
+                crate::core::policy::PolicyAction::Update if p.before.is_none() => "create",
+                crate::core::policy::PolicyAction::Update => "update",
+                crate::core::policy::PolicyAction::Delete => "delete",
             },
             "fields": p.fields.iter().map(|f| json!({
                 "field": f.field,
@@ -138,7 +138,7 @@ pub fn plan(plan: &Plan) -> Value {
     })
 }
 
-pub fn findings(findings: &[crate::audit::Finding]) -> Value {
+pub fn findings(findings: &[crate::core::audit::Finding]) -> Value {
     findings
         .iter()
         .map(|f| json!({"user": f.user, "check": f.check, "cis": f.cis, "message": f.message}))

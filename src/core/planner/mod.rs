@@ -3,13 +3,15 @@
 //! Per credential set it first reconciles state with IAM (imports, drift), then takes at
 //! most one lifecycle step: create → (overlap) → deactivate → (checkpoint) → delete.
 
-use crate::config::{Config, SetConfig, Windows};
-use crate::duration::humanize;
-use crate::model::{Address, CredentialKind, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
-use crate::plan::{
+use crate::core::config::{Config, SetConfig, Windows};
+use crate::core::duration::humanize;
+use crate::core::model::{
+    Address, CredentialKind, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time,
+};
+use crate::core::plan::{
     Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, Role, SetPlan, Step, Wait,
 };
-use crate::state::{SetState, State};
+use crate::core::state::{SetState, State};
 
 /// IAM's hard limit of access keys per user, Inactive ones included.
 pub const KEYS_PER_USER: usize = 2;
@@ -72,7 +74,7 @@ pub fn plan(
     // The policy is account-wide: planned unless the plan is narrowed to some sets.
     let password_policy = match (&config.password_policy, &inventory.password_policy) {
         (Some(spec), Some(live)) if !options.refresh_only && options.targets.is_empty() => {
-            crate::policy::plan(live.as_ref(), spec)
+            crate::core::policy::plan(live.as_ref(), spec)
         }
         _ => None,
     };
@@ -91,7 +93,7 @@ pub fn evidence_needed(config: &Config, live: &Inventory, state: &State, now: Ti
     let mut ids = Vec::new();
     for set in config.sets.values() {
         // Only access keys have last-use evidence.
-        if set.address.kind != crate::model::CredentialKind::AccessKey {
+        if set.address.kind != crate::core::model::CredentialKind::AccessKey {
             continue;
         }
         let Some(keys) = live.credentials(&set.address) else {
@@ -274,7 +276,7 @@ fn plan_set(
     let live = inventory.credentials(address);
     let mut out = SetPlan {
         address: address.clone(),
-        phase: tracked.map_or(crate::state::Phase::Empty, SetState::phase),
+        phase: tracked.map_or(crate::core::state::Phase::Empty, SetState::phase),
         keys: Vec::new(),
         drift: Vec::new(),
         actions: Vec::new(),
@@ -541,7 +543,7 @@ fn lifecycle(
 /// certificate that would expire before max_age is rotated early enough that the new one
 /// has had its full overlap before the old one expires.
 fn rotation_due(
-    current: &crate::state::TrackedKey,
+    current: &crate::core::state::TrackedKey,
     live: &[LiveKey],
     windows: &Windows,
 ) -> (Time, Option<Reason>) {
@@ -557,7 +559,7 @@ fn rotation_due(
                 "expiry",
                 format!(
                     "certificate expires {}, before max_age {} would rotate it: rotated early, overlap {} before expiry",
-                    crate::render::timestamp(cert.not_after),
+                    crate::core::model::timestamp(cert.not_after),
                     windows.max_age,
                     windows.overlap
                 ),
@@ -572,7 +574,7 @@ fn rotation_due(
 fn deactivate_gate(
     out: &mut Lifecycle,
     w: &SetState,
-    previous: &crate::state::TrackedKey,
+    previous: &crate::core::state::TrackedKey,
     kind: CredentialKind,
     windows: &Windows,
     inventory: &Inventory,

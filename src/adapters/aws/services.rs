@@ -1,7 +1,7 @@
 //! The AWS services besides IAM: Secrets Manager and SSM (sinks), STS (proving a new key
 //! works). Implements [`Remote`] over the shared SDK configuration.
 
-use crate::sink::Remote;
+use crate::adapters::sinks::Remote;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;

@@ -1,7 +1,7 @@
 //! The small IAM interface keyrot needs. `aws` implements it; tests can swap it.
 
-use crate::model::{Address, CredentialKind, KeyId, KeyStatus, LastUsed, LiveKey};
-use crate::policy::PasswordPolicy;
+use crate::core::model::{Address, CredentialKind, KeyId, KeyStatus, LastUsed, LiveKey};
+use crate::core::policy::PasswordPolicy;
 use secrecy::SecretString;
 use std::fmt;
 use std::future::Future;

@@ -2,12 +2,12 @@
 //! based on — prior state lineage/serial, a config digest and a fingerprint of the live IAM
 //! facts — so `apply FILE` can refuse a plan the world has moved away from. Pure.
 
-use crate::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, Time};
-use crate::plan::{
+use crate::core::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, Time};
+use crate::core::plan::{
     Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, Role, SetPlan, Step, Wait,
 };
-use crate::policy::{FieldChange, PasswordPolicy, PolicyAction, PolicyPlan};
-use crate::state::Phase;
+use crate::core::policy::{FieldChange, PasswordPolicy, PolicyAction, PolicyPlan};
+use crate::core::state::Phase;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -39,7 +39,7 @@ mod last_used_serde {
 
     pub fn serialize<S: Serializer>(v: &Option<Option<Time>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
-            Some(Some(t)) => s.serialize_str(&crate::render::timestamp(*t)),
+            Some(Some(t)) => s.serialize_str(&crate::core::model::timestamp(*t)),
             Some(None) => s.serialize_str("never"),
             None => s.serialize_none(),
         }
@@ -94,7 +94,7 @@ pub fn keys_with_last_use(facts: &Facts) -> Vec<KeyId> {
 pub fn facts_moved(saved: &Facts, live: &Facts) -> Vec<String> {
     let mut moved = Vec::new();
     let when = |u: &Option<Option<Time>>| match u {
-        Some(Some(t)) => crate::render::timestamp(*t),
+        Some(Some(t)) => crate::core::model::timestamp(*t),
         Some(None) => "never".to_string(),
         None => "unknown".to_string(),
     };
@@ -146,7 +146,7 @@ pub struct SavedPlan {
     pub id: String,
     /// How the plan was shaped (`--target`, `--force-rotate`, `--refresh-only`), so apply
     /// can re-derive it from the same inputs and refuse a file that was edited.
-    pub options: crate::planner::PlanOptions,
+    pub options: crate::core::planner::PlanOptions,
     /// Wall-clock time the plan was written.
     pub created: Time,
     pub prior_lineage: String,
@@ -509,7 +509,7 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
                     status: k.status,
                     born: k.born,
                     last_used: k.last_used.map(|u| u.map_or(LastUsed::Never, LastUsed::At)),
-                    cert: k.certificate.map(|c| crate::model::CertInfo {
+                    cert: k.certificate.map(|c| crate::core::model::CertInfo {
                         subject: c.subject,
                         not_after: c.not_after,
                         fingerprint: c.fingerprint,
@@ -606,7 +606,7 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
         });
     }
     Ok(SavedPlan {
-        options: crate::planner::PlanOptions {
+        options: crate::core::planner::PlanOptions {
             targets: dto.targets,
             force_rotate: dto.force_rotate,
             refresh_only: dto.refresh_only,

@@ -1,8 +1,8 @@
 //! X.509 signing certificates: generating a key pair with a self-signed certificate,
 //! reading what a certificate says, and checking a bring-your-own pair.
 
-use crate::config::KeyAlgorithm;
-use crate::model::{CertInfo, Time};
+use crate::core::config::KeyAlgorithm;
+use crate::core::model::{CertInfo, Time};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
@@ -68,7 +68,7 @@ pub fn check_pair(
     if info.not_after <= now {
         return Err(format!(
             "the certificate expired at {}",
-            crate::render::timestamp(info.not_after)
+            crate::core::model::timestamp(info.not_after)
         ));
     }
     Ok(info)

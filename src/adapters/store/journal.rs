@@ -4,9 +4,9 @@
 //! outcome, the intent is cleared. A crash in between leaves the intent for the next
 //! command to reconcile against live IAM (`recover`). Never holds a secret.
 
-use crate::crash;
-use crate::fsutil::{parent_dir, sync_dir, write_atomic};
-use crate::model::{Address, KeyId, Time};
+use crate::adapters::crash;
+use crate::adapters::fsutil::{parent_dir, sync_dir, write_atomic};
+use crate::core::model::{Address, KeyId, Time};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;

@@ -3,17 +3,17 @@
 //! A new key's secret is delivered before state records the key; if delivery fails the
 //! key is deleted again, so nothing is orphaned and no secret is lost.
 
-use crate::config::Config;
-use crate::crash;
-use crate::iam::{Iam, IamError};
-use crate::journal::{Intent, Journal, JournalError, Op};
-use crate::model::{Address, CredentialKind, KeyStatus, Time};
-use crate::plan::{Action, ActionKind, Plan};
-use crate::policy::{PolicyAction, PolicyPlan};
-use crate::render::timestamp;
-use crate::sink::{self, Credential, Remote, SinkError};
-use crate::state::{State, TrackedKey};
-use crate::store::{StateStore, StoreError};
+use crate::adapters::crash;
+use crate::adapters::iam::{Iam, IamError};
+use crate::adapters::sinks::{self as sink, Credential, Remote, SinkError};
+use crate::adapters::store::journal::{Intent, Journal, JournalError, Op};
+use crate::adapters::store::{StateStore, StoreError};
+use crate::core::config::Config;
+use crate::core::model::timestamp;
+use crate::core::model::{Address, CredentialKind, KeyStatus, Time};
+use crate::core::plan::{Action, ActionKind, Plan};
+use crate::core::policy::{PolicyAction, PolicyPlan};
+use crate::core::state::{State, TrackedKey};
 use std::io::Write;
 
 #[derive(Debug, thiserror::Error)]
@@ -294,12 +294,18 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 // Even IAM's refusal may follow an SDK retry of an attempt whose response was
                 // lost and which did make a key (a retried create then hits the quota): find
                 // any key the intent made and delete it.
-                crate::recover::reconcile(self.iam, self.remote, self.config, self.state, intent)
-                    .await
-                    .map_err(|source| ApplyError::Iam {
-                        address: address.clone(),
-                        source,
-                    })?;
+                crate::ops::recover::reconcile(
+                    self.iam,
+                    self.remote,
+                    self.config,
+                    self.state,
+                    intent,
+                )
+                .await
+                .map_err(|source| ApplyError::Iam {
+                    address: address.clone(),
+                    source,
+                })?;
                 self.journal.clear()?;
                 return Err(ApplyError::Iam {
                     address: address.clone(),
@@ -380,7 +386,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
     async fn verify(
         &self,
         user: &str,
-        key_id: &crate::model::KeyId,
+        key_id: &crate::core::model::KeyId,
         secret: &secrecy::SecretString,
     ) -> Result<(), String> {
         let budget = self.config.aws.verify_timeout.map_or(VERIFY_BUDGET, |w| {
@@ -412,21 +418,21 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
     fn make_certificate(
         &self,
         user: &str,
-        source: &crate::config::CertSource,
-    ) -> Result<crate::certs::NewCertificate, String> {
+        source: &crate::core::config::CertSource,
+    ) -> Result<crate::adapters::certs::NewCertificate, String> {
         match source {
-            crate::config::CertSource::Generate {
+            crate::core::config::CertSource::Generate {
                 algorithm,
                 validity,
                 subject,
-            } => crate::certs::generate(
+            } => crate::adapters::certs::generate(
                 *algorithm,
                 subject,
                 user,
                 validity.as_secs().div_ceil(86_400),
                 self.now,
             ),
-            crate::config::CertSource::Files {
+            crate::core::config::CertSource::Files {
                 certificate_file,
                 private_key_file,
             } => {
@@ -436,8 +442,8 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 };
                 let certificate_pem = read(certificate_file)?;
                 let key = zeroize::Zeroizing::new(read(private_key_file)?);
-                crate::certs::check_pair(&certificate_pem, &key, self.now)?;
-                Ok(crate::certs::NewCertificate {
+                crate::adapters::certs::check_pair(&certificate_pem, &key, self.now)?;
+                Ok(crate::adapters::certs::NewCertificate {
                     certificate_pem,
                     private_key_pem: secrecy::SecretString::from(key.to_string()),
                 })
@@ -450,7 +456,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
     async fn undo_create<T>(
         &mut self,
         address: &Address,
-        key: &crate::model::KeyId,
+        key: &crate::core::model::KeyId,
         cause: String,
         error: impl FnOnce(String) -> ApplyError,
     ) -> Result<T, ApplyError> {
@@ -499,7 +505,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             .get(address)
             .map(|s| s.keys().map(|(_, k)| k.id.clone()).collect())
             .unwrap_or_default();
-        crate::recover::delete_undelivered(
+        crate::ops::recover::delete_undelivered(
             self.iam,
             intent,
             &live,

@@ -5,9 +5,9 @@
 //! Besides the IAM client, the only code that holds a secret in plain text, and only in
 //! zeroized buffers.
 
-use crate::config::{SecretFormat, Sink};
-use crate::fsutil::write_atomic;
-use crate::model::{KeyId, Time};
+use crate::adapters::fsutil::write_atomic;
+use crate::core::config::{SecretFormat, Sink};
+use crate::core::model::{KeyId, Time};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -686,7 +686,7 @@ mod tests {
         };
         let sink = Sink::Exec {
             command: vec!["sh".into(), "-c".into(), "cat >&2; exit 1".into()],
-            timeout: crate::duration::Window::from_secs(10),
+            timeout: crate::core::duration::Window::from_secs(10),
             format: SecretFormat::Json,
         };
         let err = block_on(deliver(
@@ -714,7 +714,7 @@ mod tests {
         let c = cred(&id, &secret);
         let ok = Sink::Exec {
             command: vec!["sh".into(), "-c".into(), format!("cat > {}", out.display())],
-            timeout: crate::duration::Window::from_secs(10),
+            timeout: crate::core::duration::Window::from_secs(10),
             format: SecretFormat::Json,
         };
         block_on(deliver(&NoRemote, &[ok], &c, &mut Vec::new(), &mut |_| {
@@ -726,7 +726,7 @@ mod tests {
         assert_eq!(got["SecretAccessKey"], SECRET);
         let loud = Sink::Exec {
             command: vec!["sh".into(), "-c".into(), "cat >&2; exit 3".into()],
-            timeout: crate::duration::Window::from_secs(10),
+            timeout: crate::core::duration::Window::from_secs(10),
             format: SecretFormat::Json,
         };
         let err = block_on(deliver(
@@ -745,7 +745,7 @@ mod tests {
         assert_eq!(err.still_holding, vec!["exec sh".to_string()]);
         let slow = Sink::Exec {
             command: vec!["sleep".into(), "5".into()],
-            timeout: crate::duration::Window::from_secs(1),
+            timeout: crate::core::duration::Window::from_secs(1),
             format: SecretFormat::Json,
         };
         let err = block_on(deliver(

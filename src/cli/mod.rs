@@ -1,23 +1,25 @@
 //! Command-line surface: argument parsing and the commands, over the library's ops.
 //! All terminal concerns (colour, prompts, progress bars) live here.
 
-use crate::apply::Applier;
-use crate::aws::{AwsIam, Connection};
-use crate::config::{self, Config, Source};
-use crate::duration::{humanize, Window};
-use crate::iam::Iam;
-use crate::inventory;
-use crate::journal::Journal;
-use crate::model::{Address, LastUsed, Time};
-use crate::plan::{Action, ActionKind, Plan, Reason, SetPlan};
-use crate::planfile::{self, SavedPlan};
-use crate::planner::{self, PlanOptions};
-use crate::render::{self, timestamp, Style};
-use crate::services::AwsServices;
-use crate::sink::Remote;
-use crate::state::{Phase, State};
-use crate::store::{StateLock, StateStore};
+pub mod render;
+
+use crate::adapters::aws::services::AwsServices;
+use crate::adapters::aws::{AwsIam, Connection};
+use crate::adapters::iam::Iam;
+use crate::adapters::sinks::Remote;
+use crate::adapters::store::journal::Journal;
+use crate::adapters::store::{StateLock, StateStore};
+use crate::core::config::{self, Config, Source};
+use crate::core::duration::{humanize, Window};
+use crate::core::model::{Address, LastUsed, Time};
+use crate::core::plan::saved::{self as planfile, SavedPlan};
+use crate::core::plan::{Action, ActionKind, Plan, Reason, SetPlan};
+use crate::core::planner::{self, PlanOptions};
+use crate::core::state::{Phase, State};
+use crate::ops::apply::Applier;
+use crate::ops::inventory;
 use clap::{Args, Parser, Subcommand};
+use render::{timestamp, Style};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -176,7 +178,7 @@ pub async fn run(cli: Cli) -> Outcome {
     let color = !cli.no_color
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stdout().is_terminal();
-    crate::crash::arm(std::env::var("KEYROT_CRASH_AT").ok());
+    crate::adapters::crash::arm(std::env::var("KEYROT_CRASH_AT").ok());
     let ctx = Ctx {
         cli: &cli,
         now,
@@ -220,14 +222,14 @@ pub async fn run(cli: Cli) -> Outcome {
             max_age,
             unused_for,
         } => {
-            let options = crate::audit::AuditOptions {
+            let options = crate::core::audit::AuditOptions {
                 max_age: *max_age,
                 unused_for: *unused_for,
             };
             ctx.audit(*json, &options).await
         }
         Command::ForceUnlock { lock_id } => {
-            let info = crate::store::force_unlock(&cli.state, lock_id)?;
+            let info = crate::adapters::store::force_unlock(&cli.state, lock_id)?;
             println!(
                 "Removed the lock of `keyrot {}` (pid {} on host {}). The next `keyrot apply` reconciles any step it left unfinished.",
                 info.operation, info.pid, info.host
@@ -294,7 +296,7 @@ impl Ctx<'_> {
                 };
                 let checked = read(certificate_file).and_then(|cert| {
                     let key = zeroize::Zeroizing::new(read(private_key_file)?);
-                    crate::certs::check_pair(&cert, &key, self.now)
+                    crate::adapters::certs::check_pair(&cert, &key, self.now)
                 });
                 if let Err(problem) = checked {
                     return Err(Failure(format!(
@@ -335,9 +337,9 @@ impl Ctx<'_> {
                 .aws
                 .timeout
                 .map(|w| std::time::Duration::from_secs(w.as_secs())),
-            adaptive: config.aws.retry_mode == Some(crate::config::RetryMode::Adaptive),
+            adaptive: config.aws.retry_mode == Some(crate::core::config::RetryMode::Adaptive),
         };
-        let shared = crate::aws::load_config(&conn).await;
+        let shared = crate::adapters::aws::load_config(&conn).await;
         Clients {
             iam: AwsIam::new(&shared),
             remote: AwsServices::new(&shared),
@@ -447,7 +449,7 @@ impl Ctx<'_> {
         Ok((plan, planfile::facts(&inv, &sets)))
     }
 
-    async fn audit(&self, json: bool, options: &crate::audit::AuditOptions) -> Outcome {
+    async fn audit(&self, json: bool, options: &crate::core::audit::AuditOptions) -> Outcome {
         // The config is optional here: audit looks at the whole account.
         let config = read_sources(&self.cli.config)
             .ok()
@@ -455,7 +457,7 @@ impl Ctx<'_> {
             .unwrap_or_default();
         let aws = self.connect(&config).await;
         let csv = aws.iam.credential_report().await?;
-        let findings = crate::audit::findings(&csv, self.now, options).map_err(Failure)?;
+        let findings = crate::core::audit::findings(&csv, self.now, options).map_err(Failure)?;
         if json {
             let doc = serde_json::json!({
                 "format_version": render::json::FORMAT_VERSION,
@@ -485,12 +487,16 @@ impl Ctx<'_> {
 
     /// Credential-report findings for the declared users; a report that cannot be read
     /// is a warning, not a failed plan.
-    async fn findings_for<I: Iam>(&self, iam: &I, config: &Config) -> Vec<crate::audit::Finding> {
+    async fn findings_for<I: Iam>(
+        &self,
+        iam: &I,
+        config: &Config,
+    ) -> Vec<crate::core::audit::Finding> {
         if config.sets.is_empty() {
             return Vec::new();
         }
         let report = match iam.credential_report().await {
-            Ok(csv) => crate::audit::findings(&csv, self.now, &Default::default()),
+            Ok(csv) => crate::core::audit::findings(&csv, self.now, &Default::default()),
             Err(e) => Err(e.to_string()),
         };
         match report {
@@ -538,7 +544,7 @@ impl Ctx<'_> {
         let Some(intent) = journal.pending()? else {
             return Ok(());
         };
-        let said = crate::recover::reconcile(iam, remote, config, state, &intent).await?;
+        let said = crate::ops::recover::reconcile(iam, remote, config, state, &intent).await?;
         store.save(state)?;
         journal.clear()?;
         println!(
@@ -739,8 +745,12 @@ impl Ctx<'_> {
                 facts,
                 plan: plan.clone(),
             };
-            crate::fsutil::write_atomic(file, planfile::to_json(&saved).as_bytes(), 0o644)
-                .map_err(|e| Failure(format!("cannot write plan file {}: {e}", file.display())))?;
+            crate::adapters::fsutil::write_atomic(
+                file,
+                planfile::to_json(&saved).as_bytes(),
+                0o644,
+            )
+            .map_err(|e| Failure(format!("cannot write plan file {}: {e}", file.display())))?;
             if format == Format::Text {
                 println!(
                     "\nSaved the plan to {f}. To apply exactly this plan: keyrot apply {f}",
@@ -869,9 +879,9 @@ impl Ctx<'_> {
             .iter()
             .flat_map(|s| s.keys.iter().map(|k| k.id.clone()))
             .collect();
-        let mut inv = crate::model::Inventory::default();
+        let mut inv = crate::core::model::Inventory::default();
         inventory::read_last_used(iam, &ids, &mut inv).await?;
-        let last_use = |id: &crate::model::KeyId| match inv.last_used.get(id) {
+        let last_use = |id: &crate::core::model::KeyId| match inv.last_used.get(id) {
             Some(LastUsed::At(t)) => format!("{} ago", humanize(self.now - *t)),
             Some(LastUsed::Never) | None => "never".to_string(),
         };
@@ -997,7 +1007,10 @@ impl Ctx<'_> {
             .await?;
         if let Some(set) = config.sets.get(&address) {
             println!("\nConsumers:");
-            for line in crate::sink::restore_previous(&aws.remote, &set.sinks, &previous.id).await {
+            for line in
+                crate::adapters::sinks::restore_previous(&aws.remote, &set.sinks, &previous.id)
+                    .await
+            {
                 println!("  {line}");
             }
         }
@@ -1024,7 +1037,9 @@ impl Ctx<'_> {
         let mut restored = Vec::new();
         if let (Some(previous), Some(cfg)) = (&set.previous, config.sets.get(&address)) {
             for sink in &cfg.sinks {
-                if crate::sink::holds(&aws.remote, sink, &previous.id).await == Some(true) {
+                if crate::adapters::sinks::holds(&aws.remote, sink, &previous.id).await
+                    == Some(true)
+                {
                     restored.push(sink.describe());
                 }
             }
@@ -1037,7 +1052,7 @@ impl Ctx<'_> {
             s.clone()
         });
         store.save(&mut state)?;
-        let key = |k: &Option<crate::state::TrackedKey>| {
+        let key = |k: &Option<crate::core::state::TrackedKey>| {
             k.as_ref().map(|k| k.id.masked()).unwrap_or_default()
         };
         match resumed {
@@ -1060,7 +1075,7 @@ impl Ctx<'_> {
 
 fn status_json(
     set: &SetPlan,
-    last_use: &dyn Fn(&crate::model::KeyId) -> String,
+    last_use: &dyn Fn(&crate::core::model::KeyId) -> String,
     now: Time,
 ) -> serde_json::Value {
     serde_json::json!({
@@ -1133,7 +1148,7 @@ fn read_sources(path: &Path) -> Result<Vec<Source>, Failure> {
         let text = String::from_utf8(bytes).map_err(|e| {
             let valid = e.utf8_error().valid_up_to();
             let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
-            let (line, column) = crate::diagnostic::LineIndex::new(&prefix).position(valid);
+            let (line, column) = crate::core::diagnostic::LineIndex::new(&prefix).position(valid);
             Failure(format!(
                 "{}:{line}:{column}: not valid UTF-8\n  hint: save the file as UTF-8",
                 p.display()

@@ -4,8 +4,8 @@
 
 use super::text::summary_line;
 use super::timestamp;
-use crate::duration::humanize;
-use crate::plan::{Plan, SetPlan, Slot};
+use crate::core::duration::humanize;
+use crate::core::plan::{Plan, SetPlan, Slot};
 use std::fmt::Write;
 
 /// GitHub refuses comments over 65,536 characters; stay well under it.
@@ -33,11 +33,11 @@ pub fn plan(plan: &Plan, apply_hint: Option<&str>) -> String {
         for set in &plan.sets {
             for d in &set.drift {
                 let what = match &d.kind {
-                    crate::plan::DriftKind::Deleted => "was deleted".to_string(),
-                    crate::plan::DriftKind::StatusChanged { from, to } => {
+                    crate::core::plan::DriftKind::Deleted => "was deleted".to_string(),
+                    crate::core::plan::DriftKind::StatusChanged { from, to } => {
                         format!("`{from}` → `{to}`")
                     }
-                    crate::plan::DriftKind::Appeared => {
+                    crate::core::plan::DriftKind::Appeared => {
                         "appeared (created outside keyrot)".to_string()
                     }
                 };
@@ -131,8 +131,10 @@ fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
             let age = key.map_or("—".to_string(), |k| humanize(plan.now - k.born));
             let role = key.and_then(|k| k.role).map_or("", |r| r.as_str());
             let used = match key.and_then(|k| k.last_used.as_ref()) {
-                Some(crate::model::LastUsed::Never) => "never".to_string(),
-                Some(crate::model::LastUsed::At(t)) => format!("{} ago", humanize(plan.now - *t)),
+                Some(crate::core::model::LastUsed::Never) => "never".to_string(),
+                Some(crate::core::model::LastUsed::At(t)) => {
+                    format!("{} ago", humanize(plan.now - *t))
+                }
                 None => "not read".to_string(),
             };
             let _ = writeln!(
@@ -171,12 +173,12 @@ fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Address, KeyId, KeyStatus};
-    use crate::plan::{Action, ActionKind, KeyView, Reason, Role, SetPlan};
-    use crate::state::Phase;
+    use crate::core::model::{Address, KeyId, KeyStatus};
+    use crate::core::plan::{Action, ActionKind, KeyView, Reason, Role, SetPlan};
+    use crate::core::state::Phase;
 
     fn huge_plan(sets: usize) -> Plan {
-        let now: crate::model::Time = "2026-06-01T00:00:00Z".parse().unwrap();
+        let now: crate::core::model::Time = "2026-06-01T00:00:00Z".parse().unwrap();
         let sets = (0..sets)
             .map(|i| {
                 let id = KeyId(format!("AKIA{i:016}"));

@@ -1,9 +1,11 @@
 //! The one module that writes the state file, and the lock held while a command writes it.
 
-use crate::fsutil::{parent_dir, write_atomic};
-use crate::model::Time;
-use crate::state::State;
-use crate::state_file::{self, StateFileError};
+pub mod journal;
+
+use crate::adapters::fsutil::{parent_dir, write_atomic};
+use crate::core::model::Time;
+use crate::core::state::file::{self as state_file, StateFileError};
+use crate::core::state::State;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -103,9 +105,9 @@ impl StateStore {
         if let Some(old) = &self.last_text {
             write_atomic(&backup_path(&self.path), old.as_bytes(), 0o600).map_err(err)?;
         }
-        crate::crash::point("before-state-write");
+        crate::adapters::crash::point("before-state-write");
         write_atomic(&self.path, text.as_bytes(), 0o600).map_err(err)?;
-        crate::crash::point("after-state-write");
+        crate::adapters::crash::point("after-state-write");
         state.serial = next.serial;
         self.last_text = Some(text);
         Ok(true)
@@ -255,7 +257,7 @@ impl Drop for StateLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Address;
+    use crate::core::model::Address;
 
     #[test]
     fn save_skips_unchanged_and_keeps_backup() {

@@ -4,7 +4,7 @@ pub mod json;
 pub mod markdown;
 pub mod text;
 
-use crate::model::Time;
+pub use crate::core::model::timestamp;
 
 /// ANSI styling that is a no-op when colour is off (not a TTY, or NO_COLOR).
 #[derive(Clone, Copy, Debug)]
@@ -38,8 +38,4 @@ impl Style {
     pub fn dim(self, t: &str) -> String {
         self.paint("2", t)
     }
-}
-
-pub fn timestamp(t: Time) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

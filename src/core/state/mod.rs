@@ -1,8 +1,10 @@
 //! In-memory state: what keyrot tracks for each credential set between runs, and the pure
 //! transitions that an applied action makes to it. On-disk form lives in `state_file`.
 
-use crate::model::{Address, KeyId, KeyStatus, Time};
-use crate::plan::{Action, ActionKind, Role};
+pub mod file;
+
+use crate::core::model::{Address, KeyId, KeyStatus, Time};
+use crate::core::plan::{Action, ActionKind, Role};
 use std::collections::BTreeMap;
 
 /// A key keyrot manages, with times on keyrot's clock (which `--now` can move).

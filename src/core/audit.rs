@@ -1,8 +1,8 @@
 //! Account-wide findings from the IAM credential report (the CIS checks on credentials).
 //! Pure: CSV text and `now` in, findings out. Findings never change IAM.
 
-use crate::duration::{humanize, Window};
-use crate::model::Time;
+use crate::core::duration::{humanize, Window};
+use crate::core::model::Time;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {

@@ -1,0 +1,10 @@
+//! The world keyrot talks to: the ports (`iam::Iam`, `remote::Remote`) and their AWS
+//! implementations, sinks, the state store, journal and lock, certificate tooling.
+
+pub mod aws;
+pub mod certs;
+pub mod crash;
+pub mod fsutil;
+pub mod iam;
+pub mod sinks;
+pub mod store;
