@@ -1,9 +1,7 @@
 //! The real keyrot binary against moto's IAM server; outcomes checked through the SDK.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use std::os::unix::fs::PermissionsExt;
 
 fn config(user: &str, windows: &str) -> String {

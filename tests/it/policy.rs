@@ -1,9 +1,7 @@
 //! The account password policy in the same plan/apply, against moto. The policy is
 //! account-wide, so this binary's moto server serves only this one sequential test.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn set_policy_by_hand(iam: &aws_sdk_iam::Client) {
     rt().block_on(async {

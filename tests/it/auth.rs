@@ -1,10 +1,8 @@
 //! moto with signature checking on (`INITIAL_NO_AUTH_ACTION_COUNT`): the delivered secret
 //! really signs requests, and keyrot's own STS proof of a new key is a real check.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 
 struct Creds {
     id: String,

@@ -2,11 +2,9 @@
 //! responses. Rotations still converge to the same end state as a clean run, and no key
 //! is ever left orphaned.
 
-mod common;
-
+use crate::common::proxy::{Fault, Proxy};
+use crate::common::*;
 use chrono::{Duration, Utc};
-use common::proxy::{Fault, Proxy};
-use common::*;
 
 fn config(user: &str, attempts: u32) -> String {
     users_config(&[user], attempts)

@@ -1,10 +1,8 @@
 //! Saved plans as reviewable artifacts: plan -out → apply FILE, and every refusal provoked
 //! for real against moto with state and IAM left untouched.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 
 fn config(users: &[&str]) -> String {
     let mut text = String::from("defaults {\n  max_age = \"90d\"\n  overlap = \"7d\"\n  unused_for = \"3d\"\n  inactive_for = \"7d\"\n}\n");

@@ -1,10 +1,8 @@
 //! Signing-certificate rotation against moto: generate → upload → deactivate →
 //! checkpoint → delete, verified through the SDK; the private key never leaks.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use keyrot::core::config::KeyAlgorithm;
 use secrecy::ExposeSecret;
 

@@ -2,10 +2,8 @@
 //! profile and a command, all at once, against moto; read back, proven to work, restored
 //! on failure, and never leaked elsewhere.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 
 fn sm(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     let conf = aws_sdk_secretsmanager::Config::builder()
@@ -395,7 +393,7 @@ fn rollback_puts_the_previous_key_back_in_secrets_manager() {
 
 #[test]
 fn a_key_that_never_works_and_a_denied_secret_leave_nothing_behind() {
-    use common::proxy::{Proxy, Rule};
+    use crate::common::proxy::{Proxy, Rule};
     let moto = Moto::shared();
     let iam = admin(&moto.endpoint);
     let user = unique_user("unverified");

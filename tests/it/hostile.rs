@@ -9,10 +9,8 @@
 //!    saved plan makes `plan` and `apply` exit 1 without a panic, with a message naming the
 //!    file and what is wrong, and leaves the state file's bytes and the live keys as they were.
 
-mod common;
-
+use crate::common::*;
 use chrono::{Duration, TimeZone, Utc};
-use common::*;
 use keyrot::core::config::{self, Source};
 use keyrot::core::model::{Address, KeyId, KeyStatus, Time};
 use keyrot::core::plan::saved::{self as planfile, Facts, KeyFact, SavedPlan};

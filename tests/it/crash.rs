@@ -3,10 +3,8 @@
 //! orphaned, the sink never points at a deleted key, the state always parses, and no
 //! secret reaches any file but its sink.
 
-mod common;
-
+use crate::common::*;
 use chrono::{DateTime, Duration, Utc};
-use common::*;
 
 use keyrot::adapters::crash::POINTS;
 

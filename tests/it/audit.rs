@@ -1,9 +1,7 @@
 //! `keyrot audit` and plan findings from the IAM credential report, against moto.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 
 #[test]
 fn audit_reports_a_120_day_old_key_and_changes_nothing() {

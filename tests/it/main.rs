@@ -1,0 +1,18 @@
+//! keyrot's integration tests, in one binary (the AWS SDK is linked once). Suites that
+//! need IAM share one moto server (started on first use on a free loopback port) and
+//! isolate themselves by user-name prefix.
+
+mod common;
+
+mod audit;
+mod auth;
+mod certs;
+mod crash;
+mod e2e;
+mod examples;
+mod faults;
+mod hostile;
+mod planner;
+mod policy;
+mod saved_plans;
+mod sinks;
