@@ -6,10 +6,11 @@ use secrecy::SecretString;
 use std::fmt;
 use std::future::Future;
 
-/// A key just created, with the only copy of its secret.
+/// A credential just created; an access key's secret exists only here (certificates have
+/// none: their private key never leaves keyrot).
 pub struct NewKey {
     pub key: LiveKey,
-    pub secret: SecretString,
+    pub secret: Option<SecretString>,
 }
 
 impl fmt::Debug for NewKey {
@@ -39,106 +40,55 @@ impl IamError {
     }
 }
 
+/// What a create hands IAM: nothing for an access key (IAM makes the secret), the public
+/// certificate for a signing certificate (keyrot made the key pair).
+#[derive(Clone, Copy, Debug)]
+pub enum NewCredential<'a> {
+    AccessKey,
+    SigningCertificate { certificate_pem: &'a str },
+}
+
+impl NewCredential<'_> {
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            NewCredential::AccessKey => CredentialKind::AccessKey,
+            NewCredential::SigningCertificate { .. } => CredentialKind::SigningCertificate,
+        }
+    }
+}
+
+/// The IAM calls keyrot needs, generic over the credential kind: an implementation maps
+/// each to the kind's own IAM operation, so the rest of keyrot never matches on kinds.
 pub trait Iam: Sync {
-    /// The user's access keys, or `None` when the user does not exist.
-    fn list_access_keys(
-        &self,
-        user: &str,
-    ) -> impl Future<Output = Result<Option<Vec<LiveKey>>, IamError>> + Send;
-
-    fn last_used(&self, key: &KeyId) -> impl Future<Output = Result<LastUsed, IamError>> + Send;
-
-    fn create_access_key(
-        &self,
-        user: &str,
-    ) -> impl Future<Output = Result<NewKey, IamError>> + Send;
-
-    fn set_access_key_status(
-        &self,
-        user: &str,
-        key: &KeyId,
-        status: KeyStatus,
-    ) -> impl Future<Output = Result<(), IamError>> + Send;
-
-    fn delete_access_key(
-        &self,
-        user: &str,
-        key: &KeyId,
-    ) -> impl Future<Output = Result<(), IamError>> + Send;
-
-    /// The user's signing certificates, or `None` when the user does not exist.
-    fn list_signing_certificates(
-        &self,
-        user: &str,
-    ) -> impl Future<Output = Result<Option<Vec<LiveKey>>, IamError>> + Send;
-
-    fn upload_signing_certificate(
-        &self,
-        user: &str,
-        certificate_pem: &str,
-    ) -> impl Future<Output = Result<LiveKey, IamError>> + Send;
-
-    fn set_signing_certificate_status(
-        &self,
-        user: &str,
-        id: &KeyId,
-        status: KeyStatus,
-    ) -> impl Future<Output = Result<(), IamError>> + Send;
-
-    fn delete_signing_certificate(
-        &self,
-        user: &str,
-        id: &KeyId,
-    ) -> impl Future<Output = Result<(), IamError>> + Send;
-
-    /// The live credentials of one set, whatever its kind.
+    /// The live credentials of one set, or `None` when the user does not exist.
     fn list_credentials(
         &self,
         address: &Address,
-    ) -> impl Future<Output = Result<Option<Vec<LiveKey>>, IamError>> + Send {
-        async move {
-            match address.kind {
-                CredentialKind::AccessKey => self.list_access_keys(&address.user).await,
-                CredentialKind::SigningCertificate => {
-                    self.list_signing_certificates(&address.user).await
-                }
-            }
-        }
-    }
+    ) -> impl Future<Output = Result<Option<Vec<LiveKey>>, IamError>> + Send;
+
+    /// GetAccessKeyLastUsed (access keys are the only kind with last-use records).
+    fn last_used(&self, key: &KeyId) -> impl Future<Output = Result<LastUsed, IamError>> + Send;
+
+    /// Creates (or uploads) a credential; an access key comes with the only copy of its
+    /// secret.
+    fn create_credential(
+        &self,
+        user: &str,
+        new: NewCredential<'_>,
+    ) -> impl Future<Output = Result<NewKey, IamError>> + Send;
 
     fn set_credential_status(
         &self,
         address: &Address,
         id: &KeyId,
         status: KeyStatus,
-    ) -> impl Future<Output = Result<(), IamError>> + Send {
-        async move {
-            match address.kind {
-                CredentialKind::AccessKey => {
-                    self.set_access_key_status(&address.user, id, status).await
-                }
-                CredentialKind::SigningCertificate => {
-                    self.set_signing_certificate_status(&address.user, id, status)
-                        .await
-                }
-            }
-        }
-    }
+    ) -> impl Future<Output = Result<(), IamError>> + Send;
 
     fn delete_credential(
         &self,
         address: &Address,
         id: &KeyId,
-    ) -> impl Future<Output = Result<(), IamError>> + Send {
-        async move {
-            match address.kind {
-                CredentialKind::AccessKey => self.delete_access_key(&address.user, id).await,
-                CredentialKind::SigningCertificate => {
-                    self.delete_signing_certificate(&address.user, id).await
-                }
-            }
-        }
-    }
+    ) -> impl Future<Output = Result<(), IamError>> + Send;
 
     /// The account password policy, `None` when none is set.
     fn password_policy(
@@ -172,7 +122,7 @@ mod tests {
                 created: Default::default(),
                 cert: None,
             },
-            secret: SecretString::from(secret.to_string()),
+            secret: Some(SecretString::from(secret.to_string())),
         };
         let shown = format!("{new:?} {:?} {:#?}", new.secret, new);
         assert!(!shown.contains(secret), "{shown}");

@@ -35,6 +35,34 @@ impl CredentialKind {
             CredentialKind::SigningCertificate => "signing certificate",
         }
     }
+
+    /// The noun in tight spaces (plan slots): "key", "certificate".
+    pub fn short_noun(self) -> &'static str {
+        match self {
+            CredentialKind::AccessKey => "key",
+            CredentialKind::SigningCertificate => "certificate",
+        }
+    }
+
+    /// Whether IAM records when a credential of this kind was last used.
+    pub fn has_last_use(self) -> bool {
+        match self {
+            CredentialKind::AccessKey => true,
+            CredentialKind::SigningCertificate => false,
+        }
+    }
+
+    /// The aws CLI command that deletes one credential by hand.
+    pub fn delete_command(self, user: &str, id: &KeyId) -> String {
+        match self {
+            CredentialKind::AccessKey => {
+                format!("aws iam delete-access-key --user-name {user} --access-key-id {id}")
+            }
+            CredentialKind::SigningCertificate => format!(
+                "aws iam delete-signing-certificate --user-name {user} --certificate-id {id}"
+            ),
+        }
+    }
 }
 
 /// `user.<name>.access_key`: one user's set of credentials of one kind.

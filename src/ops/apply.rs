@@ -4,7 +4,7 @@
 //! key is deleted again, so nothing is orphaned and no secret is lost.
 
 use crate::adapters::crash;
-use crate::adapters::iam::{Iam, IamError};
+use crate::adapters::iam::{Iam, IamError, NewCredential};
 use crate::adapters::sinks::{self as sink, Credential, Remote, SinkError};
 use crate::adapters::store::journal::{Intent, Journal, JournalError, Op};
 use crate::adapters::store::{StateStore, StoreError};
@@ -275,18 +275,17 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             _ => None,
         };
         crash::point("before-iam-create");
-        let created = match &certificate {
-            Some(cert) => self
-                .iam
-                .upload_signing_certificate(user, &cert.certificate_pem)
-                .await
-                .map(|key| (key, None)),
-            None => self
-                .iam
-                .create_access_key(user)
-                .await
-                .map(|new| (new.key, Some(new.secret))),
+        let new = match &certificate {
+            Some(cert) => NewCredential::SigningCertificate {
+                certificate_pem: &cert.certificate_pem,
+            },
+            None => NewCredential::AccessKey,
         };
+        let created = self
+            .iam
+            .create_credential(user, new)
+            .await
+            .map(|new| (new.key, new.secret));
         crash::point("after-iam-create");
         let (key, secret) = match created {
             Ok(created) => created,
@@ -471,16 +470,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 key: key.0.clone(),
                 cause,
                 delete_error,
-                by_hand: match address.kind {
-                    CredentialKind::AccessKey => format!(
-                        "aws iam delete-access-key --user-name {} --access-key-id {}",
-                        address.user, key
-                    ),
-                    CredentialKind::SigningCertificate => format!(
-                        "aws iam delete-signing-certificate --user-name {} --certificate-id {}",
-                        address.user, key
-                    ),
-                },
+                by_hand: address.kind.delete_command(&address.user, key),
             }),
         }
     }

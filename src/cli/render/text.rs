@@ -102,10 +102,7 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
     if set.changes_iam() {
         slot_diff(out, set, style);
     }
-    let noun = match set.address.kind {
-        crate::core::model::CredentialKind::AccessKey => "key",
-        crate::core::model::CredentialKind::SigningCertificate => "certificate",
-    };
+    let noun = set.address.kind.short_noun();
     for a in &set.actions {
         let key = a.key.as_ref().map(|k| k.masked()).unwrap_or_default();
         let (symbol, line) = match &a.kind {

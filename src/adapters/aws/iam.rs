@@ -1,0 +1,393 @@
+//! [`Iam`] over `aws_sdk_iam`: the only place that maps a credential kind to its IAM
+//! operations, and SDK errors to [`IamError`].
+
+use crate::adapters::iam::{Iam, IamError, NewCredential, NewKey};
+use crate::core::model::{Address, CredentialKind, KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use crate::core::policy::PasswordPolicy;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::primitives::DateTime;
+use aws_sdk_iam::types::StatusType;
+use aws_sdk_iam::Client;
+use secrecy::SecretString;
+
+pub struct AwsIam {
+    client: Client,
+}
+
+impl AwsIam {
+    pub fn new(shared: &aws_config::SdkConfig) -> Self {
+        AwsIam {
+            client: Client::new(shared),
+        }
+    }
+}
+
+fn to_time(t: Option<&DateTime>) -> Time {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+        .unwrap_or_default()
+}
+
+fn map_err<E>(
+    operation: &str,
+    err: SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
+) -> IamError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let operation = operation.to_string();
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let message = err
+        .message()
+        .map(str::to_string)
+        .unwrap_or_else(|| aws_sdk_iam::error::DisplayErrorContext(&err).to_string());
+    match (err.code(), status) {
+        (Some("NoSuchEntity"), _) => IamError::NoSuchEntity { operation, message },
+        (Some("LimitExceeded"), _) => IamError::LimitExceeded { operation, message },
+        (Some("AccessDenied" | "InvalidClientTokenId" | "SignatureDoesNotMatch"), _)
+        | (None, Some(401 | 403)) => IamError::Denied { operation, message },
+        _ => IamError::Other { operation, message },
+    }
+}
+
+/// Per-kind calls; `impl Iam` below picks one by kind.
+impl AwsIam {
+    async fn list_access_keys(&self, user: &str) -> Result<Option<Vec<LiveKey>>, IamError> {
+        let mut pages = self
+            .client
+            .list_access_keys()
+            .user_name(user)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => match map_err("ListAccessKeys", err) {
+                    e if e.is_no_such_entity() => return Ok(None),
+                    e => return Err(e),
+                },
+            };
+            for meta in page.access_key_metadata() {
+                let Some(id) = meta.access_key_id() else {
+                    continue;
+                };
+                keys.push(LiveKey {
+                    id: KeyId(id.to_string()),
+                    status: KeyStatus::parse(meta.status().map_or("", StatusType::as_str)),
+                    created: to_time(meta.create_date()),
+                    cert: None,
+                });
+            }
+        }
+        Ok(Some(keys))
+    }
+
+    async fn access_key_last_used(&self, key: &KeyId) -> Result<LastUsed, IamError> {
+        let out = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(&key.0)
+            .send()
+            .await
+            .map_err(|e| map_err("GetAccessKeyLastUsed", e))?;
+        Ok(
+            match out.access_key_last_used().and_then(|u| u.last_used_date()) {
+                Some(t) => LastUsed::At(to_time(Some(t))),
+                None => LastUsed::Never,
+            },
+        )
+    }
+
+    async fn create_access_key(&self, user: &str) -> Result<NewKey, IamError> {
+        let out = self
+            .client
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| map_err("CreateAccessKey", e))?;
+        let key = out.access_key().ok_or_else(|| IamError::Other {
+            operation: "CreateAccessKey".into(),
+            message: "the response held no key".into(),
+        })?;
+        Ok(NewKey {
+            key: LiveKey {
+                id: KeyId(key.access_key_id().to_string()),
+                status: KeyStatus::parse(key.status().as_str()),
+                created: to_time(key.create_date()),
+                cert: None,
+            },
+            secret: Some(SecretString::from(key.secret_access_key().to_string())),
+        })
+    }
+
+    async fn set_access_key_status(
+        &self,
+        user: &str,
+        key: &KeyId,
+        status: KeyStatus,
+    ) -> Result<(), IamError> {
+        self.client
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(&key.0)
+            .status(StatusType::from(status.as_str()))
+            .send()
+            .await
+            .map_err(|e| map_err("UpdateAccessKey", e))?;
+        Ok(())
+    }
+
+    async fn delete_access_key(&self, user: &str, key: &KeyId) -> Result<(), IamError> {
+        self.client
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(&key.0)
+            .send()
+            .await
+            .map_err(|e| map_err("DeleteAccessKey", e))?;
+        Ok(())
+    }
+
+    async fn list_signing_certificates(
+        &self,
+        user: &str,
+    ) -> Result<Option<Vec<LiveKey>>, IamError> {
+        let mut pages = self
+            .client
+            .list_signing_certificates()
+            .user_name(user)
+            .into_paginator()
+            .send();
+        let mut certs = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => match map_err("ListSigningCertificates", err) {
+                    e if e.is_no_such_entity() => return Ok(None),
+                    e => return Err(e),
+                },
+            };
+            for c in page.certificates() {
+                certs.push(LiveKey {
+                    id: KeyId(c.certificate_id().to_string()),
+                    status: KeyStatus::parse(c.status().as_str()),
+                    created: to_time(c.upload_date()),
+                    cert: crate::adapters::certs::inspect(c.certificate_body()).ok(),
+                });
+            }
+        }
+        Ok(Some(certs))
+    }
+
+    async fn upload_signing_certificate(
+        &self,
+        user: &str,
+        certificate_pem: &str,
+    ) -> Result<LiveKey, IamError> {
+        let out = self
+            .client
+            .upload_signing_certificate()
+            .user_name(user)
+            .certificate_body(certificate_pem)
+            .send()
+            .await
+            .map_err(|e| map_err("UploadSigningCertificate", e))?;
+        let c = out.certificate().ok_or_else(|| IamError::Other {
+            operation: "UploadSigningCertificate".into(),
+            message: "the response held no certificate".into(),
+        })?;
+        Ok(LiveKey {
+            id: KeyId(c.certificate_id().to_string()),
+            status: KeyStatus::parse(c.status().as_str()),
+            created: to_time(c.upload_date()),
+            cert: crate::adapters::certs::inspect(c.certificate_body()).ok(),
+        })
+    }
+
+    async fn set_signing_certificate_status(
+        &self,
+        user: &str,
+        id: &KeyId,
+        status: KeyStatus,
+    ) -> Result<(), IamError> {
+        self.client
+            .update_signing_certificate()
+            .user_name(user)
+            .certificate_id(&id.0)
+            .status(StatusType::from(status.as_str()))
+            .send()
+            .await
+            .map_err(|e| map_err("UpdateSigningCertificate", e))?;
+        Ok(())
+    }
+
+    async fn delete_signing_certificate(&self, user: &str, id: &KeyId) -> Result<(), IamError> {
+        self.client
+            .delete_signing_certificate()
+            .user_name(user)
+            .certificate_id(&id.0)
+            .send()
+            .await
+            .map_err(|e| map_err("DeleteSigningCertificate", e))?;
+        Ok(())
+    }
+}
+
+impl Iam for AwsIam {
+    async fn list_credentials(&self, address: &Address) -> Result<Option<Vec<LiveKey>>, IamError> {
+        match address.kind {
+            CredentialKind::AccessKey => self.list_access_keys(&address.user).await,
+            CredentialKind::SigningCertificate => {
+                self.list_signing_certificates(&address.user).await
+            }
+        }
+    }
+
+    async fn last_used(&self, key: &KeyId) -> Result<LastUsed, IamError> {
+        self.access_key_last_used(key).await
+    }
+
+    async fn create_credential(
+        &self,
+        user: &str,
+        new: NewCredential<'_>,
+    ) -> Result<NewKey, IamError> {
+        match new {
+            NewCredential::AccessKey => self.create_access_key(user).await,
+            NewCredential::SigningCertificate { certificate_pem } => self
+                .upload_signing_certificate(user, certificate_pem)
+                .await
+                .map(|key| NewKey { key, secret: None }),
+        }
+    }
+
+    async fn set_credential_status(
+        &self,
+        address: &Address,
+        id: &KeyId,
+        status: KeyStatus,
+    ) -> Result<(), IamError> {
+        match address.kind {
+            CredentialKind::AccessKey => {
+                self.set_access_key_status(&address.user, id, status).await
+            }
+            CredentialKind::SigningCertificate => {
+                self.set_signing_certificate_status(&address.user, id, status)
+                    .await
+            }
+        }
+    }
+
+    async fn delete_credential(&self, address: &Address, id: &KeyId) -> Result<(), IamError> {
+        match address.kind {
+            CredentialKind::AccessKey => self.delete_access_key(&address.user, id).await,
+            CredentialKind::SigningCertificate => {
+                self.delete_signing_certificate(&address.user, id).await
+            }
+        }
+    }
+
+    async fn password_policy(&self) -> Result<Option<PasswordPolicy>, IamError> {
+        let out = match self.client.get_account_password_policy().send().await {
+            Ok(out) => out,
+            Err(e) => match map_err("GetAccountPasswordPolicy", e) {
+                e if e.is_no_such_entity() => return Ok(None),
+                e => return Err(e),
+            },
+        };
+        let Some(p) = out.password_policy() else {
+            return Ok(None);
+        };
+        let d = PasswordPolicy::default();
+        let positive = |v: Option<i32>| v.filter(|n| *n > 0).map(|n| n as u32);
+        Ok(Some(PasswordPolicy {
+            minimum_password_length: positive(p.minimum_password_length())
+                .unwrap_or(d.minimum_password_length),
+            require_symbols: p.require_symbols(),
+            require_numbers: p.require_numbers(),
+            require_uppercase_characters: p.require_uppercase_characters(),
+            require_lowercase_characters: p.require_lowercase_characters(),
+            allow_users_to_change_password: p.allow_users_to_change_password(),
+            max_password_age: positive(p.max_password_age()),
+            password_reuse_prevention: positive(p.password_reuse_prevention()),
+            hard_expiry: p.hard_expiry().unwrap_or(false),
+        }))
+    }
+
+    async fn set_password_policy(&self, policy: &PasswordPolicy) -> Result<(), IamError> {
+        self.client
+            .update_account_password_policy()
+            .minimum_password_length(policy.minimum_password_length as i32)
+            .require_symbols(policy.require_symbols)
+            .require_numbers(policy.require_numbers)
+            .require_uppercase_characters(policy.require_uppercase_characters)
+            .require_lowercase_characters(policy.require_lowercase_characters)
+            .allow_users_to_change_password(policy.allow_users_to_change_password)
+            .set_max_password_age(policy.max_password_age.map(|n| n as i32))
+            .set_password_reuse_prevention(policy.password_reuse_prevention.map(|n| n as i32))
+            .hard_expiry(policy.hard_expiry)
+            .send()
+            .await
+            .map_err(|e| map_err("UpdateAccountPasswordPolicy", e))?;
+        Ok(())
+    }
+
+    async fn delete_password_policy(&self) -> Result<(), IamError> {
+        match self.client.delete_account_password_policy().send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match map_err("DeleteAccountPasswordPolicy", e) {
+                e if e.is_no_such_entity() => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn credential_report(&self) -> Result<String, IamError> {
+        let fresh_enough = chrono::Duration::hours(4);
+        for _ in 0..20 {
+            match self.client.get_credential_report().send().await {
+                Ok(out) => {
+                    let generated = to_time(out.generated_time());
+                    let content = out
+                        .content()
+                        .map(|b| b.as_ref().to_vec())
+                        .unwrap_or_default();
+                    let stale = chrono::Utc::now() - generated > fresh_enough;
+                    if !stale || self.generate_report().await? {
+                        return Ok(String::from_utf8_lossy(&content).into_owned());
+                    }
+                }
+                Err(e) => {
+                    let code = e.code().map(str::to_string);
+                    match code.as_deref() {
+                        Some("ReportNotPresent" | "ReportExpired") => {
+                            self.generate_report().await?;
+                        }
+                        Some("ReportInProgress") => {}
+                        _ => return Err(map_err("GetCredentialReport", e)),
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        Err(IamError::Other {
+            operation: "GetCredentialReport".into(),
+            message: "the report was not ready after 10 s; try again".into(),
+        })
+    }
+}
+
+impl AwsIam {
+    /// Asks IAM for a new report; true when IAM answers it already has a complete one
+    /// (it regenerates at most every four hours, whatever we ask).
+    async fn generate_report(&self) -> Result<bool, IamError> {
+        let out = self
+            .client
+            .generate_credential_report()
+            .send()
+            .await
+            .map_err(|e| map_err("GenerateCredentialReport", e))?;
+        Ok(out.state().is_some_and(|s| s.as_str() == "COMPLETE"))
+    }
+}
