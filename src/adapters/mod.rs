@@ -6,5 +6,6 @@ pub mod certs;
 pub mod crash;
 pub mod fsutil;
 pub mod iam;
+pub mod remote;
 pub mod sinks;
 pub mod store;

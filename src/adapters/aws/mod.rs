@@ -64,4 +64,3 @@ pub async fn load_config(conn: &Connection) -> aws_config::SdkConfig {
         shared
     }
 }
-

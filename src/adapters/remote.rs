@@ -1,0 +1,69 @@
+//! The `Remote` port: the AWS services besides IAM — the stores sinks write to (Secrets
+//! Manager, SSM) and STS, which proves a new key works.
+
+use secrecy::SecretString;
+use std::future::Future;
+use zeroize::Zeroizing;
+
+/// The AWS services besides IAM: the stores sinks write to (Secrets Manager, SSM) and STS
+/// to prove a new key works. Errors are messages that never contain a secret.
+pub trait Remote: Sync {
+    /// The secret's AWSCURRENT value (or AWSPREVIOUS), `None` when there is no secret.
+    fn secret_get(
+        &self,
+        id: &str,
+        previous: bool,
+    ) -> impl Future<Output = Result<Option<Zeroizing<String>>, String>> + Send;
+    /// A new version that becomes AWSCURRENT; the old one becomes AWSPREVIOUS.
+    fn secret_put(
+        &self,
+        id: &str,
+        value: &str,
+        create: bool,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn secret_delete(&self, id: &str) -> impl Future<Output = Result<(), String>> + Send;
+    fn parameter_get(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Zeroizing<String>>, String>> + Send;
+    fn parameter_put(
+        &self,
+        name: &str,
+        value: &str,
+        kms_key_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn parameter_delete(&self, name: &str) -> impl Future<Output = Result<(), String>> + Send;
+    /// STS GetCallerIdentity signed with the given key: the ARN it answers as.
+    fn caller_arn(
+        &self,
+        key_id: &str,
+        secret: &SecretString,
+    ) -> impl Future<Output = Result<String, String>> + Send;
+}
+
+/// No remote stores: for sets whose sinks are all local.
+pub struct NoRemote;
+
+impl Remote for NoRemote {
+    async fn secret_get(&self, _: &str, _: bool) -> Result<Option<Zeroizing<String>>, String> {
+        Err("no Secrets Manager client".into())
+    }
+    async fn secret_put(&self, _: &str, _: &str, _: bool) -> Result<(), String> {
+        Err("no Secrets Manager client".into())
+    }
+    async fn secret_delete(&self, _: &str) -> Result<(), String> {
+        Err("no Secrets Manager client".into())
+    }
+    async fn parameter_get(&self, _: &str) -> Result<Option<Zeroizing<String>>, String> {
+        Err("no SSM client".into())
+    }
+    async fn parameter_put(&self, _: &str, _: &str, _: Option<&str>) -> Result<(), String> {
+        Err("no SSM client".into())
+    }
+    async fn parameter_delete(&self, _: &str) -> Result<(), String> {
+        Err("no SSM client".into())
+    }
+    async fn caller_arn(&self, _: &str, _: &SecretString) -> Result<String, String> {
+        Err("no STS client".into())
+    }
+}
