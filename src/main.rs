@@ -17,15 +17,8 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(keyrot::cli::exit::ERROR);
         }
     };
-    // The one place errors become exit codes: 1 for any failure.
-    match runtime.block_on(keyrot::cli::run(cli)) {
-        Ok(code) => ExitCode::from(code),
-        Err(keyrot::cli::Failure(message)) => {
-            eprintln!("Error: {message}");
-            ExitCode::from(1)
-        }
-    }
+    ExitCode::from(runtime.block_on(keyrot::cli::run(cli)))
 }

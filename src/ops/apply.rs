@@ -5,7 +5,8 @@
 
 use crate::adapters::crash;
 use crate::adapters::iam::{Iam, IamError, NewCredential};
-use crate::adapters::sinks::{self as sink, Credential, Remote, SinkError};
+use crate::adapters::remote::Remote;
+use crate::adapters::sinks::{self as sink, Credential, SinkError};
 use crate::adapters::store::journal::{Intent, Journal, JournalError, Op};
 use crate::adapters::store::{StateStore, StoreError};
 use crate::core::config::Config;
@@ -14,6 +15,8 @@ use crate::core::model::{Address, CredentialKind, KeyStatus, Time};
 use crate::core::plan::{Action, ActionKind, Plan};
 use crate::core::policy::{PolicyAction, PolicyPlan};
 use crate::core::state::{State, TrackedKey};
+use crate::ops::error::Error;
+use crate::ops::session::Writer;
 use std::io::Write;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +55,50 @@ pub enum ApplyError {
     Journal(#[from] JournalError),
     #[error("{address} is not in the config")]
     NotConfigured { address: Address },
+}
+
+/// The number of steps `plan` takes when applied (for progress bars).
+pub fn step_count(plan: &Plan) -> usize {
+    plan.execution_order().len() + usize::from(plan.password_policy.is_some())
+}
+
+/// Runs `plan` with the writer's lock, state and clients. `stdout` is where a
+/// `deliver "stdout"` sink writes; `progress` hears each finished step.
+pub async fn execute<I: Iam, R: Remote>(
+    writer: &mut Writer<I, R>,
+    config: &Config,
+    plan: &Plan,
+    now: Time,
+    stdout: &mut (dyn Write + Send),
+    progress: &mut dyn FnMut(&str),
+) -> Result<Report, Error> {
+    let Writer {
+        store,
+        state,
+        clients,
+        journal,
+        ..
+    } = writer;
+    let mut applier = Applier {
+        iam: &clients.iam,
+        remote: &clients.remote,
+        config,
+        store,
+        state,
+        now,
+        stdout,
+        journal,
+        wall_clock: &chrono::Utc::now,
+    };
+    applier
+        .run(plan, progress)
+        .await
+        .map_err(|(report, source)| Error::Apply {
+            source: Box::new(source),
+            done: report.done.len(),
+            total: step_count(plan),
+            state: applier.store.path().display().to_string(),
+        })
 }
 
 /// What apply did, for the final report.

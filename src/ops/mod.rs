@@ -1,6 +1,17 @@
 //! Use cases over the core and the adapters. Ops never print: they return typed outcomes
-//! and errors that the CLI renders.
+//! and errors ([`error::Error`]) that the CLI renders and maps to exit codes.
 
+pub mod admit;
 pub mod apply;
+pub mod audit;
+pub mod error;
+pub mod init;
 pub mod inventory;
+pub mod plan;
 pub mod recover;
+pub mod resume;
+pub mod rollback;
+pub mod session;
+pub mod status;
+
+pub use error::{Error, ErrorClass, Refusal};

@@ -112,7 +112,8 @@ fn rotate_with_crash(moto: &Moto, phase: usize, point: &str, nth: u32) -> bool {
             }
             // The dead holder's lock is reported, then removed by id.
             let lock = s.project.path("state/keyrot.json.lock");
-            let refused = s.project.ok(&["apply", "--auto-approve"], Some(*now), 1);
+            // Exit 4: the state is locked (retry later).
+            let refused = s.project.ok(&["apply", "--auto-approve"], Some(*now), 4);
             assert!(
                 refused.stderr.contains("no longer running"),
                 "{}",

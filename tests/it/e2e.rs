@@ -263,7 +263,8 @@ fn a_second_concurrent_apply_is_refused_at_once() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let second = project.ok(&["apply", "--auto-approve"], Some(day0), 1);
+    // Exit 4: locked by another run, distinct from a general error.
+    let second = project.ok(&["apply", "--auto-approve"], Some(day0), 4);
     assert!(
         second.stderr.contains("state is locked"),
         "{}",

@@ -1131,6 +1131,11 @@ impl Applied {
     /// Runs keyrot with `args`; wants exit 1, no panic, every `want` in stderr, and the
     /// state file, live keys, lock and journal as they were.
     fn refused(&self, case: &str, args: &[&str], want: &[&str]) -> Run {
+        self.refused_with(case, args, want, 1)
+    }
+
+    /// As `refused`, with the exit code the refusal must carry.
+    fn refused_with(&self, case: &str, args: &[&str], want: &[&str], code: i32) -> Run {
         let before = self.snapshot();
         let run = self.project.run(args, Some(self.later()));
         let shown = format!(
@@ -1139,7 +1144,7 @@ impl Applied {
             run.stdout,
             run.stderr.chars().take(4000).collect::<String>()
         );
-        assert_eq!(run.code, 1, "{shown}");
+        assert_eq!(run.code, code, "{shown}");
         assert!(!run.stderr.contains("panicked"), "{shown}");
         assert!(run.stderr.starts_with("Error: "), "{shown}");
         for w in want {
@@ -1504,7 +1509,8 @@ fn a_saved_plan_with_a_tampered_key_id_is_refused_before_any_iam_change() {
         d["credential_sets"][0]["actions"][0]["key_id"] = json!(current);
     });
     fx.write("bad.json", &tampered);
-    fx.refused(
+    // Exit 5: a refused saved plan (make a new plan).
+    fx.refused_with(
         "tampered key_id",
         &["apply", "bad.json"],
         &[
@@ -1512,6 +1518,7 @@ fn a_saved_plan_with_a_tampered_key_id_is_refused_before_any_iam_change() {
             "the file was edited after it was made",
             "nothing was changed",
         ],
+        5,
     );
 }
 
@@ -1532,7 +1539,8 @@ fn a_saved_plan_with_a_foreign_key_id_is_refused_before_anything_changes() {
     });
     fx.write("bad.json", &tampered);
     let stranger_before = live_keys(&fx.iam, &stranger);
-    fx.refused(
+    // Exit 5: a refused saved plan (make a new plan).
+    fx.refused_with(
         "foreign key_id",
         &["apply", "bad.json"],
         &[
@@ -1540,6 +1548,7 @@ fn a_saved_plan_with_a_foreign_key_id_is_refused_before_anything_changes() {
             "the file was edited after it was made",
             "nothing was changed",
         ],
+        5,
     );
     assert_eq!(live_keys(&fx.iam, &stranger), stranger_before);
 }

@@ -84,7 +84,7 @@ fn password_policy_converges_shows_resets_and_is_never_deleted_implicitly() {
             .await
             .unwrap();
     });
-    let refused = project.ok(&["apply", "policy.json"], None, 1);
+    let refused = project.ok(&["apply", "policy.json"], None, 5);
     assert!(
         refused
             .stderr

@@ -38,7 +38,8 @@ fn assert_refused(
     why: &str,
 ) {
     let before = snapshot(project, iam, users);
-    let run = project.ok(&["apply", file], None, 1);
+    // Exit 5: a refused saved plan, so CI knows to plan again.
+    let run = project.ok(&["apply", file], None, 5);
     assert!(run.stderr.contains("refusing to apply"), "{}", run.stderr);
     assert!(run.stderr.contains(why), "want `{why}` in:\n{}", run.stderr);
     assert_eq!(

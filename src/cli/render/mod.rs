@@ -2,6 +2,7 @@
 
 pub mod json;
 pub mod markdown;
+pub mod status;
 pub mod text;
 
 pub use crate::core::model::timestamp;

@@ -3,6 +3,8 @@
 //! Per credential set it first reconciles state with IAM (imports, drift), then takes at
 //! most one lifecycle step: create → (overlap) → deactivate → (checkpoint) → delete.
 
+pub mod manual;
+
 use crate::core::config::{Config, SetConfig, Windows};
 use crate::core::duration::humanize;
 use crate::core::model::{

@@ -1,0 +1,104 @@
+use crate::adapters::iam::Iam;
+use crate::adapters::remote::Remote;
+use crate::cli::commands::say_recovered;
+use crate::cli::exit;
+use crate::cli::render;
+use crate::cli::shell::Shell;
+use crate::core::config::Config;
+use crate::core::model::Time;
+use crate::core::plan::Plan;
+use crate::core::planner::PlanOptions;
+use crate::ops::apply::Report;
+use crate::ops::session::{Session, Writer};
+use crate::ops::{self, Error};
+use std::path::Path;
+
+/// `apply`: plan, confirm, then carry the plan out.
+pub async fn run(
+    session: &Session,
+    shell: &Shell,
+    options: &PlanOptions,
+    auto_approve: bool,
+) -> Result<u8, Error> {
+    let config = session.load_config()?;
+    let mut writer = session.begin_write("apply", &config).await?;
+    say_recovered(shell, &writer.recovered);
+    let plan = ops::plan::make(
+        &writer.clients.iam,
+        &config,
+        &writer.state,
+        options,
+        session.now,
+    )
+    .await?
+    .plan;
+    shell.print(render::text::plan(&plan, shell.style));
+    if !plan.summary().has_actions() {
+        shell.out("\nNothing to apply.");
+        return Ok(exit::OK);
+    }
+    let approved = auto_approve
+        || shell
+            .confirm()
+            .map_err(|e| Error::Invalid(format!("cannot read the answer: {e}")))?;
+    if !approved {
+        shell.out("\nApply cancelled: nothing was changed.");
+        return Ok(exit::ERROR);
+    }
+    shell.out("");
+    execute(shell, &mut writer, &config, &plan, session.now).await
+}
+
+/// `apply FILE`: exactly the saved plan, refused if anything it was based on has moved.
+pub async fn run_saved(session: &Session, shell: &Shell, file: &Path) -> Result<u8, Error> {
+    let saved = ops::plan::read_plan_file(file)?;
+    let config = session.load_config()?;
+    let mut writer = session.begin_write("apply", &config).await?;
+    say_recovered(shell, &writer.recovered);
+    if let Err(refusal) = ops::admit::check(&writer, &config, &saved, session.now).await? {
+        return Err(Error::Refused {
+            file: file.display().to_string(),
+            refusal,
+        });
+    }
+    shell.print(render::text::plan(&saved.plan, shell.style));
+    if !saved.plan.summary().has_actions() {
+        shell.out("\nNothing to apply.");
+        return Ok(exit::OK);
+    }
+    ops::admit::consume(&mut writer, &saved)?;
+    shell.out("");
+    // Recorded at the real instant: windows count from when things happened.
+    execute(shell, &mut writer, &config, &saved.plan, session.now).await
+}
+
+/// Runs the plan with a progress bar, then says what was done and where sets wait.
+pub async fn execute<I: Iam, R: Remote>(
+    shell: &Shell,
+    writer: &mut Writer<I, R>,
+    config: &Config,
+    plan: &Plan,
+    now: Time,
+) -> Result<u8, Error> {
+    let bar = shell.progress(ops::apply::step_count(plan));
+    let mut progress = |line: &str| {
+        bar.suspend(|| shell.out(line));
+        bar.inc(1);
+    };
+    let mut stdout = std::io::stdout();
+    let result = ops::apply::execute(writer, config, plan, now, &mut stdout, &mut progress).await;
+    bar.finish_and_clear();
+    report(shell, &result?);
+    Ok(exit::OK)
+}
+
+pub fn report(shell: &Shell, report: &Report) {
+    for c in &report.checkpoints {
+        shell.out(format!("\n{}", shell.style.yellow(c)));
+    }
+    shell.out(format!(
+        "\n{} {} action(s) done.",
+        shell.style.green("Apply complete!"),
+        report.done.len()
+    ));
+}

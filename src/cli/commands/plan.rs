@@ -1,0 +1,77 @@
+use crate::cli::render;
+use crate::cli::shell::Shell;
+use crate::cli::{exit, Format};
+use crate::core::plan::Plan;
+use crate::core::planner::PlanOptions;
+use crate::ops::{self, session::Session, Error};
+use std::path::Path;
+
+pub async fn run(
+    session: &Session,
+    shell: &Shell,
+    options: &PlanOptions,
+    format: Format,
+    detailed: bool,
+    out: Option<&Path>,
+) -> Result<u8, Error> {
+    let config = session.load_config()?;
+    let state = session.load_state()?;
+    warn_pending(session, shell)?;
+    let clients = session.connect(&config).await;
+    let iam = &clients.iam;
+    let mut planned = ops::plan::make(iam, &config, &state, options, session.now).await?;
+    let (findings, unreadable) = ops::plan::findings(iam, &config, session.now).await;
+    if let Some(e) = unreadable {
+        shell.warn(format!(
+            "no findings: the credential report could not be read ({e})"
+        ));
+    }
+    planned.plan.findings = findings;
+    let hint = out.map(|f| format!("keyrot apply {}", f.display()));
+    print_plan(shell, &planned.plan, format, hint.as_deref());
+    if let Some(file) = out {
+        let saved = ops::plan::saved_plan(&planned, options, &state, &config);
+        ops::plan::write_plan_file(file, &saved)?;
+        if format == Format::Text {
+            shell.out(format!(
+                "\nSaved the plan to {f}. To apply exactly this plan: keyrot apply {f}",
+                f = file.display()
+            ));
+        }
+    }
+    let summary = planned.plan.summary();
+    Ok(
+        match (detailed, summary.has_actions(), summary.waiting > 0) {
+            (false, _, _) => exit::OK,
+            (true, true, _) => exit::CHANGES,
+            (true, false, true) => exit::WAITING,
+            (true, false, false) => exit::OK,
+        },
+    )
+}
+
+pub fn print_plan(shell: &Shell, plan: &Plan, format: Format, apply_hint: Option<&str>) {
+    match format {
+        Format::Json => {
+            shell.out(serde_json::to_string_pretty(&render::json::plan(plan)).unwrap_or_default())
+        }
+        Format::Markdown => shell.print(render::markdown::plan(plan, apply_hint)),
+        Format::Text => shell.print(render::text::plan(plan, shell.style)),
+    }
+}
+
+/// A note for read-only commands when a step is waiting to be reconciled.
+fn warn_pending(session: &Session, shell: &Shell) -> Result<(), Error> {
+    if let Some(intent) = session.pending()? {
+        shell.warn(format!(
+            "an interrupted {:?} of {}{} is unfinished; the next `keyrot apply` reconciles it with IAM",
+            intent.op,
+            intent.address,
+            intent
+                .key_id
+                .map(|k| format!(" (key {})", k.masked()))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(())
+}

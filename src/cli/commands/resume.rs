@@ -1,0 +1,29 @@
+use crate::cli::commands::say_recovered;
+use crate::cli::exit;
+use crate::cli::shell::Shell;
+use crate::core::model::{Address, KeyId};
+use crate::ops::{self, session::Session, Error};
+
+pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<u8, Error> {
+    let config = session.load_config()?;
+    let mut writer = session.begin_write("resume", &config).await?;
+    say_recovered(shell, &writer.recovered);
+    let resumed = ops::resume::resume(&mut writer, &config, address).await?;
+    let key = |k: &Option<KeyId>| k.as_ref().map(|k| k.masked()).unwrap_or_default();
+    if resumed.restored.is_empty() {
+        shell.out(format!(
+            "{address}: rotation resumed. The old key will be deactivated again once the overlap and unused_for gates pass (see `keyrot plan`)."
+        ));
+    } else {
+        shell.out(format!(
+            "{address}: {} hold(s) key {} again after the rollback, so it stays the current key; \
+             key {} is retired instead (the next plans deactivate and delete it) and the next \
+             rotation starts from {}.",
+            resumed.restored.join(", "),
+            key(&resumed.current),
+            key(&resumed.previous),
+            key(&resumed.current)
+        ));
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,33 @@
+use crate::cli::commands::{apply, say_recovered};
+use crate::cli::exit;
+use crate::cli::shell::Shell;
+use crate::core::model::Address;
+use crate::ops::{self, session::Session, Error};
+
+pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<u8, Error> {
+    let config = session.load_config()?;
+    let mut writer = session.begin_write("rollback", &config).await?;
+    say_recovered(shell, &writer.recovered);
+    let mut stdout = std::io::stdout();
+    let mut progress = |line: &str| shell.out(line);
+    let done = ops::rollback::rollback(
+        &mut writer,
+        &config,
+        address,
+        session.now,
+        &mut stdout,
+        &mut progress,
+    )
+    .await?;
+    apply::report(shell, &done.report);
+    if config.sets.contains_key(address) {
+        shell.out("\nConsumers:");
+        for line in &done.consumers {
+            shell.out(format!("  {line}"));
+        }
+    }
+    shell.out(format!(
+        "Rotation of {address} is held: both keys are Active. `keyrot resume {address}` continues it."
+    ));
+    Ok(exit::OK)
+}

@@ -1,0 +1,19 @@
+use crate::cli::exit;
+use crate::cli::render;
+use crate::cli::shell::Shell;
+use crate::ops::{self, session::Session, Error};
+
+pub async fn run(session: &Session, shell: &Shell, json: bool) -> Result<u8, Error> {
+    let config = session.load_config()?;
+    let state = session.load_state()?;
+    let unfinished = session.pending()?;
+    let clients = session.connect(&config).await;
+    let status =
+        ops::status::status(&clients.iam, &config, &state, unfinished, session.now).await?;
+    if json {
+        shell.out(render::status::json(&status));
+    } else {
+        shell.print(render::status::text(&status, shell.style));
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,13 @@
+use crate::cli::exit;
+use crate::cli::shell::Shell;
+use crate::ops::{session::Session, Error};
+
+pub fn run(session: &Session, shell: &Shell) -> Result<u8, Error> {
+    let config = session.load_config()?;
+    shell.out(format!(
+        "{} The configuration is valid: {} credential set(s).",
+        shell.style.green("Success!"),
+        config.sets.len()
+    ));
+    Ok(exit::OK)
+}

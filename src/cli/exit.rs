@@ -1,0 +1,37 @@
+//! The one place outcomes become exit codes. Documented in README and `keyrot --help`.
+
+use crate::ops::{Error, ErrorClass};
+
+/// Success; with `plan --detailed-exitcode`, nothing to do.
+pub const OK: u8 = 0;
+/// Any error not named below (bad config, IAM failure, a failed step, cancelled apply).
+pub const ERROR: u8 = 1;
+/// `plan --detailed-exitcode`: changes are due now.
+pub const CHANGES: u8 = 2;
+/// `plan --detailed-exitcode`: nothing due now, only waiting steps.
+pub const WAITING: u8 = 3;
+/// Another keyrot run holds the state lock: retry later.
+pub const LOCKED: u8 = 4;
+/// A saved plan was refused (stale, replayed, config or IAM moved, edited): plan again.
+pub const PLAN_REFUSED: u8 = 5;
+/// AWS refused keyrot's credentials or permissions: fix them.
+pub const ACCESS_DENIED: u8 = 6;
+
+/// The `--help` text that lists every exit code.
+pub const HELP: &str = "Exit codes:
+  0  success (plan --detailed-exitcode: nothing to do)
+  1  error
+  2  plan --detailed-exitcode: changes are due now
+  3  plan --detailed-exitcode: only waiting steps
+  4  the state is locked by another run: retry later
+  5  a saved plan was refused (stale, replayed, config or IAM moved, edited): plan again
+  6  AWS denied keyrot's credentials or permissions: fix them";
+
+pub fn code(error: &Error) -> u8 {
+    match error.class() {
+        ErrorClass::Locked => LOCKED,
+        ErrorClass::PlanRefused => PLAN_REFUSED,
+        ErrorClass::AccessDenied => ACCESS_DENIED,
+        ErrorClass::General => ERROR,
+    }
+}

@@ -1,0 +1,164 @@
+//! `status` output: each set's phase, keys, last use and next step; text or JSON.
+
+use super::{timestamp, Style};
+use crate::core::duration::humanize;
+use crate::core::model::{KeyId, LastUsed, Time};
+use crate::core::plan::SetPlan;
+use crate::core::state::Phase;
+use crate::ops::status::Status;
+use serde::Serialize;
+use std::fmt::Write;
+
+fn last_use(status: &Status, id: &KeyId, now: Time) -> String {
+    match status.last_used.get(id) {
+        Some(LastUsed::At(t)) => format!("{} ago", humanize(now - *t)),
+        Some(LastUsed::Never) | None => "never".to_string(),
+    }
+}
+
+pub fn text(status: &Status, style: Style) -> String {
+    let now = status.plan.now;
+    let mut out = String::new();
+    if let Some(i) = &status.unfinished {
+        let _ = writeln!(
+            out,
+            "{} an interrupted {:?} of {}{} (started {}) is unfinished: the next `keyrot apply` reconciles it with IAM\n",
+            style.yellow("Unfinished:"),
+            i.op,
+            i.address,
+            i.key_id.as_ref().map(|k| format!(" (key {})", k.masked())).unwrap_or_default(),
+            timestamp(i.at)
+        );
+    }
+    if status.plan.sets.is_empty() {
+        out.push_str("No credential sets declared in the config.\n");
+    }
+    for set in &status.plan.sets {
+        let phase = status
+            .phases
+            .get(&set.address)
+            .copied()
+            .unwrap_or(Phase::Empty);
+        let _ = writeln!(
+            out,
+            "{}  phase: {}",
+            style.bold(&set.address.to_string()),
+            phase.as_str()
+        );
+        for k in &set.keys {
+            let _ = writeln!(
+                out,
+                "  key {}  {:<9} {:<8}  age {:<8}  last used {}",
+                k.id.masked(),
+                k.role.map_or("untracked", |r| r.as_str()),
+                k.status.as_str(),
+                humanize(now - k.born),
+                last_use(status, &k.id, now)
+            );
+        }
+        for a in &set.actions {
+            let _ = writeln!(out, "  next: {} now ({})", a.kind.name(), a.reason.message);
+        }
+        for w in &set.waits {
+            let due = w
+                .due
+                .map(|d| format!(" at {}", timestamp(d)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  next: {}{due} ({})",
+                w.step.as_str(),
+                w.reason.message
+            );
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+// Fields in alphabetical order, as the JSON documents have always been written.
+struct StatusDoc<'a> {
+    credential_sets: Vec<SetDoc>,
+    format_version: &'a str,
+    now: String,
+    unfinished: Option<UnfinishedDoc>,
+}
+
+#[derive(Serialize)]
+struct SetDoc {
+    address: String,
+    keys: Vec<KeyDoc>,
+    next: Vec<NextDoc>,
+    phase: &'static str,
+}
+
+#[derive(Serialize)]
+struct KeyDoc {
+    age_seconds: i64,
+    key_id: String,
+    last_used: String,
+    role: Option<&'static str>,
+    status: String,
+}
+
+#[derive(Serialize)]
+struct NextDoc {
+    action: &'static str,
+    due: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UnfinishedDoc {
+    address: String,
+    key_id: Option<String>,
+    operation: crate::adapters::store::journal::Op,
+    started: String,
+}
+
+pub fn json(status: &Status) -> String {
+    let now = status.plan.now;
+    let doc = StatusDoc {
+        format_version: super::json::FORMAT_VERSION,
+        now: timestamp(now),
+        credential_sets: status
+            .plan
+            .sets
+            .iter()
+            .map(|s| set_doc(status, s, now))
+            .collect(),
+        unfinished: status.unfinished.as_ref().map(|i| UnfinishedDoc {
+            operation: i.op,
+            address: i.address.to_string(),
+            key_id: i.key_id.as_ref().map(|k| k.masked()),
+            started: timestamp(i.at),
+        }),
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+fn set_doc(status: &Status, set: &SetPlan, now: Time) -> SetDoc {
+    let actions = set.actions.iter().map(|a| NextDoc {
+        action: a.kind.name(),
+        due: Some(timestamp(now)),
+    });
+    let waits = set.waits.iter().map(|w| NextDoc {
+        action: w.step.as_str(),
+        due: w.due.map(timestamp),
+    });
+    SetDoc {
+        address: set.address.to_string(),
+        phase: set.phase.as_str(),
+        keys: set
+            .keys
+            .iter()
+            .map(|k| KeyDoc {
+                key_id: k.id.masked(),
+                role: k.role.map(|r| r.as_str()),
+                status: k.status.as_str().to_string(),
+                age_seconds: (now - k.born).num_seconds(),
+                last_used: last_use(status, &k.id, now),
+            })
+            .collect(),
+        next: actions.chain(waits).collect(),
+    }
+}

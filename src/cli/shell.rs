@@ -1,0 +1,57 @@
+//! The one output handle, in the manner of cargo's `Shell`: colour, stdout/stderr,
+//! progress bars on a terminal only, and the confirmation prompt.
+
+use crate::cli::render::Style;
+use std::io::{BufRead, IsTerminal, Write};
+
+pub struct Shell {
+    pub style: Style,
+}
+
+impl Shell {
+    /// Colour only on a terminal, never with `--no-color` or a non-empty `NO_COLOR`.
+    pub fn new(no_color: bool) -> Self {
+        let color = !no_color
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stdout().is_terminal();
+        Shell {
+            style: Style { color },
+        }
+    }
+
+    /// A line on stdout.
+    pub fn out(&self, text: impl std::fmt::Display) {
+        println!("{text}");
+    }
+
+    /// Text on stdout as it is (renderers end their own lines).
+    pub fn print(&self, text: impl std::fmt::Display) {
+        print!("{text}");
+    }
+
+    pub fn warn(&self, text: impl std::fmt::Display) {
+        eprintln!("{} {text}", self.style.yellow("Warning:"));
+    }
+
+    pub fn error(&self, text: impl std::fmt::Display) {
+        eprintln!("Error: {text}");
+    }
+
+    /// A progress bar over `total` steps on a terminal's stderr; hidden otherwise.
+    pub fn progress(&self, total: usize) -> indicatif::ProgressBar {
+        if std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new(total as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        }
+    }
+
+    /// Terraform's prompt: only `yes` approves. EOF (no terminal) declines.
+    pub fn confirm(&self) -> std::io::Result<bool> {
+        print!("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim() == "yes")
+    }
+}

@@ -1,0 +1,110 @@
+//! Saved-plan admission: `apply FILE` applies exactly the reviewed plan, or refuses it
+//! with what moved since it was made.
+
+use crate::adapters::iam::Iam;
+use crate::adapters::remote::Remote;
+use crate::core::config::Config;
+use crate::core::model::{timestamp, Address, Time};
+use crate::core::plan::saved::{self as planfile, SavedPlan};
+use crate::core::planner;
+use crate::core::policy::PasswordPolicy;
+use crate::ops::error::{Refusal, Result};
+use crate::ops::inventory;
+use crate::ops::plan::config_digest;
+use crate::ops::session::Writer;
+
+/// Checks `saved` against the writer's state, the config and live IAM at `now`.
+/// `Ok(Err(refusal))` is a plan that must not be applied; `Err` a failure to check.
+pub async fn check<I: Iam, R: Remote>(
+    writer: &Writer<I, R>,
+    config: &Config,
+    saved: &SavedPlan,
+    now: Time,
+) -> Result<Result<(), Refusal>> {
+    if let Err(refusal) = check_state(writer, config, saved) {
+        return Ok(Err(refusal));
+    }
+    let iam = &writer.clients.iam;
+    let sets: Vec<Address> = saved.facts.keys().cloned().collect();
+    let mut inv = inventory::read_credentials(iam, &sets).await?;
+    let ids = planfile::keys_with_last_use(&saved.facts);
+    inventory::read_last_used(iam, &ids, &mut inv).await?;
+    let mut moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &sets));
+    let live_policy = match seen_policy(config, saved) {
+        Some(seen) => {
+            let live = iam.password_policy().await?;
+            if live != seen {
+                moved.push("the account password policy changed".to_string());
+            }
+            Some(live)
+        }
+        None => None,
+    };
+    if !moved.is_empty() {
+        return Ok(Err(Refusal::IamMoved(moved)));
+    }
+    // The planner is deterministic: the same state, config, facts and instant must give
+    // the same plan. Anything else means the file was edited after review.
+    inv.password_policy = live_policy;
+    let expected = planner::plan(config, &inv, &writer.state, saved.plan.now, &saved.options);
+    if expected.sets != saved.plan.sets || expected.password_policy != saved.plan.password_policy {
+        return Ok(Err(Refusal::Edited));
+    }
+    // A plan made for a later instant (`--now`) is not applied before that instant.
+    if saved.plan.now > now {
+        return Ok(Err(Refusal::FromTheFuture {
+            planned: timestamp(saved.plan.now),
+            now: timestamp(now),
+        }));
+    }
+    Ok(Ok(()))
+}
+
+/// Replay, lineage, serial and config: what can be checked without IAM.
+fn check_state<I, R>(
+    writer: &Writer<I, R>,
+    config: &Config,
+    saved: &SavedPlan,
+) -> Result<(), Refusal> {
+    let state = &writer.state;
+    if state.applied_plans.contains(&saved.id) {
+        return Err(Refusal::Replayed(saved.id.clone()));
+    }
+    // An empty lineage is "no state yet": then the serial check says what moved.
+    let both_exist = !state.lineage.is_empty() && !saved.prior_lineage.is_empty();
+    if both_exist && state.lineage != saved.prior_lineage {
+        return Err(Refusal::OtherLineage {
+            planned: saved.prior_lineage.clone(),
+            current: state.lineage.clone(),
+        });
+    }
+    if state.serial != saved.prior_serial {
+        return Err(Refusal::Stale {
+            planned: saved.prior_serial,
+            current: state.serial,
+        });
+    }
+    if config_digest(config) != saved.config_digest {
+        return Err(Refusal::ConfigChanged);
+    }
+    Ok(())
+}
+
+/// The password policy the plan saw: its `before`, or (no change planned) the configured
+/// one; `None` when the config does not manage the policy.
+fn seen_policy(config: &Config, saved: &SavedPlan) -> Option<Option<PasswordPolicy>> {
+    match (&saved.plan.password_policy, &config.password_policy) {
+        (Some(policy), _) => Some(policy.before.clone()),
+        (None, Some(spec)) if !spec.delete => Some(Some(spec.effective())),
+        (None, Some(_)) => Some(None),
+        (None, None) => None,
+    }
+}
+
+/// Records the plan as applied before its first step: a crash part-way cannot lead to a
+/// replay.
+pub fn consume<I, R>(writer: &mut Writer<I, R>, saved: &SavedPlan) -> Result<()> {
+    writer.state.mark_applied(&saved.id);
+    writer.store.save(&mut writer.state)?;
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! `plan`: read IAM for the declared sets, plan with the pure planner, and save plans.
+
+use crate::adapters::certs;
+use crate::adapters::fsutil::write_atomic;
+use crate::adapters::iam::Iam;
+use crate::core::audit::{self, Finding};
+use crate::core::config::{CertSource, Config};
+use crate::core::model::{Address, Time};
+use crate::core::plan::saved::{self as planfile, Facts, SavedPlan};
+use crate::core::plan::Plan;
+use crate::core::planner::{self, PlanOptions};
+use crate::core::state::State;
+use crate::ops::error::{Error, Result};
+use crate::ops::inventory;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// A plan and the live IAM facts it was made from (what a saved plan is checked against).
+pub struct Planned {
+    pub plan: Plan,
+    pub facts: Facts,
+}
+
+/// Reads IAM for the declared (or targeted) sets and plans at `now`.
+pub async fn make<I: Iam>(
+    iam: &I,
+    config: &Config,
+    state: &State,
+    options: &PlanOptions,
+    now: Time,
+) -> Result<Planned> {
+    check_certificate_files(config, now)?;
+    for a in options.targets.iter().chain(&options.force_rotate) {
+        if !config.sets.contains_key(a) && !state.sets.contains_key(a) {
+            return Err(Error::Invalid(format!(
+                "{a} is not declared in the config nor tracked in state"
+            )));
+        }
+    }
+    let sets: Vec<Address> = config
+        .sets
+        .keys()
+        .filter(|a| options.targets.is_empty() || options.targets.contains(a))
+        .cloned()
+        .collect();
+    let mut inv = inventory::read_credentials(iam, &sets).await?;
+    if config.password_policy.is_some() {
+        inv.password_policy = Some(iam.password_policy().await?);
+    }
+    let needed = planner::evidence_needed(config, &inv, state, now);
+    inventory::read_last_used(iam, &needed, &mut inv).await?;
+    let plan = planner::plan(config, &inv, state, now, options);
+    Ok(Planned {
+        plan,
+        facts: planfile::facts(&inv, &sets),
+    })
+}
+
+/// Credential-report findings for the declared users. A report that cannot be read is
+/// not a failed plan: the error comes back beside an empty list, for a warning.
+pub async fn findings<I: Iam>(
+    iam: &I,
+    config: &Config,
+    now: Time,
+) -> (Vec<Finding>, Option<String>) {
+    if config.sets.is_empty() {
+        return (Vec::new(), None);
+    }
+    let report = match iam.credential_report().await {
+        Ok(csv) => audit::findings(&csv, now, &Default::default()),
+        Err(e) => Err(e.to_string()),
+    };
+    match report {
+        Ok(all) => (
+            all.into_iter()
+                .filter(|f| config.sets.keys().any(|a| a.user == f.user))
+                .collect(),
+            None,
+        ),
+        Err(e) => (Vec::new(), Some(e)),
+    }
+}
+
+/// The config's digest, plus the contents of bring-your-own certificate files: a saved
+/// plan must upload the certificate that was reviewed.
+pub fn config_digest(config: &Config) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(config.digest().as_bytes());
+    for set in config.sets.values() {
+        if let Some(CertSource::Files {
+            certificate_file, ..
+        }) = &set.certificate
+        {
+            hasher.update(std::fs::read(certificate_file).unwrap_or_default());
+        }
+    }
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// Bring-your-own certificate pairs must match and be valid before any plan uploads them.
+fn check_certificate_files(config: &Config, now: Time) -> Result<()> {
+    for set in config.sets.values() {
+        let Some(CertSource::Files {
+            certificate_file,
+            private_key_file,
+        }) = &set.certificate
+        else {
+            continue;
+        };
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        };
+        let checked = read(certificate_file).and_then(|cert| {
+            let key = zeroize::Zeroizing::new(read(private_key_file)?);
+            certs::check_pair(&cert, &key, now)
+        });
+        if let Err(problem) = checked {
+            return Err(Error::Invalid(format!(
+                "{}: {} and {}: {problem}\n  hint: fix the files; nothing was planned or uploaded",
+                set.address,
+                certificate_file.display(),
+                private_key_file.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The saved form of `planned`, bound to the state and config it was made from.
+pub fn saved_plan(
+    planned: &Planned,
+    options: &PlanOptions,
+    state: &State,
+    config: &Config,
+) -> SavedPlan {
+    SavedPlan {
+        options: options.clone(),
+        id: uuid::Uuid::new_v4().to_string(),
+        created: chrono::Utc::now(),
+        prior_lineage: state.lineage.clone(),
+        prior_serial: state.serial,
+        config_digest: config_digest(config),
+        facts: planned.facts.clone(),
+        plan: planned.plan.clone(),
+    }
+}
+
+pub fn write_plan_file(file: &Path, saved: &SavedPlan) -> Result<()> {
+    write_atomic(file, planfile::to_json(saved).as_bytes(), 0o644)
+        .map_err(|e| Error::Invalid(format!("cannot write plan file {}: {e}", file.display())))
+}
+
+pub fn read_plan_file(file: &Path) -> Result<SavedPlan> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Invalid(format!("cannot read plan file {}: {e}", file.display())))?;
+    planfile::from_json(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: {e}\n  hint: make a new one with `keyrot plan -out {}`",
+            file.display(),
+            file.display()
+        ))
+    })
+}

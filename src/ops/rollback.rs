@@ -1,0 +1,52 @@
+//! `rollback ADDRESS`: at the checkpoint between deactivate and delete, reactivate the
+//! previous key (journaled like any step) and hold the rotation; put back the sinks that
+//! can be put back.
+
+use crate::adapters::iam::Iam;
+use crate::adapters::remote::Remote;
+use crate::adapters::sinks;
+use crate::core::config::Config;
+use crate::core::model::{Address, Time};
+use crate::core::planner::manual;
+use crate::ops::apply::{self, Report};
+use crate::ops::error::{Error, Result};
+use crate::ops::session::Writer;
+use std::io::Write;
+
+pub struct RolledBack {
+    pub report: Report,
+    /// What each sink of the set did about the key it holds, a sentence each.
+    pub consumers: Vec<String>,
+}
+
+pub async fn rollback<I: Iam, R: Remote>(
+    writer: &mut Writer<I, R>,
+    config: &Config,
+    address: &Address,
+    now: Time,
+    stdout: &mut (dyn Write + Send),
+    progress: &mut dyn FnMut(&str),
+) -> Result<RolledBack> {
+    let (plan, previous) = manual::rollback(&writer.state, address, now)
+        .map_err(|refused| Error::Invalid(refused.to_string()))?;
+    let live = writer
+        .clients
+        .iam
+        .list_credentials(address)
+        .await?
+        .unwrap_or_default();
+    if !live.iter().any(|k| k.id == previous.id) {
+        return Err(Error::Invalid(format!(
+            "{address}: the previous key {} no longer exists in IAM; there is nothing to reactivate",
+            previous.id.masked()
+        )));
+    }
+    let report = apply::execute(writer, config, &plan, now, stdout, progress).await?;
+    let consumers = match config.sets.get(address) {
+        Some(set) => {
+            sinks::restore_previous(&writer.clients.remote, &set.sinks, &previous.id).await
+        }
+        None => Vec::new(),
+    };
+    Ok(RolledBack { report, consumers })
+}

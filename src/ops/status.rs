@@ -1,0 +1,58 @@
+//! `status`: each set's phase, keys, last use and next step, from a fresh plan.
+
+use crate::adapters::iam::Iam;
+use crate::adapters::store::journal::Intent;
+use crate::core::config::Config;
+use crate::core::model::{Inventory, KeyId, LastUsed, Time};
+use crate::core::plan::Plan;
+use crate::core::planner::PlanOptions;
+use crate::core::state::{Phase, State};
+use crate::ops::error::Result;
+use crate::ops::{inventory, plan};
+use std::collections::BTreeMap;
+
+pub struct Status {
+    /// The plan as of now: keys, actions due and waits per set.
+    pub plan: Plan,
+    /// Each set's phase as recorded in state (before this plan's steps).
+    pub phases: BTreeMap<crate::core::model::Address, Phase>,
+    pub last_used: BTreeMap<KeyId, LastUsed>,
+    /// A step an interrupted command left for the next writing command to reconcile.
+    pub unfinished: Option<Intent>,
+}
+
+pub async fn status<I: Iam>(
+    iam: &I,
+    config: &Config,
+    state: &State,
+    unfinished: Option<Intent>,
+    now: Time,
+) -> Result<Status> {
+    let planned = plan::make(iam, config, state, &PlanOptions::default(), now).await?;
+    let ids: Vec<KeyId> = planned
+        .plan
+        .sets
+        .iter()
+        .flat_map(|s| s.keys.iter().map(|k| k.id.clone()))
+        .collect();
+    let mut inv = Inventory::default();
+    inventory::read_last_used(iam, &ids, &mut inv).await?;
+    let phases = planned
+        .plan
+        .sets
+        .iter()
+        .map(|s| {
+            let phase = state
+                .sets
+                .get(&s.address)
+                .map_or(Phase::Empty, |t| t.phase());
+            (s.address.clone(), phase)
+        })
+        .collect();
+    Ok(Status {
+        plan: planned.plan,
+        phases,
+        last_used: inv.last_used,
+        unfinished,
+    })
+}
