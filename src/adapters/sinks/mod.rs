@@ -1,19 +1,29 @@
-//! Delivery of a new secret to where applications read it: files, a shared-credentials
-//! profile, Secrets Manager, SSM, a command, stdout. All sinks must take it, each read back
-//! where it can be; on a failure the sinks already written are put back as they were.
+//! Delivery of a new secret to where applications read it: one module per sink (files,
+//! a shared-credentials profile, Secrets Manager, SSM, a command, stdout). All sinks must
+//! take it, each read back where it can be; on a failure the sinks already written are put
+//! back as they were. A new sink is one new module plus its arm in the three dispatches
+//! below (deliver, holds, restore_previous).
 //!
 //! Besides the IAM client, the only code that holds a secret in plain text, and only in
 //! zeroized buffers.
 
-use crate::adapters::fsutil::write_atomic;
+mod exec;
+mod file;
+mod format;
+mod profile;
+mod secrets_manager;
+mod ssm;
+mod stdout;
+
 pub use crate::adapters::remote::{NoRemote, Remote};
-use crate::core::config::{SecretFormat, Sink};
+use crate::core::config::Sink;
 use crate::core::model::{KeyId, Time};
+pub use format::render;
+pub use profile::update_profile;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 pub struct Credential<'a> {
@@ -47,16 +57,6 @@ impl Credential<'_> {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct JsonCertificate<'a> {
-    certificate_id: &'a str,
-    certificate_body: &'a str,
-    private_key: &'a str,
-    user_name: &'a str,
-    upload_date: String,
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("delivery to {sink} failed: {message}{}", holding(still_holding))]
 pub struct SinkError {
@@ -77,146 +77,25 @@ fn holding(sinks: &[String]) -> String {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct JsonCredential<'a> {
-    version: u8,
-    access_key_id: &'a str,
-    secret_access_key: &'a str,
-    user_name: &'a str,
-    create_date: String,
-}
-
-/// Renders the credential in one format. The buffer is wiped when dropped.
-pub fn render(format: SecretFormat, cred: &Credential) -> Zeroizing<String> {
-    let id = &cred.key_id.0;
-    let created = cred
-        .created
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let json = |value: &dyn erased::Json| {
-        let mut text = value.to_pretty();
-        text.push('\n');
-        text
-    };
-    Zeroizing::new(match (&cred.material, format) {
-        (Material::AccessKey { secret }, SecretFormat::Credentials) => format!(
-            "[default]\naws_access_key_id = {id}\naws_secret_access_key = {}\n",
-            secret.expose_secret()
-        ),
-        (Material::AccessKey { secret }, SecretFormat::Env) => format!(
-            "AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={}\n",
-            secret.expose_secret()
-        ),
-        // Shaped for `credential_process` as well as for reading by hand.
-        (Material::AccessKey { secret }, _) => json(&JsonCredential {
-            version: 1,
-            access_key_id: id,
-            secret_access_key: secret.expose_secret(),
-            user_name: cred.user,
-            create_date: created,
-        }),
-        (
-            Material::Certificate {
-                certificate_pem,
-                private_key_pem,
-            },
-            SecretFormat::Json,
-        ) => json(&JsonCertificate {
-            certificate_id: id,
-            certificate_body: certificate_pem,
-            private_key: private_key_pem.expose_secret(),
-            user_name: cred.user,
-            upload_date: created,
-        }),
-        // PEM allows text outside its blocks: the id line lets recovery recognise it.
-        (
-            Material::Certificate {
-                certificate_pem,
-                private_key_pem,
-            },
-            _,
-        ) => format!(
-            "keyrot signing certificate {id} of user {}\n{}\n{}",
-            cred.user,
-            certificate_pem.trim_end(),
-            private_key_pem.expose_secret()
-        ),
-    })
-}
-
-/// Serializes either JSON shape without a second, unzeroized copy of the secret.
-mod erased {
-    pub trait Json {
-        fn to_pretty(&self) -> String;
+/// Never echo the secret, whatever a command or service said.
+/// Masks the secret in every form a command or service might echo it: whole, JSON-escaped,
+/// and (for a PEM key) line by line.
+fn redact(message: &str, cred: &Credential) -> String {
+    let secret = cred.secret();
+    let mut out = message.replace(secret, "[REDACTED]");
+    let escaped = serde_json::to_string(secret).unwrap_or_default();
+    let escaped = escaped.trim_matches('"');
+    if !escaped.is_empty() {
+        out = out.replace(escaped, "[REDACTED]");
     }
-    impl<T: serde::Serialize> Json for T {
-        fn to_pretty(&self) -> String {
-            serde_json::to_string_pretty(self).unwrap_or_default()
-        }
-    }
-}
-
-/// Sets one profile's key lines in a shared credentials file, keeping every other line,
-/// comment and profile where it was. A missing profile is appended.
-pub fn update_profile(text: &str, profile: &str, cred: &Credential) -> Zeroizing<String> {
-    let header = format!("[{profile}]");
-    let lines = [
-        Zeroizing::new(format!("aws_access_key_id = {}", cred.key_id.0)),
-        Zeroizing::new(format!("aws_secret_access_key = {}", cred.secret())),
-    ];
-    let mut out = Zeroizing::new(String::with_capacity(text.len() + 128));
-    let mut in_profile = false;
-    let mut found = false;
-    let key_of = |line: &str| {
-        line.split('=')
-            .next()
-            .map(|k| k.trim().to_ascii_lowercase())
-    };
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            in_profile = trimmed == header;
-            out.push_str(line);
-            out.push('\n');
-            if in_profile {
-                found = true;
-                for l in &lines {
-                    out.push_str(l);
-                    out.push('\n');
-                }
-            }
-            continue;
-        }
-        let replaced = in_profile
-            && matches!(
-                key_of(trimmed).as_deref(),
-                Some("aws_access_key_id" | "aws_secret_access_key" | "aws_session_token")
-            );
-        if !replaced {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    if !found {
-        if !out.is_empty() && !out.ends_with("\n\n") {
-            out.push('\n');
-        }
-        out.push_str(&header);
-        out.push('\n');
-        for l in &lines {
-            out.push_str(l);
-            out.push('\n');
-        }
+    for line in secret
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+    {
+        out = out.replace(line, "[REDACTED]");
     }
     out
-}
-
-/// `~/` is the user's home, as in the AWS CLI's own paths.
-fn expand_home(path: &Path) -> PathBuf {
-    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => path.to_path_buf(),
-    }
 }
 
 fn digest(text: &[u8]) -> Vec<u8> {
@@ -224,7 +103,7 @@ fn digest(text: &[u8]) -> Vec<u8> {
 }
 
 /// How to put a sink back as it was before delivery.
-enum Undo {
+pub(crate) enum Undo {
     File(PathBuf, Option<Zeroizing<Vec<u8>>>),
     Secret(String, Option<Zeroizing<String>>),
     Parameter(String, Option<Zeroizing<String>>),
@@ -268,187 +147,33 @@ pub async fn deliver<R: Remote>(
     Ok(delivered)
 }
 
-/// Never echo the secret, whatever a command or service said.
-/// Masks the secret in every form a command or service might echo it: whole, JSON-escaped,
-/// and (for a PEM key) line by line.
-fn redact(message: &str, cred: &Credential) -> String {
-    let secret = cred.secret();
-    let mut out = message.replace(secret, "[REDACTED]");
-    let escaped = serde_json::to_string(secret).unwrap_or_default();
-    let escaped = escaped.trim_matches('"');
-    if !escaped.is_empty() {
-        out = out.replace(escaped, "[REDACTED]");
-    }
-    for line in secret
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
-    {
-        out = out.replace(line, "[REDACTED]");
-    }
-    out
-}
-
 /// Writes one sink and reads it back. On error, also says how to undo what it did.
 async fn deliver_one<R: Remote>(
     remote: &R,
     sink: &Sink,
     cred: &Credential<'_>,
-    stdout: &mut (dyn Write + Send),
+    out: &mut (dyn Write + Send),
 ) -> Result<Undo, (String, Undo)> {
     match sink {
-        Sink::File { path, format } => {
-            let text = render(*format, cred);
-            write_file(path, text.as_bytes()).await
-        }
-        Sink::AwsProfile { file, profile } => {
-            let path = expand_home(file);
-            let before = std::fs::read(&path).ok().map(Zeroizing::new);
-            let old = before
-                .as_ref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .map(Zeroizing::new);
-            let text = update_profile(old.as_deref().map_or("", |s| s.as_str()), profile, cred);
-            write_file(&path, text.as_bytes()).await
-        }
+        Sink::File { path, format } => file::deliver(path, *format, cred).await,
+        Sink::AwsProfile { file, profile } => profile::deliver(file, profile, cred).await,
         Sink::SecretsManager {
             secret_id,
             create,
             format,
-        } => {
-            let before = remote
-                .secret_get(secret_id, false)
-                .await
-                .map_err(|e| (e, Undo::Impossible))?;
-            if before.is_none() && !create {
-                return Err((
-                    format!("secret {secret_id} does not exist; add `create = true` to create it"),
-                    Undo::Impossible,
-                ));
-            }
-            let undo = Undo::Secret(secret_id.clone(), before);
-            let text = render(*format, cred);
-            if let Err(e) = remote.secret_put(secret_id, &text, *create).await {
-                return Err((e, undo));
-            }
-            match remote.secret_get(secret_id, false).await {
-                Ok(Some(back)) if digest(back.as_bytes()) == digest(text.as_bytes()) => Ok(undo),
-                Ok(_) => Err(("read-back does not match what was written".into(), undo)),
-                Err(e) => Err((format!("read-back failed: {e}"), undo)),
-            }
-        }
+        } => secrets_manager::deliver(remote, secret_id, *create, *format, cred).await,
         Sink::SsmParameter {
             name,
             kms_key_id,
             format,
-        } => {
-            let before = remote
-                .parameter_get(name)
-                .await
-                .map_err(|e| (e, Undo::Impossible))?;
-            let undo = Undo::Parameter(name.clone(), before);
-            let text = render(*format, cred);
-            if let Err(e) = remote
-                .parameter_put(name, &text, kms_key_id.as_deref())
-                .await
-            {
-                return Err((e, undo));
-            }
-            match remote.parameter_get(name).await {
-                Ok(Some(back)) if digest(back.as_bytes()) == digest(text.as_bytes()) => Ok(undo),
-                Ok(_) => Err(("read-back does not match what was written".into(), undo)),
-                Err(e) => Err((format!("read-back failed: {e}"), undo)),
-            }
-        }
+        } => ssm::deliver(remote, name, kms_key_id.as_deref(), *format, cred).await,
         Sink::Exec {
             command,
             timeout,
             format,
-        } => {
-            let text = render(*format, cred);
-            run_exec(
-                cred,
-                command,
-                std::time::Duration::from_secs(timeout.as_secs()),
-                &text,
-            )
-            .await
-            .map(|()| Undo::Impossible)
-            .map_err(|e| (e, Undo::Impossible))
-        }
-        Sink::Stdout { format } => {
-            let text = render(*format, cred);
-            stdout
-                .write_all(text.as_bytes())
-                .and_then(|()| stdout.flush())
-                .map(|()| Undo::Impossible)
-                .map_err(|e| (e.to_string(), Undo::Impossible))
-        }
+        } => exec::deliver(command, *timeout, *format, cred).await,
+        Sink::Stdout { format } => stdout::deliver(out, *format, cred),
     }
-}
-
-/// Atomic 0600 write, then read back and compared by hash.
-async fn write_file(path: &Path, bytes: &[u8]) -> Result<Undo, (String, Undo)> {
-    let before = std::fs::read(path).ok().map(Zeroizing::new);
-    let undo = Undo::File(path.to_path_buf(), before);
-    if let Err(e) = write_atomic(path, bytes, 0o600) {
-        return Err((e.to_string(), undo));
-    }
-    match std::fs::read(path).map(Zeroizing::new) {
-        Ok(back) if digest(&back) == digest(bytes) => Ok(undo),
-        Ok(_) => Err(("read-back does not match what was written".into(), undo)),
-        Err(e) => Err((format!("read-back failed: {e}"), undo)),
-    }
-}
-
-/// Runs the command with the credential on stdin; a non-zero exit or the timeout fails.
-async fn run_exec(
-    cred: &Credential<'_>,
-    command: &[String],
-    timeout: std::time::Duration,
-    input: &str,
-) -> Result<(), String> {
-    use tokio::io::AsyncWriteExt;
-    let (program, args) = command.split_first().ok_or("empty command")?;
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A command that exits without reading gives a broken pipe: its exit status says more.
-        let _ = stdin.write_all(input.as_bytes()).await;
-    }
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(out) => out.map_err(|e| format!("`{program}` failed: {e}"))?,
-        Err(_) => {
-            return Err(format!(
-                "`{program}` did not finish within {}s",
-                timeout.as_secs()
-            ))
-        }
-    };
-    if output.status.success() {
-        return Ok(());
-    }
-    // Masked before it is cut, so no part of a secret survives at the cut.
-    let stderr = redact(&String::from_utf8_lossy(&output.stderr), cred);
-    let tail: String = stderr
-        .chars()
-        .rev()
-        .take(2000)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    Err(format!(
-        "`{program}` exited with {}: {}",
-        output.status,
-        tail.trim()
-    ))
 }
 
 /// Puts sinks back in reverse order; returns those that could not be.
@@ -456,8 +181,7 @@ async fn restore<R: Remote>(remote: &R, undo: Vec<(String, Undo)>) -> Vec<String
     let mut failed = Vec::new();
     for (name, u) in undo.into_iter().rev() {
         let ok = match &u {
-            Undo::File(path, Some(bytes)) => write_atomic(path, bytes, 0o600).is_ok(),
-            Undo::File(path, None) => std::fs::remove_file(path).is_ok() || !path.exists(),
+            Undo::File(path, before) => file::restore(path, before.as_deref().map(|b| &b[..])),
             Undo::Secret(id, Some(old)) => remote.secret_put(id, old, false).await.is_ok(),
             Undo::Secret(id, None) => remote.secret_delete(id).await.is_ok(),
             Undo::Parameter(name, Some(old)) => remote.parameter_put(name, old, None).await.is_ok(),
@@ -474,22 +198,15 @@ async fn restore<R: Remote>(remote: &R, undo: Vec<(String, Undo)>) -> Vec<String
 /// Whether `sink` now holds `key`: `None` where it cannot be read back (exec, stdout).
 /// Used after an interruption to tell a delivered key from an undelivered one.
 pub async fn holds<R: Remote>(remote: &R, sink: &Sink, key: &KeyId) -> Option<bool> {
-    let text = match sink {
-        Sink::File { path, .. } => std::fs::read(path).ok().map(Zeroizing::new),
-        Sink::AwsProfile { file, .. } => std::fs::read(expand_home(file)).ok().map(Zeroizing::new),
-        Sink::SecretsManager { secret_id, .. } => remote
-            .secret_get(secret_id, false)
-            .await
-            .ok()?
-            .map(|s| Zeroizing::new(s.as_bytes().to_vec())),
-        Sink::SsmParameter { name, .. } => remote
-            .parameter_get(name)
-            .await
-            .ok()?
-            .map(|s| Zeroizing::new(s.as_bytes().to_vec())),
-        Sink::Exec { .. } | Sink::Stdout { .. } => return None,
-    };
-    Some(text.is_some_and(|t| String::from_utf8_lossy(&t).contains(&key.0)))
+    match sink {
+        Sink::File { path, .. } => Some(file::holds(path, key)),
+        Sink::AwsProfile { file, .. } => Some(profile::holds(file, key)),
+        Sink::SecretsManager { secret_id, .. } => {
+            secrets_manager::holds(remote, secret_id, key).await
+        }
+        Sink::SsmParameter { name, .. } => ssm::holds(remote, name, key).await,
+        Sink::Exec { .. } | Sink::Stdout { .. } => None,
+    }
 }
 
 /// After a rollback, what each sink of the set can do about the new key it holds.
@@ -501,15 +218,9 @@ pub async fn restore_previous<R: Remote>(
     let mut said = Vec::new();
     for sink in sinks {
         let line = match sink {
-            Sink::SecretsManager { secret_id, .. } => match remote.secret_get(secret_id, true).await {
-                Ok(Some(prev)) if prev.contains(&old_key.0) => {
-                    match remote.secret_put(secret_id, &prev, false).await {
-                        Ok(()) => format!("{}: restored the previous key (from AWSPREVIOUS)", sink.describe()),
-                        Err(e) => format!("{}: could not restore AWSPREVIOUS ({e}): restore it by hand", sink.describe()),
-                    }
-                }
-                _ => format!("{}: AWSPREVIOUS does not hold the previous key: restore it by hand", sink.describe()),
-            },
+            Sink::SecretsManager { secret_id, .. } => {
+                secrets_manager::restore_previous(remote, secret_id, old_key).await
+            }
             _ => format!(
                 "{}: still holds the new key, which stays Active; restore the previous key there by hand if consumers need it",
                 sink.describe()
@@ -523,6 +234,7 @@ pub async fn restore_previous<R: Remote>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::config::SecretFormat;
     use std::future::Future;
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -549,13 +261,13 @@ mod tests {
         let id = KeyId("AKIATEST".into());
         let secret = SecretString::from(SECRET.to_string());
         let json: serde_json::Value =
-            serde_json::from_str(&render(SecretFormat::Json, &cred(&id, &secret))).unwrap();
+            serde_json::from_str(&format::render(SecretFormat::Json, &cred(&id, &secret))).unwrap();
         assert_eq!(json["SecretAccessKey"], SECRET);
         assert_eq!(json["Version"], 1);
         assert_eq!(json["AccessKeyId"], "AKIATEST");
-        let ini = render(SecretFormat::Credentials, &cred(&id, &secret));
+        let ini = format::render(SecretFormat::Credentials, &cred(&id, &secret));
         assert!(ini.contains("aws_access_key_id = AKIATEST\n"));
-        let env = render(SecretFormat::Env, &cred(&id, &secret));
+        let env = format::render(SecretFormat::Env, &cred(&id, &secret));
         assert!(env.contains(&format!("AWS_SECRET_ACCESS_KEY={SECRET}")));
     }
 
@@ -564,10 +276,10 @@ mod tests {
         let id = KeyId("AKIANEW".into());
         let secret = SecretString::from(SECRET.to_string());
         let before = "# team creds\n[default]\naws_access_key_id = AKIADEF\naws_secret_access_key = d\n\n[ci]\n# rotated by keyrot\nregion = eu-west-1\naws_access_key_id = AKIAOLD\naws_secret_access_key = old\naws_session_token = stale\n\n[other]\naws_access_key_id = AKIAOTH\n";
-        let after = update_profile(before, "ci", &cred(&id, &secret));
+        let after = profile::update_profile(before, "ci", &cred(&id, &secret));
         let expected = format!("# team creds\n[default]\naws_access_key_id = AKIADEF\naws_secret_access_key = d\n\n[ci]\naws_access_key_id = AKIANEW\naws_secret_access_key = {SECRET}\n# rotated by keyrot\nregion = eu-west-1\n\n[other]\naws_access_key_id = AKIAOTH\n");
         assert_eq!(*after, expected);
-        let appended = update_profile("[default]\nx = 1\n", "ci", &cred(&id, &secret));
+        let appended = profile::update_profile("[default]\nx = 1\n", "ci", &cred(&id, &secret));
         assert!(
             appended.ends_with(&format!(
                 "\n\n[ci]\naws_access_key_id = AKIANEW\naws_secret_access_key = {SECRET}\n"
