@@ -4,8 +4,8 @@
 use crate::adapters::iam::{Iam, IamError};
 use crate::adapters::sinks as sink;
 use crate::adapters::store::journal::{Intent, Op};
-use crate::core::config::Config;
-use crate::core::model::{KeyStatus, LiveKey};
+use crate::core::config::{Config, Sink};
+use crate::core::model::{Address, KeyId, KeyStatus, LiveKey};
 use crate::core::plan::{Action, ActionKind, Reason};
 use crate::core::state::{State, TrackedKey};
 use std::collections::BTreeSet;
@@ -23,12 +23,20 @@ pub async fn reconcile<I: Iam, R: sink::Remote>(
     state: &mut State,
     intent: &Intent,
 ) -> Result<Vec<String>, IamError> {
-    let address = &intent.address;
-    let live = iam.list_credentials(address).await?.unwrap_or_default();
-    let set = state.sets.get(address).cloned().unwrap_or_default();
-    let tracked: BTreeSet<_> = set.keys().map(|(_, k)| k.id.clone()).collect();
-    let mut said = Vec::new();
-    let action = |kind| Action {
+    let live = iam
+        .list_credentials(&intent.address)
+        .await?
+        .unwrap_or_default();
+    match intent.op {
+        Op::Create => reconcile_create(iam, remote, config, state, intent, &live).await,
+        Op::Deactivate | Op::Reactivate => Ok(reconcile_status(state, intent, &live)),
+        Op::Delete => Ok(reconcile_delete(state, intent, &live)),
+    }
+}
+
+/// The state change the intent's step made, recorded at the intent's instant.
+fn recovered(kind: ActionKind, intent: &Intent) -> Action {
+    Action {
         kind,
         key: intent.key_id.clone(),
         reason: Reason::new(
@@ -36,127 +44,163 @@ pub async fn reconcile<I: Iam, R: sink::Remote>(
             "recorded from the journal after an interruption",
         ),
         frees_slot: false,
-    };
-    match intent.op {
-        Op::Create => {
-            let sinks = config.sets.get(address).map_or(&[][..], |s| &s.sinks[..]);
-            let candidate = intent
-                .key_id
-                .as_ref()
-                .filter(|id| !tracked.contains(*id))
-                .and_then(|id| live.iter().find(|k| &k.id == id));
-            let mut delivered = None;
-            let mut missing = Vec::new();
-            if let Some(key) = candidate {
-                // Undelivered only when provably so: delivery never started, or every sink
-                // the config has now can be read back and none holds the key (the config
-                // may have changed since, so positions are not trusted).
-                let mut any_holds = false;
-                let mut unknown = sinks.is_empty();
-                for s in sinks {
-                    match sink::holds(remote, s, &key.id).await {
-                        Some(true) => any_holds = true,
-                        Some(false) => missing.push(s.describe()),
-                        None => {
-                            unknown = true;
-                            missing.push(s.describe());
-                        }
-                    }
-                }
-                let maybe_delivered = intent.sinks_started > 0 && (any_holds || unknown);
-                delivered = maybe_delivered.then_some(key);
-            }
-            if let Some(key) = delivered {
-                // A consumer may already read it: keep it, as the new current key.
-                let created = TrackedKey {
-                    id: key.id.clone(),
-                    status: KeyStatus::Active,
-                    born: intent.now,
-                    status_since: intent.now,
-                };
-                state.record(
-                    address,
-                    &action(ActionKind::Create),
-                    Some(&created),
-                    intent.now,
-                );
-                let note = if missing.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; not confirmed in: {} (their consumers keep the old key, whose deactivation waits \
-                         for it to go unused; `keyrot apply --force-rotate {address}` rotates again)",
-                        missing.join(", ")
-                    )
-                };
-                said.push(format!(
-                    "{address}: key {} was created and delivered before an interruption: adopted as the current key{note}",
-                    key.id.masked(),
-                ));
-            }
-            let keep = delivered.map(|k| k.id.clone());
-            said.extend(delete_undelivered(iam, intent, &live, &tracked, keep.as_ref()).await?);
-            if let (Some(id), None) = (&intent.key_id, &keep) {
-                // The intent's own key, by id, wherever the clocks stand.
-                if live.iter().any(|k| &k.id == id) && !tracked.contains(id) {
-                    match iam.delete_credential(address, id).await {
-                        Err(e) if !e.is_no_such_entity() => return Err(e),
-                        _ => {}
-                    }
-                    said.push(format!(
-                        "{address}: deleted key {}, created by an interrupted create whose secret was never delivered",
-                        id.masked()
-                    ));
-                }
-            }
+    }
+}
+
+fn tracked_ids(state: &State, address: &Address) -> BTreeSet<KeyId> {
+    state
+        .sets
+        .get(address)
+        .map(|s| s.keys().map(|(_, k)| k.id.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// An interrupted create: adopt the new key if a consumer may hold it, else delete it
+/// (and any other key the create made).
+async fn reconcile_create<I: Iam, R: sink::Remote>(
+    iam: &I,
+    remote: &R,
+    config: &Config,
+    state: &mut State,
+    intent: &Intent,
+    live: &[LiveKey],
+) -> Result<Vec<String>, IamError> {
+    let address = &intent.address;
+    let tracked = tracked_ids(state, address);
+    let sinks = config.sets.get(address).map_or(&[][..], |s| &s.sinks[..]);
+    let candidate = intent
+        .key_id
+        .as_ref()
+        .filter(|id| !tracked.contains(*id))
+        .and_then(|id| live.iter().find(|k| &k.id == id));
+    let mut said = Vec::new();
+    let mut keep = None;
+    if let Some(key) = candidate.filter(|_| intent.sinks_started > 0) {
+        let (may_hold, missing) = read_back(remote, sinks, &key.id).await;
+        if may_hold {
+            said.push(adopt(state, intent, key, &missing));
+            keep = Some(key.id.clone());
         }
-        Op::Deactivate | Op::Reactivate => {
-            let want = if intent.op == Op::Deactivate {
-                KeyStatus::Inactive
-            } else {
-                KeyStatus::Active
-            };
-            let key = intent
-                .key_id
-                .as_ref()
-                .and_then(|id| live.iter().find(|k| &k.id == id));
-            let recorded = intent
-                .key_id
-                .as_ref()
-                .and_then(|id| set.keys().find(|(_, k)| &k.id == id))
-                .map(|(_, k)| k.status.clone());
-            if let Some(key) = key.filter(|k| k.status == want && recorded != Some(want.clone())) {
-                let kind = if intent.op == Op::Deactivate {
-                    ActionKind::Deactivate
-                } else {
-                    ActionKind::Reactivate
-                };
-                state.record(address, &action(kind), None, intent.now);
-                said.push(format!(
-                    "{address}: the interrupted step did set key {} {want}; recorded",
-                    key.id.masked()
-                ));
+    }
+    said.extend(delete_undelivered(iam, intent, live, &tracked, keep.as_ref()).await?);
+    if let (Some(id), None) = (&intent.key_id, &keep) {
+        // The intent's own key, by id, wherever the clocks stand.
+        if live.iter().any(|k| &k.id == id) && !tracked.contains(id) {
+            match iam.delete_credential(address, id).await {
+                Err(e) if !e.is_no_such_entity() => return Err(e),
+                _ => {}
             }
-        }
-        Op::Delete => {
-            let gone = intent
-                .key_id
-                .as_ref()
-                .is_some_and(|id| tracked.contains(id) && !live.iter().any(|k| &k.id == id));
-            if gone {
-                state.record(address, &action(ActionKind::Delete), None, intent.now);
-                said.push(format!(
-                    "{address}: the interrupted delete of key {} did happen; recorded",
-                    intent
-                        .key_id
-                        .as_ref()
-                        .map(|k| k.masked())
-                        .unwrap_or_default()
-                ));
-            }
+            said.push(format!(
+                "{address}: deleted key {}, created by an interrupted create whose secret was never delivered",
+                id.masked()
+            ));
         }
     }
     Ok(said)
+}
+/// Whether a consumer may hold `key`, and the sinks that do not (or cannot be read).
+/// Undelivered only when provably so: every sink the config has now can be read back and
+/// none holds the key (the config may have changed since, so positions are not trusted).
+async fn read_back<R: sink::Remote>(
+    remote: &R,
+    sinks: &[Sink],
+    key: &KeyId,
+) -> (bool, Vec<String>) {
+    let mut any_holds = false;
+    let mut unknown = sinks.is_empty();
+    let mut missing = Vec::new();
+    for s in sinks {
+        match sink::holds(remote, s, key).await {
+            Some(true) => any_holds = true,
+            Some(false) => missing.push(s.describe()),
+            None => {
+                unknown = true;
+                missing.push(s.describe());
+            }
+        }
+    }
+    (any_holds || unknown, missing)
+}
+
+/// A key a consumer may already read is kept, as the new current key.
+fn adopt(state: &mut State, intent: &Intent, key: &LiveKey, missing: &[String]) -> String {
+    let address = &intent.address;
+    let created = TrackedKey {
+        id: key.id.clone(),
+        status: KeyStatus::Active,
+        born: intent.now,
+        status_since: intent.now,
+    };
+    state.record(
+        address,
+        &recovered(ActionKind::Create, intent),
+        Some(&created),
+        intent.now,
+    );
+    let note = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not confirmed in: {} (their consumers keep the old key, whose deactivation waits \
+             for it to go unused; `keyrot apply --force-rotate {address}` rotates again)",
+            missing.join(", ")
+        )
+    };
+    format!(
+        "{address}: key {} was created and delivered before an interruption: adopted as the current key{note}",
+        key.id.masked(),
+    )
+}
+
+/// An interrupted status change: record it if IAM shows it happened.
+fn reconcile_status(state: &mut State, intent: &Intent, live: &[LiveKey]) -> Vec<String> {
+    let address = &intent.address;
+    let (want, kind) = match intent.op {
+        Op::Deactivate => (KeyStatus::Inactive, ActionKind::Deactivate),
+        _ => (KeyStatus::Active, ActionKind::Reactivate),
+    };
+    let Some(id) = &intent.key_id else {
+        return Vec::new();
+    };
+    let recorded = state.sets.get(address).and_then(|s| {
+        s.keys()
+            .find(|(_, k)| &k.id == id)
+            .map(|(_, k)| k.status.clone())
+    });
+    let happened = live
+        .iter()
+        .any(|k| &k.id == id && k.status == want && recorded.as_ref() != Some(&want));
+    if !happened {
+        return Vec::new();
+    }
+    state.record(address, &recovered(kind, intent), None, intent.now);
+    vec![format!(
+        "{address}: the interrupted step did set key {} {want}; recorded",
+        id.masked()
+    )]
+}
+
+/// An interrupted delete: record it if the key is gone from IAM.
+fn reconcile_delete(state: &mut State, intent: &Intent, live: &[LiveKey]) -> Vec<String> {
+    let address = &intent.address;
+    let tracked = tracked_ids(state, address);
+    let Some(id) = intent
+        .key_id
+        .as_ref()
+        .filter(|id| tracked.contains(*id) && !live.iter().any(|k| &k.id == *id))
+    else {
+        return Vec::new();
+    };
+    state.record(
+        address,
+        &recovered(ActionKind::Delete, intent),
+        None,
+        intent.now,
+    );
+    vec![format!(
+        "{address}: the interrupted delete of key {} did happen; recorded",
+        id.masked()
+    )]
 }
 
 /// How long after its intent a create (with the SDK's retries) can still have made a key.
@@ -169,8 +213,8 @@ pub async fn delete_undelivered<I: Iam>(
     iam: &I,
     intent: &Intent,
     live: &[LiveKey],
-    tracked: &BTreeSet<crate::core::model::KeyId>,
-    keep: Option<&crate::core::model::KeyId>,
+    tracked: &BTreeSet<KeyId>,
+    keep: Option<&KeyId>,
 ) -> Result<Vec<String>, IamError> {
     let mut said = Vec::new();
     for key in live {

@@ -1,0 +1,321 @@
+//! Executes a plan against IAM, writing state after every step.
+//!
+//! A new key's secret is delivered before state records the key; if delivery fails the
+//! key is deleted again, so nothing is orphaned and no secret is lost.
+
+mod create;
+
+use crate::adapters::crash;
+use crate::adapters::iam::{Iam, IamError};
+use crate::adapters::remote::Remote;
+use crate::adapters::sinks::SinkError;
+use crate::adapters::store::journal::{Intent, Journal, JournalError, Op};
+use crate::adapters::store::{StateStore, StoreError};
+use crate::core::config::Config;
+use crate::core::model::timestamp;
+use crate::core::model::{Address, KeyId, KeyStatus, Time};
+use crate::core::plan::{Action, ActionKind, Plan};
+use crate::core::policy::{PolicyAction, PolicyPlan};
+use crate::core::state::State;
+use crate::ops::error::Error;
+use crate::ops::session::Writer;
+use std::io::Write;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{address}: {source}")]
+    Iam { address: Address, source: IamError },
+    #[error("{address}: {source}; the new key {key} was deleted again, nothing was changed for this set")]
+    Delivery {
+        address: Address,
+        key: String,
+        source: SinkError,
+    },
+    #[error("{address}: the new key {key} never worked: {message}; it was deleted again, nothing was changed for this set")]
+    Unverified {
+        address: Address,
+        key: String,
+        message: String,
+    },
+    #[error("{address}: {cause}; and deleting the undelivered new credential {key} failed too ({delete_error}): the next `keyrot apply` retries, or delete it by hand with `{by_hand}`")]
+    Orphan {
+        address: Address,
+        key: String,
+        cause: String,
+        delete_error: IamError,
+        by_hand: String,
+    },
+    #[error("{address}: {message}")]
+    Changed { address: Address, message: String },
+    #[error("{address}: no certificate to upload: {message}")]
+    Certificate { address: Address, message: String },
+    #[error("account password policy: {0}")]
+    Policy(IamError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{address} is not in the config")]
+    NotConfigured { address: Address },
+}
+
+/// The number of steps `plan` takes when applied (for progress bars).
+pub fn step_count(plan: &Plan) -> usize {
+    plan.execution_order().len() + usize::from(plan.password_policy.is_some())
+}
+
+/// Runs `plan` with the writer's lock, state and clients. `stdout` is where a
+/// `deliver "stdout"` sink writes; `progress` hears each finished step.
+pub async fn execute<I: Iam, R: Remote>(
+    writer: &mut Writer<I, R>,
+    config: &Config,
+    plan: &Plan,
+    now: Time,
+    stdout: &mut (dyn Write + Send),
+    progress: &mut dyn FnMut(&str),
+) -> Result<Report, Error> {
+    let Writer {
+        store,
+        state,
+        clients,
+        journal,
+        ..
+    } = writer;
+    let mut applier = Applier {
+        iam: &clients.iam,
+        remote: &clients.remote,
+        config,
+        store,
+        state,
+        now,
+        stdout,
+        journal,
+        wall_clock: &chrono::Utc::now,
+    };
+    applier
+        .run(plan, progress)
+        .await
+        .map_err(|(report, source)| Error::Apply {
+            source: Box::new(source),
+            done: report.done.len(),
+            total: step_count(plan),
+            state: applier.store.path().display().to_string(),
+        })
+}
+
+/// What apply did, for the final report.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub done: Vec<String>,
+    /// Sets left at the deactivate→delete checkpoint, with how to go on or back.
+    pub checkpoints: Vec<String>,
+}
+
+pub struct Applier<'a, I: Iam, R: Remote> {
+    pub iam: &'a I,
+    /// Secrets Manager / SSM sinks, and STS to prove a new key works.
+    pub remote: &'a R,
+    pub config: &'a Config,
+    pub store: &'a mut StateStore,
+    pub state: &'a mut State,
+    pub now: Time,
+    /// Where a `deliver "stdout"` sink writes.
+    pub stdout: &'a mut (dyn Write + Send),
+    pub journal: &'a Journal,
+    /// Real time, for journal intents (IAM's CreateDate is compared with it).
+    pub wall_clock: &'a dyn Fn() -> Time,
+}
+
+impl<I: Iam, R: Remote> Applier<'_, I, R> {
+    /// Runs every action in execution order; `progress` hears each finished step.
+    /// Stops at the first failure; what was done before it is already in state.
+    pub async fn run(
+        &mut self,
+        plan: &Plan,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Report, (Report, ApplyError)> {
+        let mut report = Report::default();
+        for (si, ai) in plan.execution_order() {
+            let set = &plan.sets[si];
+            let action = &set.actions[ai];
+            match self.step(&set.address, action).await {
+                Ok(line) => {
+                    progress(&line);
+                    report.done.push(line);
+                }
+                Err(e) => return Err((report, e)),
+            }
+        }
+        if let Some(policy) = &plan.password_policy {
+            match self.apply_policy(policy).await {
+                Ok(line) => {
+                    progress(&line);
+                    report.done.push(line);
+                }
+                Err(e) => return Err((report, e)),
+            }
+        }
+        for set in &plan.sets {
+            let deactivated = set
+                .actions
+                .iter()
+                .find(|a| a.kind == ActionKind::Deactivate);
+            if let (Some(a), Some(cfg)) = (deactivated, self.config.sets.get(&set.address)) {
+                let due = self.now + cfg.windows.inactive_for.to_chrono();
+                report.checkpoints.push(format!(
+                    "{addr}: old key {key} is Inactive. Checkpoint: confirm applications work with the new key.\n  \
+                     To go on: `keyrot apply` at or after {due} (when inactive_for has passed) deletes it.\n  \
+                     To go back: `keyrot rollback {addr}` reactivates it.",
+                    addr = set.address,
+                    key = a.key.as_ref().map(|k| k.masked()).unwrap_or_default(),
+                    due = timestamp(due),
+                ));
+            }
+        }
+        Ok(report)
+    }
+
+    /// The policy holds no secret and the call is idempotent: a re-run converges, so no
+    /// journal intent is needed.
+    async fn apply_policy(&self, policy: &PolicyPlan) -> Result<String, ApplyError> {
+        let result = match (&policy.action, &policy.after) {
+            (PolicyAction::Update, Some(after)) => self.iam.set_password_policy(after).await,
+            _ => self.iam.delete_password_policy().await,
+        };
+        result.map_err(ApplyError::Policy)?;
+        Ok(match policy.action {
+            PolicyAction::Update => "account password policy: updated".to_string(),
+            PolicyAction::Delete => "account password policy: deleted".to_string(),
+        })
+    }
+
+    async fn step(&mut self, address: &Address, action: &Action) -> Result<String, ApplyError> {
+        let masked = action.key.as_ref().map(|k| k.masked()).unwrap_or_default();
+        let mut intent = journal_op(&action.kind).map(|op| Intent {
+            op,
+            address: address.clone(),
+            key_id: action.key.clone(),
+            at: (self.wall_clock)(),
+            now: self.now,
+            sinks_started: 0,
+        });
+        if let Some(intent) = &intent {
+            self.journal.record(intent)?;
+        }
+        let mut created = None;
+        let line = match (&action.kind, intent.as_mut(), &action.key) {
+            (ActionKind::Create, Some(intent), _) => {
+                let (tracked, sinks) = self.create_and_deliver(address, intent).await?;
+                let line = format!(
+                    "{address}: created key {}, delivered to {}",
+                    tracked.id.masked(),
+                    sinks.join(", ")
+                );
+                created = Some(tracked);
+                line
+            }
+            (ActionKind::Deactivate | ActionKind::Reactivate, _, key) => {
+                let status = match action.kind {
+                    ActionKind::Deactivate => KeyStatus::Inactive,
+                    _ => KeyStatus::Active,
+                };
+                if let Some(key) = key {
+                    self.set_status(address, key, status.clone()).await?;
+                }
+                format!("{address}: key {masked} is now {status}")
+            }
+            (ActionKind::Delete, _, key) => {
+                if let Some(key) = key {
+                    self.delete(address, key).await?;
+                }
+                format!("{address}: deleted key {masked}")
+            }
+            (ActionKind::Import { role, .. }, _, _) => {
+                format!("{address}: imported key {masked} as {}", role.as_str())
+            }
+            (ActionKind::Refresh { status, .. }, _, _) => {
+                format!("{address}: recorded key {masked} as {status}")
+            }
+            (ActionKind::Untrack, _, _) => {
+                format!("{address}: stopped tracking deleted key {masked}")
+            }
+            (ActionKind::Forget, _, _) => format!("{address}: forgotten (IAM untouched)"),
+            (ActionKind::Create, None, _) => unreachable!("a create always has an intent"),
+        };
+        self.state
+            .record(address, action, created.as_ref(), self.now);
+        self.store.save(self.state)?;
+        if intent.is_some() {
+            self.journal.clear()?;
+        }
+        Ok(line)
+    }
+
+    async fn set_status(
+        &mut self,
+        address: &Address,
+        key: &KeyId,
+        status: KeyStatus,
+    ) -> Result<(), ApplyError> {
+        crash::point("before-iam-update");
+        self.iam
+            .set_credential_status(address, key, status)
+            .await
+            .map_err(|source| iam_error(address, source))?;
+        crash::point("after-iam-update");
+        Ok(())
+    }
+
+    /// Deletes an Inactive key. Plans can wait at a prompt or in a review: never delete a
+    /// key that someone has turned back on since.
+    async fn delete(&mut self, address: &Address, key: &KeyId) -> Result<(), ApplyError> {
+        let live = self
+            .iam
+            .list_credentials(address)
+            .await
+            .map_err(|source| iam_error(address, source))?
+            .unwrap_or_default();
+        if live
+            .iter()
+            .any(|k| &k.id == key && k.status == KeyStatus::Active)
+        {
+            self.journal.clear()?;
+            return Err(ApplyError::Changed {
+                address: address.clone(),
+                message: format!(
+                    "key {} is Active again (changed since the plan), so it was not deleted; run `keyrot plan`",
+                    key.masked()
+                ),
+            });
+        }
+        crash::point("before-iam-delete");
+        match self.iam.delete_credential(address, key).await {
+            // Already gone is the outcome we wanted.
+            Err(e) if !e.is_no_such_entity() => return Err(iam_error(address, e)),
+            _ => {}
+        }
+        crash::point("after-iam-delete");
+        Ok(())
+    }
+}
+
+/// The journal operation of an action that changes IAM; state-only actions have none.
+fn journal_op(kind: &ActionKind) -> Option<Op> {
+    match kind {
+        ActionKind::Create => Some(Op::Create),
+        ActionKind::Deactivate => Some(Op::Deactivate),
+        ActionKind::Reactivate => Some(Op::Reactivate),
+        ActionKind::Delete => Some(Op::Delete),
+        ActionKind::Import { .. }
+        | ActionKind::Refresh { .. }
+        | ActionKind::Untrack
+        | ActionKind::Forget => None,
+    }
+}
+
+fn iam_error(address: &Address, source: IamError) -> ApplyError {
+    ApplyError::Iam {
+        address: address.clone(),
+        source,
+    }
+}
