@@ -2,7 +2,8 @@
 
 use super::{timestamp, Style};
 use crate::core::duration::humanize;
-use crate::core::plan::{ActionKind, DriftKind, Plan, SetPlan, Slot, Summary};
+use crate::core::model::{CredentialKind, Time};
+use crate::core::plan::{Action, ActionKind, DriftKind, KeyView, Plan, SetPlan, Slot, Summary};
 use crate::core::policy::{PolicyAction, PolicyPlan};
 use std::fmt::Write;
 
@@ -79,66 +80,13 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
         style.dim(&format!("(phase: {})", set.phase.as_str()))
     );
     for k in &set.keys {
-        let role = k.role.map_or("untracked", |r| r.as_str());
-        let noun = if k.cert.is_some() { "cert" } else { "key" };
-        let _ = writeln!(
-            out,
-            "      {noun} {}  {:<8}  {:<8}  age {}",
-            k.id.masked(),
-            role,
-            k.status.as_str(),
-            humanize(plan.now - k.born)
-        );
-        if let Some(c) = &k.cert {
-            let _ = writeln!(
-                out,
-                "           subject {}  not after {}  sha256 {}…",
-                c.subject,
-                timestamp(c.not_after),
-                &c.fingerprint[..c.fingerprint.len().min(16)]
-            );
-        }
+        key_line(out, k, plan.now);
     }
     if set.changes_iam() {
         slot_diff(out, set, style);
     }
-    let noun = set.address.kind.short_noun();
     for a in &set.actions {
-        let key = a.key.as_ref().map(|k| k.masked()).unwrap_or_default();
-        let (symbol, line) = match &a.kind {
-            ActionKind::Import { role, .. } => (
-                style.cyan("<="),
-                format!("import {noun} {key} as {}", role.as_str()),
-            ),
-            ActionKind::Refresh { status, .. } => (
-                style.cyan("<="),
-                format!("record {noun} {key} as {status} (state only)"),
-            ),
-            ActionKind::Untrack => (
-                style.cyan("<="),
-                format!("stop tracking deleted {noun} {key} (state only)"),
-            ),
-            ActionKind::Forget => (
-                style.cyan("<="),
-                "forget this credential set (state only; IAM untouched)".into(),
-            ),
-            ActionKind::Create => (
-                style.green("+"),
-                format!(
-                    "create a new {} and deliver its secret",
-                    set.address.kind.noun()
-                ),
-            ),
-            ActionKind::Deactivate => (
-                style.yellow("~"),
-                format!("deactivate {noun} {key}  Active -> Inactive"),
-            ),
-            ActionKind::Reactivate => (
-                style.yellow("~"),
-                format!("reactivate {noun} {key}  Inactive -> Active"),
-            ),
-            ActionKind::Delete => (style.red("-"), format!("delete {noun} {key}")),
-        };
+        let (symbol, line) = action_line(a, set.address.kind, style);
         let _ = writeln!(out, "  {symbol:>2} {line}");
         let _ = writeln!(out, "       {}", style.dim(&a.reason.message));
     }
@@ -159,6 +107,65 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
         let _ = writeln!(out, "       {}", style.dim(&w.reason.message));
     }
     out.push('\n');
+}
+
+fn key_line(out: &mut String, k: &KeyView, now: Time) {
+    let role = k.role.map_or("untracked", |r| r.as_str());
+    let noun = if k.cert.is_some() { "cert" } else { "key" };
+    let _ = writeln!(
+        out,
+        "      {noun} {}  {:<8}  {:<8}  age {}",
+        k.id.masked(),
+        role,
+        k.status.as_str(),
+        humanize(now - k.born)
+    );
+    if let Some(c) = &k.cert {
+        let _ = writeln!(
+            out,
+            "           subject {}  not after {}  sha256 {}…",
+            c.subject,
+            timestamp(c.not_after),
+            &c.fingerprint[..c.fingerprint.len().min(16)]
+        );
+    }
+}
+
+/// The symbol and sentence of one action, Terraform-style (`+ ~ - <=`).
+fn action_line(a: &Action, kind: CredentialKind, style: Style) -> (String, String) {
+    let noun = kind.short_noun();
+    let key = a.key.as_ref().map(|k| k.masked()).unwrap_or_default();
+    match &a.kind {
+        ActionKind::Import { role, .. } => (
+            style.cyan("<="),
+            format!("import {noun} {key} as {}", role.as_str()),
+        ),
+        ActionKind::Refresh { status, .. } => (
+            style.cyan("<="),
+            format!("record {noun} {key} as {status} (state only)"),
+        ),
+        ActionKind::Untrack => (
+            style.cyan("<="),
+            format!("stop tracking deleted {noun} {key} (state only)"),
+        ),
+        ActionKind::Forget => (
+            style.cyan("<="),
+            "forget this credential set (state only; IAM untouched)".into(),
+        ),
+        ActionKind::Create => (
+            style.green("+"),
+            format!("create a new {} and deliver its secret", kind.noun()),
+        ),
+        ActionKind::Deactivate => (
+            style.yellow("~"),
+            format!("deactivate {noun} {key}  Active -> Inactive"),
+        ),
+        ActionKind::Reactivate => (
+            style.yellow("~"),
+            format!("reactivate {noun} {key}  Inactive -> Active"),
+        ),
+        ActionKind::Delete => (style.red("-"), format!("delete {noun} {key}")),
+    }
 }
 
 /// The whole policy before → after as a line diff; fields the config leaves unset that IAM
