@@ -72,7 +72,7 @@ impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
         for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-            if s != 0 && s % size == 0 {
+            if s != 0 && s.is_multiple_of(size) {
                 return write!(f, "{}{unit}", s / size);
             }
         }

@@ -110,19 +110,8 @@ fn rotate_with_crash(moto: &Moto, phase: usize, point: &str, nth: u32) -> bool {
                 let status = s.project.ok(&["status"], Some(*now), 0);
                 assert!(status.stdout.contains("Unfinished:"), "{}", status.stdout);
             }
-            // The dead holder's lock is reported, then removed by id.
-            let lock = s.project.path("state/keyrot.json.lock");
-            // Exit 4: the state is locked (retry later).
-            let refused = s.project.ok(&["apply", "--auto-approve"], Some(*now), 4);
-            assert!(
-                refused.stderr.contains("no longer running"),
-                "{}",
-                refused.stderr
-            );
-            let info: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
-            s.project
-                .ok(&["force-unlock", info["id"].as_str().unwrap()], None, 0);
+            // The OS released the killed run's lock: the next run goes on at once, with
+            // no command from a person (s.apply below asserts it succeeds).
         }
         s.apply(*now);
     }

@@ -30,6 +30,8 @@ pub enum StoreError {
         id: String,
         hint: String,
     },
+    #[error("the lock is held by {holder}, which is still running: a live lock cannot be broken\n  hint: it is released the moment that process exits; stop it if it is stuck")]
+    HeldByLiveProcess { holder: String },
     #[error("no lock with id {wanted} on {path}{found}")]
     UnlockMismatch {
         path: PathBuf,
