@@ -19,22 +19,27 @@ impl Shell {
         }
     }
 
-    /// A line on stdout.
+    /// A line on stdout. A closed stdout (a reader that went away) is not worth a panic
+    /// in the middle of a step: what was done is in state either way.
     pub fn out(&self, text: impl std::fmt::Display) {
-        println!("{text}");
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
 
     /// Text on stdout as it is (renderers end their own lines).
     pub fn print(&self, text: impl std::fmt::Display) {
-        print!("{text}");
+        let _ = write!(std::io::stdout().lock(), "{text}");
     }
 
     pub fn warn(&self, text: impl std::fmt::Display) {
-        eprintln!("{} {text}", self.style.yellow("Warning:"));
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{} {text}",
+            self.style.yellow("Warning:")
+        );
     }
 
     pub fn error(&self, text: impl std::fmt::Display) {
-        eprintln!("Error: {text}");
+        let _ = writeln!(std::io::stderr().lock(), "Error: {text}");
     }
 
     /// A progress bar over `total` steps on a terminal's stderr; hidden otherwise.
