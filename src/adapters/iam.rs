@@ -28,8 +28,13 @@ pub enum IamError {
     NoSuchEntity { operation: String, message: String },
     #[error("{operation}: IAM quota reached: {message}")]
     LimitExceeded { operation: String, message: String },
+    /// The caller may not do this (one user's permissions, say): other sets may go on.
     #[error("{operation}: access denied ({message})\n  hint: check the AWS credentials keyrot runs with (--profile, AWS_PROFILE) and their IAM permissions")]
     Denied { operation: String, message: String },
+    /// The credentials themselves are refused (unknown, expired, wrong secret): no call
+    /// can succeed, so a run stops.
+    #[error("{operation}: the AWS credentials were refused ({message})\n  hint: check the AWS credentials keyrot runs with (--profile, AWS_PROFILE, `aws sso login`); they may be expired")]
+    Credentials { operation: String, message: String },
     #[error("{operation}: {message}")]
     Other { operation: String, message: String },
 }
@@ -37,6 +42,21 @@ pub enum IamError {
 impl IamError {
     pub fn is_no_such_entity(&self) -> bool {
         matches!(self, IamError::NoSuchEntity { .. })
+    }
+
+    /// IAM answered and did nothing: the request was refused outright (unlike a timeout or
+    /// a 5xx, after which the call may or may not have happened). A quota refusal is left
+    /// out: it can follow an SDK retry of a create that did happen.
+    pub fn nothing_happened(&self) -> bool {
+        matches!(
+            self,
+            IamError::NoSuchEntity { .. } | IamError::Denied { .. } | IamError::Credentials { .. }
+        )
+    }
+
+    /// Refused for who keyrot is, not for what it asked.
+    pub fn is_denied(&self) -> bool {
+        matches!(self, IamError::Denied { .. } | IamError::Credentials { .. })
     }
 }
 

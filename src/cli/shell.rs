@@ -38,6 +38,11 @@ impl Shell {
         );
     }
 
+    /// A line on stderr as it is (a continuation of an error).
+    pub fn err_line(&self, text: impl std::fmt::Display) {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+
     pub fn error(&self, text: impl std::fmt::Display) {
         let _ = writeln!(std::io::stderr().lock(), "Error: {text}");
     }
@@ -53,8 +58,9 @@ impl Shell {
 
     /// Terraform's prompt: only `yes` approves. EOF (no terminal) declines.
     pub fn confirm(&self) -> std::io::Result<bool> {
-        print!("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
-        std::io::stdout().flush()?;
+        let mut stdout = std::io::stdout().lock();
+        write!(stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")?;
+        stdout.flush()?;
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
         Ok(line.trim() == "yes")

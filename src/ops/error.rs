@@ -75,7 +75,7 @@ pub enum Error {
 
 impl Error {
     pub fn class(&self) -> ErrorClass {
-        let denied = |e: &IamError| matches!(e, IamError::Denied { .. });
+        let denied = IamError::is_denied;
         match self {
             Error::Store(StoreError::Locked { .. }) => ErrorClass::Locked,
             Error::Refused { .. } => ErrorClass::PlanRefused,

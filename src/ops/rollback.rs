@@ -41,7 +41,15 @@ pub async fn rollback<I: Iam, R: Remote>(
             previous.id.masked()
         )));
     }
-    let report = apply::execute(writer, config, &plan, now, stdout, progress).await?;
+    let mut report = apply::execute(writer, config, &plan, now, stdout, progress).await?;
+    if let Some(failed) = report.failed.pop() {
+        return Err(Error::Apply {
+            source: Box::new(failed.error),
+            done: 0,
+            total: 1,
+            state: writer.store.path().display().to_string(),
+        });
+    }
     let consumers = match config.sets.get(address) {
         Some(set) => {
             sinks::restore_previous(&writer.clients.remote, &set.sinks, &previous.id).await

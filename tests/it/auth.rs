@@ -52,7 +52,11 @@ fn with_signatures_checked_the_delivered_secret_works_and_a_wrong_one_does_not()
     let project = Project::new(&moto.endpoint, config);
     // Credentials IAM does not know: exit 6 (fix credentials), not a general error.
     let denied = project.ok(&["plan"], None, 6);
-    assert!(denied.stderr.contains("access denied"), "{}", denied.stderr);
+    assert!(
+        denied.stderr.contains("credentials were refused"),
+        "{}",
+        denied.stderr
+    );
     let mut apply = project.command(
         &["apply", "--auto-approve"],
         Some(chrono::Utc::now() + Duration::days(100)),

@@ -504,3 +504,60 @@ fn a_key_reactivated_while_apply_waits_at_the_prompt_is_not_deleted() {
     );
     assert!(!project.path("state/keyrot.json.journal").exists());
 }
+
+/// One set's broken consumer does not hold up the others: their due steps happen, the
+/// broken set is left exactly as it was, and the run exits non-zero naming it.
+#[test]
+fn one_failing_set_does_not_stop_the_others() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let broken = unique_user("isolate-broken");
+    let healthy: Vec<String> = (0..3)
+        .map(|i| unique_user(&format!("isolate-ok{i}")))
+        .collect();
+    let mut config = String::from("defaults {\n  max_age = \"90d\"\n}\n");
+    config.push_str(&format!(
+        "user \"{broken}\" {{\n  access_key {{\n    deliver \"exec\" {{\n      command = [\"sh\", \"-c\", \"exit 1\"]\n    }}\n  }}\n}}\n"
+    ));
+    let mut seeded = Vec::new();
+    for user in &healthy {
+        config.push_str(&format!(
+            "user \"{user}\" {{\n  access_key {{\n    deliver \"file\" {{\n      path = \"secrets/{user}.json\"\n    }}\n  }}\n}}\n"
+        ));
+        seeded.push(seed_user(&iam, user));
+    }
+    let broken_key = seed_user(&iam, &broken);
+    let project = Project::new(&moto.endpoint, &config);
+    let run = project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 1);
+
+    // The three healthy sets rotated: old key plus the delivered new one.
+    for (user, old) in healthy.iter().zip(&seeded) {
+        let live = live_keys(&iam, user);
+        assert_eq!(live.len(), 2, "{user}: {live:?}\n{}", run.stderr);
+        let (new_id, _, _) = delivered(&project, user);
+        assert!(live.iter().any(|(id, s)| id == &new_id && s == "Active"));
+        assert!(live.iter().any(|(id, _)| id == &old.id));
+    }
+    // The broken one: exactly its original key in IAM, and state tracks only that key.
+    assert_eq!(
+        live_keys(&iam, &broken),
+        vec![(broken_key.id.clone(), "Active".to_string())]
+    );
+    let state = project.state_json();
+    let text = serde_json::to_string(&state).unwrap();
+    let set = &state["credential_sets"][format!("user.{broken}.access_key")];
+    assert!(set.is_object(), "{text}");
+    assert_eq!(set["phase"], "steady", "{set}");
+    assert!(
+        run.stderr
+            .contains(&format!("user.{broken}.access_key: create failed")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("1 credential set(s) failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("Apply incomplete:"), "{}", run.stdout);
+}

@@ -40,11 +40,32 @@ where
         .message()
         .map(str::to_string)
         .unwrap_or_else(|| aws_sdk_iam::error::DisplayErrorContext(&err).to_string());
-    match (err.code(), status) {
+    // moto's auth errors come in a shape the SDK does not parse: read the code from the body.
+    let body_code = || {
+        let body = err.raw_response().and_then(|r| r.body().bytes())?;
+        let text = String::from_utf8_lossy(body);
+        let start = text.find("<Code>")? + "<Code>".len();
+        let end = text[start..].find("</Code>")? + start;
+        Some(text[start..end].to_string())
+    };
+    let code = err
+        .code()
+        .map(str::to_string)
+        .or_else(|| matches!(status, Some(401 | 403)).then(body_code).flatten());
+    match (code.as_deref(), status) {
         (Some("NoSuchEntity"), _) => IamError::NoSuchEntity { operation, message },
         (Some("LimitExceeded"), _) => IamError::LimitExceeded { operation, message },
-        (Some("AccessDenied" | "InvalidClientTokenId" | "SignatureDoesNotMatch"), _)
-        | (None, Some(401 | 403)) => IamError::Denied { operation, message },
+        (Some("AccessDenied"), _) => IamError::Denied { operation, message },
+        (
+            Some(
+                "InvalidClientTokenId"
+                | "SignatureDoesNotMatch"
+                | "ExpiredToken"
+                | "UnrecognizedClientException",
+            ),
+            _,
+        )
+        | (None, Some(401 | 403)) => IamError::Credentials { operation, message },
         _ => IamError::Other { operation, message },
     }
 }

@@ -88,17 +88,33 @@ pub async fn execute<I: Iam, R: Remote>(
     let mut stdout = std::io::stdout();
     let result = ops::apply::execute(writer, config, plan, now, &mut stdout, &mut progress).await;
     bar.finish_and_clear();
-    report(shell, &result?);
-    Ok(exit::OK)
+    let done = result?;
+    report(shell, &done);
+    if done.failed.is_empty() {
+        return Ok(exit::OK);
+    }
+    shell.error(format!(
+        "{} credential set(s) failed and were left as they were; every other step is saved in {}:",
+        done.failed.len(),
+        writer.store.path().display()
+    ));
+    for f in &done.failed {
+        shell.err_line(format!("  {}: {} failed: {}", f.target, f.action, f.error));
+    }
+    shell.err_line(
+        "Fix the cause and run `keyrot apply` again: the failed sets continue from where they are.",
+    );
+    Ok(exit::ERROR)
 }
 
 pub fn report(shell: &Shell, report: &Report) {
     for c in &report.checkpoints {
         shell.out(format!("\n{}", shell.style.yellow(c)));
     }
-    shell.out(format!(
-        "\n{} {} action(s) done.",
-        shell.style.green("Apply complete!"),
-        report.done.len()
-    ));
+    let heading = if report.failed.is_empty() {
+        shell.style.green("Apply complete!")
+    } else {
+        shell.style.red("Apply incomplete:")
+    };
+    shell.out(format!("\n{heading} {} action(s) done.", report.done.len()));
 }

@@ -105,6 +105,10 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         crash::point("after-iam-create");
         let created = match created {
             Ok(created) => created,
+            Err(source) if source.nothing_happened() => {
+                self.journal.clear()?;
+                return Err(iam_error(address, source));
+            }
             Err(source) => {
                 // Even IAM's refusal may follow an SDK retry of an attempt whose response was
                 // lost and which did make a key (a retried create then hits the quota): find
@@ -152,7 +156,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         self.undo_create(address, cred.key_id, cause, |key| ApplyError::Delivery {
             address: address.clone(),
             key,
-            source,
+            source: Box::new(source),
         })
         .await
     }
@@ -246,7 +250,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 address: address.clone(),
                 key: key.0.clone(),
                 cause,
-                delete_error,
+                delete_error: Box::new(delete_error),
                 by_hand: address.kind.delete_command(&address.user, key),
             }),
         }

@@ -18,6 +18,7 @@ use crate::core::plan::{Action, ActionKind, Plan};
 use crate::core::policy::{PolicyAction, PolicyPlan};
 use crate::core::state::State;
 use crate::ops::error::Error;
+use crate::ops::recover;
 use crate::ops::session::Writer;
 use std::io::Write;
 
@@ -29,7 +30,7 @@ pub enum ApplyError {
     Delivery {
         address: Address,
         key: String,
-        source: SinkError,
+        source: Box<SinkError>,
     },
     #[error("{address}: the new key {key} never worked: {message}; it was deleted again, nothing was changed for this set")]
     Unverified {
@@ -42,7 +43,7 @@ pub enum ApplyError {
         address: Address,
         key: String,
         cause: String,
-        delete_error: IamError,
+        delete_error: Box<IamError>,
         by_hand: String,
     },
     #[error("{address}: {message}")]
@@ -57,6 +58,10 @@ pub enum ApplyError {
     Journal(#[from] JournalError),
     #[error("{address} is not in the config")]
     NotConfigured { address: Address },
+    /// A failed step's journal intent could not be settled; apply stops so no later step
+    /// overwrites it (the next run reconciles it first).
+    #[error("{0}; its journal entry is kept for the next run to reconcile")]
+    Unsettled(Box<ApplyError>),
 }
 
 /// The number of steps `plan` takes when applied (for progress bars).
@@ -109,6 +114,32 @@ pub struct Report {
     pub done: Vec<String>,
     /// Sets left at the deactivate→delete checkpoint, with how to go on or back.
     pub checkpoints: Vec<String>,
+    /// Sets whose step failed: each was left as it was, and the others went on.
+    pub failed: Vec<SetFailure>,
+}
+
+/// One set's failed step.
+#[derive(Debug)]
+pub struct SetFailure {
+    /// The set's address, or `account password policy`.
+    pub target: String,
+    /// The action that failed (`create`, `deactivate`, …).
+    pub action: &'static str,
+    pub error: ApplyError,
+}
+
+impl ApplyError {
+    /// A failure no other set can get past (state or journal cannot be written, the
+    /// credentials are refused): apply stops at once. Any other stays with its set.
+    pub fn stops_everything(&self) -> bool {
+        match self {
+            ApplyError::Store(_) | ApplyError::Journal(_) | ApplyError::Unsettled(_) => true,
+            ApplyError::Iam { source, .. } | ApplyError::Policy(source) => {
+                matches!(source, IamError::Credentials { .. })
+            }
+            _ => false,
+        }
+    }
 }
 
 pub struct Applier<'a, I: Iam, R: Remote> {
@@ -128,7 +159,9 @@ pub struct Applier<'a, I: Iam, R: Remote> {
 
 impl<I: Iam, R: Remote> Applier<'_, I, R> {
     /// Runs every action in execution order; `progress` hears each finished step.
-    /// Stops at the first failure; what was done before it is already in state.
+    /// A set whose step fails keeps its place (its later steps wait for the next run) and
+    /// every other set goes on; only a failure that endangers all sets stops the run.
+    /// What was done before any failure is already in state.
     pub async fn run(
         &mut self,
         plan: &Plan,
@@ -138,12 +171,28 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         for (si, ai) in plan.execution_order() {
             let set = &plan.sets[si];
             let action = &set.actions[ai];
+            let target = set.address.to_string();
+            if report.failed.iter().any(|f| f.target == target) {
+                continue;
+            }
             match self.step(&set.address, action).await {
                 Ok(line) => {
                     progress(&line);
                     report.done.push(line);
                 }
-                Err(e) => return Err((report, e)),
+                Err(e) if e.stops_everything() => return Err((report, e)),
+                Err(error) => {
+                    // One intent at a time: settle what the failed step left before the
+                    // next set's step writes its own.
+                    if let Err(e) = self.settle_journal().await {
+                        return Err((report, e));
+                    }
+                    report.failed.push(SetFailure {
+                        target,
+                        action: action.kind.name(),
+                        error,
+                    });
+                }
             }
         }
         if let Some(policy) = &plan.password_policy {
@@ -152,17 +201,33 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                     progress(&line);
                     report.done.push(line);
                 }
-                Err(e) => return Err((report, e)),
+                Err(e) if e.stops_everything() => return Err((report, e)),
+                Err(error) => report.failed.push(SetFailure {
+                    target: "account password policy".into(),
+                    action: "update",
+                    error,
+                }),
             }
         }
+        report.checkpoints = self.checkpoints(plan, &report);
+        Ok(report)
+    }
+
+    /// Sets left Inactive by this run, with how to go on or back.
+    fn checkpoints(&self, plan: &Plan, report: &Report) -> Vec<String> {
+        let mut out = Vec::new();
         for set in &plan.sets {
+            let target = set.address.to_string();
+            if report.failed.iter().any(|f| f.target == target) {
+                continue;
+            }
             let deactivated = set
                 .actions
                 .iter()
                 .find(|a| a.kind == ActionKind::Deactivate);
             if let (Some(a), Some(cfg)) = (deactivated, self.config.sets.get(&set.address)) {
                 let due = self.now + cfg.windows.inactive_for.to_chrono();
-                report.checkpoints.push(format!(
+                out.push(format!(
                     "{addr}: old key {key} is Inactive. Checkpoint: confirm applications work with the new key.\n  \
                      To go on: `keyrot apply` at or after {due} (when inactive_for has passed) deletes it.\n  \
                      To go back: `keyrot rollback {addr}` reactivates it.",
@@ -172,7 +237,28 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 ));
             }
         }
-        Ok(report)
+        out
+    }
+
+    /// Reconciles an intent a failed step left in the journal (an undelivered key whose
+    /// delete failed, a status change that may have happened), as the next run would.
+    async fn settle_journal(&mut self) -> Result<(), ApplyError> {
+        let Some(intent) = self.journal.pending()? else {
+            return Ok(());
+        };
+        recover::reconcile(self.iam, self.remote, self.config, self.state, &intent)
+            .await
+            .map_err(|source| iam_error(&intent.address, source))
+            .and_then(|_| {
+                self.store.save(self.state)?;
+                self.journal.clear()?;
+                Ok(())
+            })
+            .map_err(|e| match e {
+                // The journal still holds the intent: later steps must not overwrite it.
+                e if e.stops_everything() => e,
+                e => ApplyError::Unsettled(Box::new(e)),
+            })
     }
 
     /// The policy holds no secret and the call is idempotent: a re-run converges, so no
@@ -258,23 +344,18 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         status: KeyStatus,
     ) -> Result<(), ApplyError> {
         crash::point("before-iam-update");
-        self.iam
-            .set_credential_status(address, key, status)
-            .await
-            .map_err(|source| iam_error(address, source))?;
+        let result = self.iam.set_credential_status(address, key, status).await;
         crash::point("after-iam-update");
-        Ok(())
+        self.refused(address, result)
     }
 
     /// Deletes an Inactive key. Plans can wait at a prompt or in a review: never delete a
     /// key that someone has turned back on since.
     async fn delete(&mut self, address: &Address, key: &KeyId) -> Result<(), ApplyError> {
-        let live = self
-            .iam
-            .list_credentials(address)
-            .await
-            .map_err(|source| iam_error(address, source))?
-            .unwrap_or_default();
+        let live = match self.iam.list_credentials(address).await {
+            Ok(live) => live.unwrap_or_default(),
+            Err(e) => return self.refused(address, Err(e)),
+        };
         if live
             .iter()
             .any(|k| &k.id == key && k.status == KeyStatus::Active)
@@ -289,13 +370,31 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             });
         }
         crash::point("before-iam-delete");
-        match self.iam.delete_credential(address, key).await {
+        let result = match self.iam.delete_credential(address, key).await {
             // Already gone is the outcome we wanted.
-            Err(e) if !e.is_no_such_entity() => return Err(iam_error(address, e)),
-            _ => {}
-        }
+            Err(e) if e.is_no_such_entity() => Ok(()),
+            other => other,
+        };
         crash::point("after-iam-delete");
-        Ok(())
+        self.refused(address, result)
+    }
+
+    /// An IAM call's error for the set; a call IAM refused outright changed nothing, so
+    /// its journal intent is done with.
+    fn refused(
+        &mut self,
+        address: &Address,
+        result: Result<(), IamError>,
+    ) -> Result<(), ApplyError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if e.nothing_happened() {
+                    self.journal.clear()?;
+                }
+                Err(iam_error(address, e))
+            }
+        }
     }
 }
 
