@@ -13,7 +13,7 @@ use crate::core::config::{self, Config, Source};
 use crate::core::duration::{humanize, Window};
 use crate::core::model::{Address, LastUsed, Time};
 use crate::core::plan::saved::{self as planfile, SavedPlan};
-use crate::core::plan::{Action, ActionKind, Plan, Reason, SetPlan};
+use crate::core::plan::{Action, ActionKind, Plan, Reason, ReasonCode, SetPlan};
 use crate::core::planner::{self, PlanOptions};
 use crate::core::state::{Phase, State};
 use crate::ops::apply::Applier;
@@ -997,7 +997,7 @@ impl Ctx<'_> {
                 actions: vec![Action {
                     kind: ActionKind::Reactivate,
                     key: Some(previous.id.clone()),
-                    reason: Reason::new("rollback", "rollback requested"),
+                    reason: Reason::new(ReasonCode::Rollback, "rollback requested"),
                     frees_slot: false,
                 }],
                 waits: Vec::new(),

@@ -10,7 +10,9 @@ use keyrot::cli::render::{self, Style};
 use keyrot::core::config::{Config, SetConfig, Windows};
 use keyrot::core::duration::Window;
 use keyrot::core::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
-use keyrot::core::plan::{Action, ActionKind, DriftKind, Plan, Reason, Role, SetPlan, Step};
+use keyrot::core::plan::{
+    Action, ActionKind, DriftKind, Plan, Reason, ReasonCode, Role, SetPlan, Step,
+};
 use keyrot::core::planner::{self, PlanOptions};
 use keyrot::core::state::{Phase, State, TrackedKey};
 use proptest::prelude::*;
@@ -110,7 +112,7 @@ fn action(kind: ActionKind, key: Option<&str>) -> Action {
     Action {
         kind,
         key: key.map(kid),
-        reason: Reason::new("test", "recorded by the test"),
+        reason: Reason::new(ReasonCode::Recovered, "recorded by the test"),
         frees_slot: false,
     }
 }
@@ -230,7 +232,7 @@ fn acts(set: &SetPlan) -> Vec<Act> {
             (
                 a.kind.clone(),
                 a.key.clone(),
-                a.reason.code.clone(),
+                a.reason.code.as_str().to_string(),
                 a.frees_slot,
             )
         })
@@ -240,7 +242,14 @@ fn acts(set: &SetPlan) -> Vec<Act> {
 fn waits(set: &SetPlan) -> Vec<Wt> {
     set.waits
         .iter()
-        .map(|w| (w.step, w.key.clone(), w.due, w.reason.code.clone()))
+        .map(|w| {
+            (
+                w.step,
+                w.key.clone(),
+                w.due,
+                w.reason.code.as_str().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -1346,7 +1355,7 @@ fn two_inactive_keys_are_retired_without_false_drift() {
             && got
                 .waits
                 .iter()
-                .all(|w| w.step == Step::Rotate && w.reason.code == "max_age")
+                .all(|w| w.step == Step::Rotate && w.reason.code == ReasonCode::MaxAge)
         {
             break;
         }
@@ -2167,14 +2176,14 @@ fn certificates_rotate_early_when_they_would_expire_first() {
     assert_eq!(set.waits.len(), 1, "{:?}", set.waits);
     assert_eq!(set.waits[0].step, Step::Rotate);
     assert_eq!(set.waits[0].due, Some(day(43)));
-    assert_eq!(set.waits[0].reason.code, "expiry");
+    assert_eq!(set.waits[0].reason.code, ReasonCode::Expiry);
     let plan = planner::plan(&config, &inv, &state, day(43), &PlanOptions::default());
     let create = plan.sets[0]
         .actions
         .iter()
         .find(|a| a.kind == ActionKind::Create)
         .expect("early rotation");
-    assert_eq!(create.reason.code, "expiry");
+    assert_eq!(create.reason.code, ReasonCode::Expiry);
     assert!(
         create.reason.message.contains("expires"),
         "{}",
@@ -2184,7 +2193,7 @@ fn certificates_rotate_early_when_they_would_expire_first() {
     let inv = cert_inventory(vec![live_cert(OLD, "Active", day(0), day(400))]);
     let plan = planner::plan(&config, &inv, &state, day(20), &PlanOptions::default());
     assert_eq!(plan.sets[0].waits[0].due, Some(day(90)));
-    assert_eq!(plan.sets[0].waits[0].reason.code, "max_age");
+    assert_eq!(plan.sets[0].waits[0].reason.code, ReasonCode::MaxAge);
 }
 
 #[test]

@@ -174,7 +174,7 @@ fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
 mod tests {
     use super::*;
     use crate::core::model::{Address, KeyId, KeyStatus};
-    use crate::core::plan::{Action, ActionKind, KeyView, Reason, Role, SetPlan};
+    use crate::core::plan::{Action, ActionKind, KeyView, Reason, ReasonCode, Role, SetPlan};
     use crate::core::state::Phase;
 
     fn huge_plan(sets: usize) -> Plan {
@@ -197,7 +197,10 @@ mod tests {
                     actions: vec![Action {
                         kind: ActionKind::Delete,
                         key: Some(id),
-                        reason: Reason::new("inactive_for", "Inactive for 8d, inactive_for is 7d"),
+                        reason: Reason::new(
+                            ReasonCode::InactiveFor,
+                            "Inactive for 8d, inactive_for is 7d",
+                        ),
                         frees_slot: false,
                     }],
                     waits: Vec::new(),

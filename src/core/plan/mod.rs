@@ -2,7 +2,10 @@
 //!
 //! Reasons and drift descriptions are display-only: apply reads only `kind` and `key`.
 
+mod reason;
 pub mod saved;
+
+pub use reason::{Reason, ReasonCode};
 
 use crate::core::model::{Address, KeyId, KeyStatus, Time};
 use crate::core::state::Phase;
@@ -68,22 +71,6 @@ impl ActionKind {
                 | ActionKind::Reactivate
                 | ActionKind::Delete
         )
-    }
-}
-
-/// Why an action or wait is in the plan: a stable code for machines, a sentence for people.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reason {
-    pub code: String,
-    pub message: String,
-}
-
-impl Reason {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Reason {
-            code: code.to_string(),
-            message: message.into(),
-        }
     }
 }
 

@@ -4,7 +4,8 @@
 
 use crate::core::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, Time};
 use crate::core::plan::{
-    Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, Role, SetPlan, Step, Wait,
+    Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, ReasonCode, Role, SetPlan, Step,
+    Wait,
 };
 use crate::core::policy::{FieldChange, PasswordPolicy, PolicyAction, PolicyPlan};
 use crate::core::state::Phase;
@@ -309,6 +310,12 @@ fn parse_role(text: Option<&str>) -> Result<Role, PlanFileError> {
     }
 }
 
+/// An unknown code is damage like any other: this keyrot could not have written it.
+fn parse_reason_code(text: &str) -> Result<ReasonCode, PlanFileError> {
+    ReasonCode::parse(text)
+        .ok_or_else(|| PlanFileError::Invalid(format!("unknown reason code `{text}`")))
+}
+
 pub fn to_json(saved: &SavedPlan) -> String {
     let sets = saved
         .plan
@@ -367,7 +374,7 @@ pub fn to_json(saved: &SavedPlan) -> String {
                         born: None,
                         hold: false,
                         frees_slot: a.frees_slot,
-                        reason_code: a.reason.code.clone(),
+                        reason_code: a.reason.code.as_str().to_string(),
                         reason: a.reason.message.clone(),
                     };
                     match &a.kind {
@@ -392,7 +399,7 @@ pub fn to_json(saved: &SavedPlan) -> String {
                     step: w.step.as_str().to_string(),
                     key_id: w.key.clone(),
                     due: w.due,
-                    reason_code: w.reason.code.clone(),
+                    reason_code: w.reason.code.as_str().to_string(),
                     reason: w.reason.message.clone(),
                 })
                 .collect(),
@@ -569,7 +576,7 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
                 Ok(Action {
                     kind,
                     key: a.key_id,
-                    reason: Reason::new(&a.reason_code, a.reason),
+                    reason: Reason::new(parse_reason_code(&a.reason_code)?, a.reason),
                     frees_slot: a.frees_slot,
                 })
             })
@@ -591,7 +598,7 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
                 Ok(Wait {
                     step,
                     key: w.key_id,
-                    reason: Reason::new(&w.reason_code, w.reason),
+                    reason: Reason::new(parse_reason_code(&w.reason_code)?, w.reason),
                     due: w.due,
                 })
             })
@@ -625,4 +632,70 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
             findings: Vec::new(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn sample() -> SavedPlan {
+        let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        let set = SetPlan {
+            address: Address::access_key("alice"),
+            phase: Phase::Empty,
+            keys: Vec::new(),
+            drift: Vec::new(),
+            actions: vec![Action {
+                kind: ActionKind::Create,
+                key: None,
+                reason: Reason::new(ReasonCode::NoActiveKey, "no Active access key"),
+                frees_slot: false,
+            }],
+            waits: vec![Wait {
+                step: Step::Blocked,
+                key: None,
+                reason: Reason::new(ReasonCode::UserMissing, "no such user"),
+                due: None,
+            }],
+        };
+        SavedPlan {
+            id: "plan-1".into(),
+            options: crate::core::planner::PlanOptions::default(),
+            created: now,
+            prior_lineage: "lineage".into(),
+            prior_serial: 1,
+            config_digest: "sha256:00".into(),
+            facts: Facts::new(),
+            plan: Plan {
+                now,
+                refresh_only: false,
+                sets: vec![set],
+                password_policy: None,
+                findings: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn reason_codes_round_trip() {
+        let saved = sample();
+        assert_eq!(from_json(&to_json(&saved)).unwrap(), saved);
+    }
+
+    #[test]
+    fn unknown_reason_codes_are_damage() {
+        let text = to_json(&sample());
+        for (from, to) in [
+            ("\"no_active_key\"", "\"no_such_code\""),
+            ("\"user_missing\"", "\"UserMissing\""),
+        ] {
+            let edited = text.replace(from, to);
+            assert_ne!(edited, text);
+            match from_json(&edited) {
+                Err(PlanFileError::Invalid(m)) => assert!(m.contains("unknown reason code"), "{m}"),
+                other => panic!("{from} -> {to}: {other:?}"),
+            }
+        }
+    }
 }

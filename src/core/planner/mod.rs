@@ -9,7 +9,8 @@ use crate::core::model::{
     Address, CredentialKind, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time,
 };
 use crate::core::plan::{
-    Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, Role, SetPlan, Step, Wait,
+    Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, ReasonCode, Role, SetPlan, Step,
+    Wait,
 };
 use crate::core::state::{SetState, State};
 
@@ -61,7 +62,7 @@ pub fn plan(
                     kind: ActionKind::Forget,
                     key: None,
                     reason: Reason::new(
-                        "removed_from_config",
+                        ReasonCode::RemovedFromConfig,
                         "no longer in the config: keyrot stops tracking it; its keys stay in IAM as they are",
                     ),
                     frees_slot: false,
@@ -155,7 +156,7 @@ fn reconcile(
                 let action = state_only(
                     ActionKind::Untrack,
                     &key.id,
-                    "deleted_outside",
+                    ReasonCode::DeletedOutside,
                     format!("the {} key was deleted outside keyrot", role.as_str()),
                 );
                 push(&mut out, action);
@@ -190,7 +191,7 @@ fn reconcile(
                         hold,
                     },
                     &key.id,
-                    "status_changed_outside",
+                    ReasonCode::StatusChangedOutside,
                     message,
                 );
                 push(&mut out, action);
@@ -247,7 +248,7 @@ fn reconcile(
                 born: key.created,
             },
             &key.id,
-            "untracked_key",
+            ReasonCode::UntrackedKey,
             message,
         );
         push(&mut out, action);
@@ -255,7 +256,7 @@ fn reconcile(
     out
 }
 
-fn state_only(kind: ActionKind, key: &KeyId, code: &'static str, message: String) -> Action {
+fn state_only(kind: ActionKind, key: &KeyId, code: ReasonCode, message: String) -> Action {
     Action {
         kind,
         key: Some(key.clone()),
@@ -287,7 +288,7 @@ fn plan_set(
             step: Step::Blocked,
             key: None,
             reason: Reason::new(
-                "user_missing",
+                ReasonCode::UserMissing,
                 format!(
                     "IAM user `{}` does not exist: create it first (keyrot manages credentials, not users)",
                     address.user
@@ -308,7 +309,7 @@ fn plan_set(
             step: Step::Blocked,
             key: Some(id),
             reason: Reason::new(
-                "second_leftover",
+                ReasonCode::SecondLeftover,
                 "another Inactive key: keyrot retires one old key at a time and adopts this one once a slot is free",
             ),
             due: None,
@@ -385,7 +386,7 @@ fn lifecycle(
             Step::Resume,
             w.previous.as_ref().map(|k| &k.id),
             Reason::new(
-                "held",
+                ReasonCode::Held,
                 "rotation held after a rollback: the previous key stays Active until `keyrot resume`",
             ),
             None,
@@ -396,11 +397,11 @@ fn lifecycle(
     // Does the set need a new key, and why?
     let rotation = match &w.current {
         None => Some(Reason::new(
-            "no_active_key",
+            ReasonCode::NoActiveKey,
             format!("no Active {}: create one", kind.noun()),
         )),
         Some(c) if force => Some(Reason::new(
-            "forced",
+            ReasonCode::Forced,
             format!(
                 "rotation forced with --force-rotate (age {})",
                 humanize(now - c.born)
@@ -411,7 +412,7 @@ fn lifecycle(
             (now >= due).then(|| {
                 why.unwrap_or_else(|| {
                     Reason::new(
-                        "max_age",
+                        ReasonCode::MaxAge,
                         format!(
                             "{} is {} old, max_age is {}",
                             kind.noun(),
@@ -433,7 +434,7 @@ fn lifecycle(
                 let delete_now = now >= due;
                 if delete_now {
                     let reason = Reason::new(
-                        "inactive_for",
+                        ReasonCode::InactiveFor,
                         format!(
                             "Inactive for {}, inactive_for is {}",
                             humanize(now - p.status_since),
@@ -446,7 +447,7 @@ fn lifecycle(
                         Step::Delete,
                         Some(&p.id),
                         Reason::new(
-                            "inactive_for",
+                            ReasonCode::InactiveFor,
                             format!(
                                 "deleted once Inactive for {}; `keyrot rollback` reactivates it until then",
                                 windows.inactive_for
@@ -468,7 +469,7 @@ fn lifecycle(
                             "{}; both key slots are in use, so the new key waits for the old one's deletion",
                             reason.message
                         );
-                        out.wait(Step::Rotate, None, Reason::new("quota", message), Some(due));
+                        out.wait(Step::Rotate, None, Reason::new(ReasonCode::Quota, message), Some(due));
                     }
                 }
             }
@@ -479,7 +480,7 @@ fn lifecycle(
                 Step::Blocked,
                 Some(&p.id),
                 Reason::new(
-                    "current_not_active",
+                    ReasonCode::CurrentNotActive,
                     "the new key is not Active (changed outside keyrot) while the old key is: \
                      reactivate the new key, or delete one of them by hand",
                 ),
@@ -489,7 +490,7 @@ fn lifecycle(
                 Step::Blocked,
                 Some(&p.id),
                 Reason::new(
-                    "unknown_status",
+                    ReasonCode::UnknownStatus,
                     format!("the previous key's status `{other}` is not one keyrot acts on: it leaves this key alone"),
                 ),
                 None,
@@ -506,7 +507,7 @@ fn lifecycle(
             Step::Blocked,
             None,
             Reason::new(
-                "quota",
+                ReasonCode::Quota,
                 format!(
                     "{}; but both key slots hold keys keyrot does not manage: delete one by hand \
                      (`aws iam delete-access-key`) or import it by removing it from IAM's way",
@@ -518,7 +519,7 @@ fn lifecycle(
         (Some(c), None) if c.status == KeyStatus::Active => {
             let (due, why) = rotation_due(c, live, windows);
             let reason = why.unwrap_or_else(|| {
-                Reason::new("max_age", format!("rotates at max_age {}", windows.max_age))
+                Reason::new(ReasonCode::MaxAge, format!("rotates at max_age {}", windows.max_age))
             });
             out.wait(Step::Rotate, Some(&c.id), reason, Some(due))
         }
@@ -526,7 +527,7 @@ fn lifecycle(
             Step::Blocked,
             Some(&c.id),
             Reason::new(
-                "current_not_active",
+                ReasonCode::CurrentNotActive,
                 format!(
                     "the current key is {} (changed outside keyrot): reactivate it by hand, or rotate it with `--force-rotate`",
                     c.status
@@ -556,7 +557,7 @@ fn rotation_due(
         Some(cert) if cert.not_after - windows.overlap.to_chrono() < by_age => {
             let due = cert.not_after - windows.overlap.to_chrono();
             let reason = Reason::new(
-                "expiry",
+                ReasonCode::Expiry,
                 format!(
                     "certificate expires {}, before max_age {} would rotate it: rotated early, overlap {} before expiry",
                     crate::core::model::timestamp(cert.not_after),
@@ -587,7 +588,7 @@ fn deactivate_gate(
             Step::Deactivate,
             Some(&previous.id),
             Reason::new(
-                "overlap",
+                ReasonCode::Overlap,
                 format!(
                     "both keys stay Active for overlap {} so consumers can move to the new key",
                     windows.overlap
@@ -607,7 +608,7 @@ fn deactivate_gate(
             Step::Deactivate,
             Some(&previous.id),
             Reason::new(
-                "no_evidence",
+                ReasonCode::NoEvidence,
                 "last-use evidence for the old key was not read",
             ),
             None,
@@ -619,7 +620,7 @@ fn deactivate_gate(
                 Step::Deactivate,
                 Some(&previous.id),
                 Reason::new(
-                    "recently_used",
+                    ReasonCode::RecentlyUsed,
                     format!(
                         "the old key was used {ago} ago; it must show no use for unused_for {} (due date moves if it is used again)",
                         windows.unused_for
@@ -643,7 +644,7 @@ fn deactivate_gate(
                     windows.overlap
                 ),
             };
-            let reason = Reason::new("overlap_done_unused", message);
+            let reason = Reason::new(ReasonCode::OverlapDoneUnused, message);
             out.act(ActionKind::Deactivate, Some(&previous.id), reason);
         }
     }
