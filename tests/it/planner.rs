@@ -11,9 +11,9 @@ use keyrot::core::config::{Config, SetConfig, Windows};
 use keyrot::core::duration::Window;
 use keyrot::core::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
 use keyrot::core::plan::{
-    Action, ActionKind, DriftKind, Plan, Reason, ReasonCode, Role, SetPlan, Step,
+    Action, ActionKind, DriftKind, Plan, PlanOptions, Reason, ReasonCode, Role, SetPlan, Step,
 };
-use keyrot::core::planner::{self, PlanOptions};
+use keyrot::core::planner;
 use keyrot::core::state::{Phase, State, TrackedKey};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;

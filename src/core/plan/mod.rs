@@ -10,6 +10,24 @@ pub use reason::{Reason, ReasonCode};
 use crate::core::model::{Address, KeyId, KeyStatus, Time};
 use crate::core::state::Phase;
 
+/// How a plan is shaped: which sets, which rotations are forced, refresh only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Only these sets (all when empty).
+    pub targets: Vec<Address>,
+    /// Rotate these sets now whatever the age.
+    pub force_rotate: Vec<Address>,
+    /// Only adopt out-of-band changes into state; plan nothing for IAM.
+    pub refresh_only: bool,
+}
+
+impl PlanOptions {
+    /// True when the plan covers `address`.
+    pub(crate) fn targets(&self, address: &Address) -> bool {
+        self.targets.is_empty() || self.targets.contains(address)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     Current,

@@ -4,8 +4,8 @@
 
 use crate::core::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, Time};
 use crate::core::plan::{
-    Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, ReasonCode, Role, SetPlan, Step,
-    Wait,
+    Action, ActionKind, Drift, DriftKind, KeyView, Plan, PlanOptions, Reason, ReasonCode, Role,
+    SetPlan, Step, Wait,
 };
 use crate::core::policy::{FieldChange, PasswordPolicy, PolicyAction, PolicyPlan};
 use crate::core::state::Phase;
@@ -147,7 +147,7 @@ pub struct SavedPlan {
     pub id: String,
     /// How the plan was shaped (`--target`, `--force-rotate`, `--refresh-only`), so apply
     /// can re-derive it from the same inputs and refuse a file that was edited.
-    pub options: crate::core::planner::PlanOptions,
+    pub options: PlanOptions,
     /// Wall-clock time the plan was written.
     pub created: Time,
     pub prior_lineage: String,
@@ -613,7 +613,7 @@ pub fn from_json(text: &str) -> Result<SavedPlan, PlanFileError> {
         });
     }
     Ok(SavedPlan {
-        options: crate::core::planner::PlanOptions {
+        options: PlanOptions {
             targets: dto.targets,
             force_rotate: dto.force_rotate,
             refresh_only: dto.refresh_only,
@@ -661,7 +661,7 @@ mod tests {
         };
         SavedPlan {
             id: "plan-1".into(),
-            options: crate::core::planner::PlanOptions::default(),
+            options: PlanOptions::default(),
             created: now,
             prior_lineage: "lineage".into(),
             prior_serial: 1,

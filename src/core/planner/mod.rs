@@ -9,29 +9,13 @@ use crate::core::model::{
     Address, CredentialKind, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time,
 };
 use crate::core::plan::{
-    Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, ReasonCode, Role, SetPlan, Step,
-    Wait,
+    Action, ActionKind, Drift, DriftKind, KeyView, Plan, PlanOptions, Reason, ReasonCode, Role,
+    SetPlan, Step, Wait,
 };
 use crate::core::state::{SetState, State};
 
 /// IAM's hard limit of access keys per user, Inactive ones included.
 pub const KEYS_PER_USER: usize = 2;
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PlanOptions {
-    /// Only these sets (all when empty).
-    pub targets: Vec<Address>,
-    /// Rotate these sets now whatever the age.
-    pub force_rotate: Vec<Address>,
-    /// Only adopt out-of-band changes into state; plan nothing for IAM.
-    pub refresh_only: bool,
-}
-
-impl PlanOptions {
-    fn targets(&self, address: &Address) -> bool {
-        self.targets.is_empty() || self.targets.contains(address)
-    }
-}
 
 pub fn plan(
     config: &Config,
