@@ -5,7 +5,7 @@ use super::types::RetryMode;
 use super::walker::{FileCtx, KeyDecl, Origin, Walker, WINDOW_NAMES};
 use crate::core::model::CredentialKind;
 use crate::core::policy::PolicySpec;
-use hcl::edit::structure::Block;
+use hcl::edit::structure::{Block, Body};
 use hcl::edit::Span;
 
 impl Walker {
@@ -33,6 +33,26 @@ impl Walker {
         if !fresh {
             return;
         }
+        self.aws_retries(ctx, body);
+        self.aws.region = self.string_attr(ctx, body, "region");
+        self.aws.profile = self.string_attr(ctx, body, "profile");
+        self.aws.endpoint_url = self.string_attr(ctx, body, "endpoint_url");
+        if let (Some(url), Some(attr)) =
+            (&self.aws.endpoint_url, body.get_attribute("endpoint_url"))
+        {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                let at = ctx.origin(attr.span());
+                self.report(
+                    &at,
+                    format!("endpoint_url `{url}` is not an http(s) URL"),
+                    "write it like \"https://iam.amazonaws.com\"",
+                );
+            }
+        }
+    }
+
+    /// The attributes that bound IAM calls: attempts, timeouts, retry mode.
+    fn aws_retries(&mut self, ctx: &FileCtx, body: &Body) {
         if let Some(attr) = body.get_attribute("max_attempts") {
             let n = attr.value.as_number().and_then(|n| n.as_u64());
             match n.filter(|n| (1..=20).contains(n)) {
@@ -81,21 +101,6 @@ impl Walker {
                     None
                 }
             };
-        }
-        self.aws.region = self.string_attr(ctx, body, "region");
-        self.aws.profile = self.string_attr(ctx, body, "profile");
-        self.aws.endpoint_url = self.string_attr(ctx, body, "endpoint_url");
-        if let (Some(url), Some(attr)) =
-            (&self.aws.endpoint_url, body.get_attribute("endpoint_url"))
-        {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                let at = ctx.origin(attr.span());
-                self.report(
-                    &at,
-                    format!("endpoint_url `{url}` is not an http(s) URL"),
-                    "write it like \"https://iam.amazonaws.com\"",
-                );
-            }
         }
     }
 
