@@ -11,7 +11,7 @@ use crate::adapters::crash;
 use crate::core::audit::AuditOptions;
 use crate::core::duration::Window;
 use crate::core::model::{Address, Time};
-use crate::core::planner::PlanOptions;
+use crate::core::plan::PlanOptions;
 use crate::ops::session::Session;
 use crate::ops::Error;
 use clap::{Args, Parser, Subcommand};

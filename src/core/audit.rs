@@ -84,72 +84,98 @@ pub fn findings(csv: &str, now: Time, options: &AuditOptions) -> Result<Vec<Find
                 .unwrap_or("")
         };
         let user = row.get(user_col).cloned().unwrap_or_default();
-        let root = user == "<root_account>";
         for n in 1..=2 {
-            if get(&format!("access_key_{n}_active")) != "true" {
-                continue;
-            }
-            if root {
-                out.push(Finding {
-                    user: user.clone(),
-                    check: "root_access_key",
-                    cis: "1.4",
-                    message: format!("the root account has an active access key ({n}): delete it; use IAM users or roles"),
-                });
-                continue;
-            }
-            let rotated = time(get(&format!("access_key_{n}_last_rotated")));
-            if let Some(rotated) = rotated.filter(|r| now - *r > options.max_age.to_chrono()) {
-                out.push(Finding {
-                    user: user.clone(),
-                    check: "key_too_old",
-                    cis: "1.14",
-                    message: format!(
-                        "active access key {n} is {} old (last rotated {}; more than {})",
-                        humanize(now - rotated),
-                        day(rotated),
-                        options.max_age
-                    ),
-                });
-            }
-            // Never used counts from when the key was made.
-            let used = time(get(&format!("access_key_{n}_last_used_date"))).or(rotated);
-            if let Some(used) = used.filter(|u| now - *u > options.unused_for.to_chrono()) {
-                out.push(Finding {
-                    user: user.clone(),
-                    check: "key_unused",
-                    cis: "1.12",
-                    message: format!(
-                        "active access key {n} has not been used for {} (since {}; more than {})",
-                        humanize(now - used),
-                        day(used),
-                        options.unused_for
-                    ),
-                });
-            }
+            access_key_findings(&mut out, &user, n, &get, now, options);
         }
         for n in 1..=2 {
-            if get(&format!("cert_{n}_active")) != "true" {
-                continue;
-            }
-            if let Some(rotated) = time(get(&format!("cert_{n}_last_rotated")))
-                .filter(|r| now - *r > options.max_age.to_chrono())
-            {
-                out.push(Finding {
-                    user: user.clone(),
-                    check: "cert_too_old",
-                    cis: "1.14",
-                    message: format!(
-                        "active signing certificate {n} is {} old (uploaded {}; more than {})",
-                        humanize(now - rotated),
-                        day(rotated),
-                        options.max_age
-                    ),
-                });
-            }
+            cert_findings(&mut out, &user, n, &get, now, options);
         }
     }
     Ok(out)
+}
+
+/// A report row's column by name (`""` when absent).
+type Column<'a> = dyn Fn(&str) -> &'a str + 'a;
+
+/// Findings for access key `n` (1 or 2) of one report row.
+fn access_key_findings(
+    out: &mut Vec<Finding>,
+    user: &str,
+    n: u8,
+    get: &Column,
+    now: Time,
+    options: &AuditOptions,
+) {
+    if get(&format!("access_key_{n}_active")) != "true" {
+        return;
+    }
+    if user == "<root_account>" {
+        out.push(Finding {
+            user: user.to_string(),
+            check: "root_access_key",
+            cis: "1.4",
+            message: format!("the root account has an active access key ({n}): delete it; use IAM users or roles"),
+        });
+        return;
+    }
+    let rotated = time(get(&format!("access_key_{n}_last_rotated")));
+    if let Some(rotated) = rotated.filter(|r| now - *r > options.max_age.to_chrono()) {
+        out.push(Finding {
+            user: user.to_string(),
+            check: "key_too_old",
+            cis: "1.14",
+            message: format!(
+                "active access key {n} is {} old (last rotated {}; more than {})",
+                humanize(now - rotated),
+                day(rotated),
+                options.max_age
+            ),
+        });
+    }
+    // Never used counts from when the key was made.
+    let used = time(get(&format!("access_key_{n}_last_used_date"))).or(rotated);
+    if let Some(used) = used.filter(|u| now - *u > options.unused_for.to_chrono()) {
+        out.push(Finding {
+            user: user.to_string(),
+            check: "key_unused",
+            cis: "1.12",
+            message: format!(
+                "active access key {n} has not been used for {} (since {}; more than {})",
+                humanize(now - used),
+                day(used),
+                options.unused_for
+            ),
+        });
+    }
+}
+
+/// Findings for signing certificate `n` (1 or 2) of one report row.
+fn cert_findings(
+    out: &mut Vec<Finding>,
+    user: &str,
+    n: u8,
+    get: &Column,
+    now: Time,
+    options: &AuditOptions,
+) {
+    if get(&format!("cert_{n}_active")) != "true" {
+        return;
+    }
+    if let Some(rotated) = time(get(&format!("cert_{n}_last_rotated")))
+        .filter(|r| now - *r > options.max_age.to_chrono())
+    {
+        out.push(Finding {
+            user: user.to_string(),
+            check: "cert_too_old",
+            cis: "1.14",
+            message: format!(
+                "active signing certificate {n} is {} old (uploaded {}; more than {})",
+                humanize(now - rotated),
+                day(rotated),
+                options.max_age
+            ),
+        });
+    }
 }
 
 #[cfg(test)]

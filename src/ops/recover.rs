@@ -6,7 +6,7 @@ use crate::adapters::sinks as sink;
 use crate::adapters::store::journal::{Intent, Op};
 use crate::core::config::{Config, Sink};
 use crate::core::model::{Address, KeyId, KeyStatus, LiveKey};
-use crate::core::plan::{Action, ActionKind, Reason};
+use crate::core::plan::{Action, ActionKind, Reason, ReasonCode};
 use crate::core::state::{State, TrackedKey};
 use std::collections::BTreeSet;
 
@@ -40,7 +40,7 @@ fn recovered(kind: ActionKind, intent: &Intent) -> Action {
         kind,
         key: intent.key_id.clone(),
         reason: Reason::new(
-            "recovered",
+            ReasonCode::Recovered,
             "recorded from the journal after an interruption",
         ),
         frees_slot: false,

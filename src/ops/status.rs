@@ -5,7 +5,7 @@ use crate::adapters::store::journal::Intent;
 use crate::core::config::Config;
 use crate::core::model::{Inventory, KeyId, LastUsed, Time};
 use crate::core::plan::Plan;
-use crate::core::planner::PlanOptions;
+use crate::core::plan::PlanOptions;
 use crate::core::state::{Phase, State};
 use crate::ops::error::Result;
 use crate::ops::{inventory, plan};

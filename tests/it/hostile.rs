@@ -15,7 +15,8 @@ use keyrot::core::config::{self, Source};
 use keyrot::core::model::{Address, KeyId, KeyStatus, Time};
 use keyrot::core::plan::saved::{self as planfile, Facts, KeyFact, SavedPlan};
 use keyrot::core::plan::{
-    Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, Role, SetPlan, Step, Wait,
+    Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, ReasonCode, Role, SetPlan, Step,
+    Wait,
 };
 use keyrot::core::state::file as state_file;
 use keyrot::core::state::{Phase, SetState, State, TrackedKey};
@@ -206,8 +207,23 @@ fn sample_state() -> State {
     state
 }
 
-fn reason(code: &str) -> Reason {
-    Reason::new(code, format!("because {code}"))
+/// A plausible reason code for each action kind and wait step.
+fn reason(what: &str) -> Reason {
+    use ReasonCode::*;
+    let code = match what {
+        "import" => UntrackedKey,
+        "refresh" => StatusChangedOutside,
+        "untrack" => DeletedOutside,
+        "forget" => RemovedFromConfig,
+        "create" | "rotate" => MaxAge,
+        "deactivate" => OverlapDoneUnused,
+        "reactivate" => Rollback,
+        "delete" => InactiveFor,
+        "blocked" => UserMissing,
+        "resume" => Held,
+        _ => Overlap,
+    };
+    Reason::new(code, format!("because {what}"))
 }
 
 fn kid(id: &str) -> KeyId {

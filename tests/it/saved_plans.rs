@@ -320,3 +320,45 @@ fn schemas_are_strict_enough_to_fail() {
         assert!(!validator.is_valid(&bad), "{bad}");
     }
 }
+
+/// Every `reason_code` in the JSON schemas lists exactly the codes keyrot can write.
+#[test]
+fn schemas_list_every_reason_code() {
+    fn reason_codes<'a>(v: &'a serde_json::Value, found: &mut Vec<&'a serde_json::Value>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    if key == "reason_code" && value.is_object() {
+                        found.push(value);
+                    }
+                    reason_codes(value, found);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| reason_codes(i, found)),
+            _ => {}
+        }
+    }
+    let want: Vec<&str> = keyrot::core::plan::ReasonCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    for (file, expected) in [("plan.schema.json", 2), ("plan-file.schema.json", 1)] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("state/schema")
+            .join(file);
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut found = Vec::new();
+        reason_codes(&schema, &mut found);
+        assert_eq!(found.len(), expected, "{file}: reason_code properties");
+        for property in found {
+            let listed: Vec<&str> = property["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{file}: reason_code without an enum: {property}"))
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            assert_eq!(listed, want, "{file}");
+        }
+    }
+}

@@ -7,7 +7,7 @@ use crate::cli::shell::Shell;
 use crate::core::config::Config;
 use crate::core::model::Time;
 use crate::core::plan::Plan;
-use crate::core::planner::PlanOptions;
+use crate::core::plan::PlanOptions;
 use crate::ops::apply::Report;
 use crate::ops::session::{Session, Writer};
 use crate::ops::{self, Error};

@@ -2,7 +2,7 @@ use crate::cli::render;
 use crate::cli::shell::Shell;
 use crate::cli::{exit, Format};
 use crate::core::plan::Plan;
-use crate::core::planner::PlanOptions;
+use crate::core::plan::PlanOptions;
 use crate::ops::{self, session::Session, Error};
 use std::path::Path;
 

@@ -5,7 +5,8 @@
 use super::text::summary_line;
 use super::timestamp;
 use crate::core::duration::humanize;
-use crate::core::plan::{Plan, SetPlan, Slot};
+use crate::core::model::CredentialKind;
+use crate::core::plan::{ActionKind, Plan, SetPlan, Slot};
 use std::fmt::Write;
 
 /// GitHub refuses comments over 65,536 characters; stay well under it.
@@ -17,12 +18,8 @@ pub fn plan(plan: &Plan, apply_hint: Option<&str>) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "### keyrot plan\n");
     let _ = writeln!(head, "**{}**\n", summary_line(&summary, plan.refresh_only));
-    if summary.delete > 0 {
-        let _ = writeln!(
-            head,
-            "> [!CAUTION]\n> This plan **deletes {} access key(s)**. A deleted key cannot be restored: check that nothing still uses it.\n",
-            summary.delete
-        );
+    if let Some(warning) = deletes_warning(plan) {
+        let _ = writeln!(head, "{warning}");
     }
     if plan.drift_count() > 0 {
         let _ = writeln!(
@@ -170,11 +167,43 @@ fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
     out.push('\n');
 }
 
+/// The caution shown before any deletion, naming what is deleted: access keys, signing
+/// certificates, or both.
+fn deletes_warning(plan: &Plan) -> Option<String> {
+    let (mut keys, mut certs) = (0, 0);
+    for set in &plan.sets {
+        let deletes = set
+            .actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::Delete)
+            .count();
+        match set.address.kind {
+            CredentialKind::AccessKey => keys += deletes,
+            CredentialKind::SigningCertificate => certs += deletes,
+        }
+    }
+    let (what, one) = match (keys, certs) {
+        (0, 0) => return None,
+        (n, 0) => (format!("{n} access key(s)"), "key"),
+        (0, n) => (format!("{n} signing certificate(s)"), "certificate"),
+        (k, c) => (
+            format!(
+                "{} credential(s): {k} access key(s) and {c} signing certificate(s)",
+                k + c
+            ),
+            "credential",
+        ),
+    };
+    Some(format!(
+        "> [!CAUTION]\n> This plan **deletes {what}**. A deleted {one} cannot be restored: check that nothing still uses it.\n"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::model::{Address, KeyId, KeyStatus};
-    use crate::core::plan::{Action, ActionKind, KeyView, Reason, Role, SetPlan};
+    use crate::core::plan::{Action, ActionKind, KeyView, Reason, ReasonCode, Role, SetPlan};
     use crate::core::state::Phase;
 
     fn huge_plan(sets: usize) -> Plan {
@@ -197,7 +226,10 @@ mod tests {
                     actions: vec![Action {
                         kind: ActionKind::Delete,
                         key: Some(id),
-                        reason: Reason::new("inactive_for", "Inactive for 8d, inactive_for is 7d"),
+                        reason: Reason::new(
+                            ReasonCode::InactiveFor,
+                            "Inactive for 8d, inactive_for is 7d",
+                        ),
                         frees_slot: false,
                     }],
                     waits: Vec::new(),
@@ -229,5 +261,25 @@ mod tests {
         // A short plan is not truncated.
         let short = plan(&huge_plan(3), None);
         assert!(!short.contains("was truncated") && short.contains("user-2"));
+    }
+
+    #[test]
+    fn the_deletion_warning_names_what_is_deleted() {
+        let mut mixed = huge_plan(3);
+        mixed.sets[2].address = Address::signing_certificate("user-2");
+        let warning = deletes_warning(&mixed).unwrap();
+        assert!(
+            warning.contains("**deletes 3 credential(s): 2 access key(s) and 1 signing certificate(s)**. A deleted credential cannot"),
+            "{warning}"
+        );
+        for set in &mut mixed.sets {
+            set.address.kind = CredentialKind::SigningCertificate;
+        }
+        let warning = deletes_warning(&mixed).unwrap();
+        assert!(
+            warning.contains("**deletes 3 signing certificate(s)**. A deleted certificate cannot"),
+            "{warning}"
+        );
+        assert_eq!(deletes_warning(&huge_plan(0)), None);
     }
 }

@@ -2,10 +2,31 @@
 //!
 //! Reasons and drift descriptions are display-only: apply reads only `kind` and `key`.
 
+mod reason;
 pub mod saved;
+
+pub use reason::{Reason, ReasonCode};
 
 use crate::core::model::{Address, KeyId, KeyStatus, Time};
 use crate::core::state::Phase;
+
+/// How a plan is shaped: which sets, which rotations are forced, refresh only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Only these sets (all when empty).
+    pub targets: Vec<Address>,
+    /// Rotate these sets now whatever the age.
+    pub force_rotate: Vec<Address>,
+    /// Only adopt out-of-band changes into state; plan nothing for IAM.
+    pub refresh_only: bool,
+}
+
+impl PlanOptions {
+    /// True when the plan covers `address`.
+    pub(crate) fn targets(&self, address: &Address) -> bool {
+        self.targets.is_empty() || self.targets.contains(address)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -68,22 +89,6 @@ impl ActionKind {
                 | ActionKind::Reactivate
                 | ActionKind::Delete
         )
-    }
-}
-
-/// Why an action or wait is in the plan: a stable code for machines, a sentence for people.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reason {
-    pub code: String,
-    pub message: String,
-}
-
-impl Reason {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Reason {
-            code: code.to_string(),
-            message: message.into(),
-        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! runs them through the same journal and state transitions as every planned step.
 
 use crate::core::model::{Address, Time};
-use crate::core::plan::{Action, ActionKind, Plan, Reason, SetPlan};
+use crate::core::plan::{Action, ActionKind, Plan, Reason, ReasonCode, SetPlan};
 use crate::core::state::{Phase, SetState, State, TrackedKey};
 
 /// Why a set cannot be rolled back or resumed now.
@@ -47,7 +47,7 @@ pub fn rollback(
             actions: vec![Action {
                 kind: ActionKind::Reactivate,
                 key: Some(previous.id.clone()),
-                reason: Reason::new("rollback", "rollback requested"),
+                reason: Reason::new(ReasonCode::Rollback, "rollback requested"),
                 frees_slot: false,
             }],
             waits: Vec::new(),

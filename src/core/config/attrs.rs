@@ -1,0 +1,140 @@
+//! Attribute readers: each reports a problem at the attribute and returns `None`.
+
+use super::walker::{FileCtx, Origin, PartialWindows, Walker};
+use crate::core::diagnostic::Diagnostic;
+use crate::core::duration::Window;
+use hcl::edit::expr::Expression;
+use hcl::edit::structure::{Attribute, Body};
+use hcl::edit::Span;
+
+impl Walker {
+    pub(super) fn required_string(
+        &mut self,
+        ctx: &FileCtx,
+        body: &Body,
+        at: &Origin,
+        place: &str,
+        key: &str,
+        example: &str,
+    ) -> Option<String> {
+        let value = self.string_attr(ctx, body, key);
+        if value.is_none() && body.get_attribute(key).is_none() {
+            self.report(
+                at,
+                format!("{place} needs `{key}`"),
+                format!("add `{key} = \"{example}\"`"),
+            );
+        }
+        value
+    }
+
+    pub(super) fn bool_attr(&mut self, ctx: &FileCtx, body: &Body, key: &str) -> Option<bool> {
+        let attr = body.get_attribute(key)?;
+        let value = attr.value.as_bool();
+        if value.is_none() {
+            let at = ctx.origin(attr.value.span().or(attr.span()));
+            self.report(
+                &at,
+                format!("`{key}` must be true or false"),
+                format!("write it as `{key} = true`"),
+            );
+        }
+        value
+    }
+
+    /// A non-empty list of plain strings, e.g. a command and its arguments.
+    pub(super) fn string_list_attr(
+        &mut self,
+        ctx: &FileCtx,
+        body: &Body,
+        key: &str,
+    ) -> Option<Vec<String>> {
+        let attr = body.get_attribute(key)?;
+        let items: Option<Vec<String>> = attr.value.as_array().and_then(|array| {
+            array
+                .iter()
+                .map(|e| match e {
+                    Expression::String(s) => Some(s.as_str().to_string()),
+                    _ => None,
+                })
+                .collect()
+        });
+        match items.filter(|v| !v.is_empty()) {
+            Some(v) => Some(v),
+            None => {
+                let at = ctx.origin(attr.value.span().or(attr.span()));
+                self.report(
+                    &at,
+                    format!("`{key}` must be a non-empty list of plain strings"),
+                    format!("write it as `{key} = [\"./program\", \"--flag\"]`"),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn windows(&mut self, ctx: &FileCtx, body: &Body) -> PartialWindows {
+        let mut w = PartialWindows::default();
+        for attr in body.attributes() {
+            let slot = match attr.key.as_str() {
+                "max_age" => &mut w.max_age,
+                "overlap" => &mut w.overlap,
+                "unused_for" => &mut w.unused_for,
+                "inactive_for" => &mut w.inactive_for,
+                _ => continue,
+            };
+            *slot = duration_attr(ctx, attr)
+                .map_err(|d| self.diagnostics.push(d))
+                .ok();
+        }
+        if let (Some(max_age), Some(attr)) = (w.max_age, body.get_attribute("max_age")) {
+            if max_age.as_secs() == 0 {
+                let at = ctx.origin(attr.span());
+                self.report(
+                    &at,
+                    "max_age must be longer than 0s",
+                    "a typical value is \"90d\"",
+                );
+            }
+        }
+        w
+    }
+
+    pub(super) fn string_attr(&mut self, ctx: &FileCtx, body: &Body, key: &str) -> Option<String> {
+        let attr = body.get_attribute(key)?;
+        match string_value(attr) {
+            Ok(s) => Some(s),
+            Err(message) => {
+                let at = ctx.origin(attr.value.span().or(attr.span()));
+                self.report(&at, message, format!("write it as `{key} = \"…\"`"));
+                None
+            }
+        }
+    }
+}
+
+fn string_value(attr: &Attribute) -> Result<String, String> {
+    match &attr.value {
+        Expression::String(s) => Ok(s.as_str().to_string()),
+        Expression::StringTemplate(_) | Expression::HeredocTemplate(_) => Err(format!(
+            "`{}` must be a plain string: interpolation is not supported",
+            attr.key.as_str()
+        )),
+        _ => Err(format!("`{}` must be a string", attr.key.as_str())),
+    }
+}
+
+pub(super) fn duration_attr(ctx: &FileCtx, attr: &Attribute) -> Result<Window, Diagnostic> {
+    let at = ctx.origin(attr.value.span().or(attr.span()));
+    let hint = "durations are a number and a unit: \"90d\", \"12h\", \"30m\", \"2w\"";
+    let result = string_value(attr).and_then(|text| {
+        Window::parse(&text).map_err(|e| format!("bad duration for `{}`: {e}", attr.key.as_str()))
+    });
+    result.map_err(|message| Diagnostic {
+        file: at.file,
+        line: at.line,
+        column: at.column,
+        message,
+        hint: Some(hint.to_string()),
+    })
+}

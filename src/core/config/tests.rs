@@ -1,0 +1,191 @@
+//! Parsing and validation, through [`parse`].
+
+use super::*;
+use crate::core::diagnostic::Diagnostic;
+use crate::core::duration::Window;
+use crate::core::model::Address;
+
+fn parse_one(text: &str) -> Result<Config, Vec<Diagnostic>> {
+    parse(&[Source {
+        name: "keyrot.hcl".into(),
+        text: text.into(),
+    }])
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse_one(text)
+        .unwrap_err()
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
+        .collect()
+}
+
+const GOOD: &str = r#"
+aws { region = "us-east-1" }
+defaults {
+  max_age = "90d"
+  overlap = "7d"
+}
+user "ci-deployer" {
+  access_key {
+max_age = "30d"
+deliver "file" {
+  path   = "secrets/ci.json"
+  format = "credentials"
+}
+  }
+}
+"#;
+
+#[test]
+fn parses_the_documented_example() {
+    let cfg = parse_one(GOOD).unwrap();
+    assert_eq!(cfg.aws.region.as_deref(), Some("us-east-1"));
+    let set = &cfg.sets[&Address::access_key("ci-deployer")];
+    assert_eq!(set.windows.max_age, Window::days(30));
+    assert_eq!(set.windows.overlap, Window::days(7));
+    assert_eq!(set.windows.unused_for, Window::days(3), "built-in default");
+    assert_eq!(
+        set.sinks,
+        vec![Sink::File {
+            path: "secrets/ci.json".into(),
+            format: SecretFormat::Credentials
+        }]
+    );
+}
+
+#[test]
+fn reports_every_error_with_position() {
+    let errs = errors(
+        r#"defaults {
+  max_age = "90x"
+  colour = "red"
+}
+user "a" {
+  access_key {}
+}
+user "a" {
+  access_key {
+deliver "file" { path = "x" }
+  }
+}
+bogus {}
+"#,
+    );
+    assert_eq!(
+        errs,
+        vec![
+            "2:13: bad duration for `max_age`: unknown unit `x` in `90x`",
+            "3:3: unknown attribute `colour` in `defaults`",
+            "6:3: access_key has no `deliver` block: a new secret would have nowhere to go",
+            "8:1: duplicate user \"a\"",
+            "13:1: unknown block `bogus`",
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_carry_position() {
+    let errs = errors("user \"a\" {\n  access_key {\n    max_age = \n}\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("3:15: HCL syntax error"), "{errs:?}");
+}
+
+#[test]
+fn rejects_non_strings_and_interpolation() {
+    let errs = errors(
+        "user \"a\" {\n  access_key {\n    max_age = 30\n    deliver \"file\" { path = \"${x}\" }\n  }\n}\n",
+    );
+    assert_eq!(
+        errs,
+        vec![
+            "3:15: `max_age` must be a string",
+            "4:29: `path` must be a plain string: interpolation is not supported",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_users_across_files_name_both_places() {
+    let one = Source {
+        name: "a.hcl".into(),
+        text: "user \"x\" {\n access_key {\n deliver \"stdout\" {}\n }\n}\n".into(),
+    };
+    let two = Source {
+        name: "b.hcl".into(),
+        text: "\nuser \"x\" {\n access_key {\n deliver \"stdout\" {}\n }\n}\n".into(),
+    };
+    let errs = parse(&[one, two]).unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].file, "b.hcl");
+    assert_eq!(errs[0].line, 2);
+    assert!(errs[0].hint.as_deref().unwrap().contains("a.hcl:1:1"));
+}
+
+#[test]
+fn digest_ignores_formatting_but_not_meaning() {
+    let a = parse_one(GOOD).unwrap().digest();
+    let reformatted = GOOD.replace(
+        "  max_age = \"90d\"",
+        "  # comment\n  max_age   =   \"90d\"",
+    );
+    assert_eq!(parse_one(&reformatted).unwrap().digest(), a);
+    let changed = GOOD.replace("\"30d\"", "\"31d\"");
+    assert_ne!(parse_one(&changed).unwrap().digest(), a);
+    let cert = |subject: &str| {
+        parse_one(&format!(
+            "user \"u\" {{\n  signing_certificate {{\n    generate {{\n      subject = \"{subject}\"\n    }}\n    deliver \"file\" {{\n      path = \"c.pem\"\n    }}\n  }}\n}}\n"
+        ))
+        .unwrap()
+        .digest()
+    };
+    assert_ne!(
+        cert("CN=a"),
+        cert("CN=b"),
+        "the certificate source is part of the meaning"
+    );
+    assert!(a.starts_with("sha256:") && a.len() == 7 + 64);
+}
+
+#[test]
+fn password_policy_is_validated_against_iam_ranges() {
+    let cfg = parse_one(
+        "password_policy {\n  minimum_password_length = 14\n  require_symbols = true\n}\n",
+    )
+    .unwrap();
+    let spec = cfg.password_policy.unwrap();
+    assert_eq!(spec.minimum_password_length, Some(14));
+    assert_eq!(spec.require_symbols, Some(true));
+    assert_eq!(spec.max_password_age, None);
+    let errs = errors("password_policy {\n  minimum_password_length = 4\n  max_password_age = 2000\n  require_symbols = \"yes\"\n  colour = 1\n}\n");
+    assert_eq!(
+        errs,
+        vec![
+            "2:29: `minimum_password_length` must be a whole number from 6 to 128 (IAM's range)",
+            "3:22: `max_password_age` must be a whole number from 1 to 1095 (IAM's range)",
+            "4:21: `require_symbols` must be true or false",
+            "5:3: unknown attribute `colour` in `password_policy`",
+        ]
+    );
+    assert!(
+        parse_one("password_policy {\n  delete = true\n}\n")
+            .unwrap()
+            .password_policy
+            .unwrap()
+            .delete
+    );
+}
+
+#[test]
+fn bad_user_names_and_formats() {
+    let errs = errors(
+        "user \"bad name!\" {\n access_key {\n deliver \"file\" {\n path = \"p\"\n format = \"yaml\"\n }\n }\n}\n",
+    );
+    assert_eq!(
+        errs,
+        vec![
+            "1:1: `bad name!` is not a valid IAM user name",
+            "5:2: unknown format `yaml`",
+        ]
+    );
+}

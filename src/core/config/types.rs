@@ -1,0 +1,191 @@
+//! The validated config model: what the walker produces and the rest of keyrot reads.
+
+use crate::core::duration::Window;
+use crate::core::model::{Address, CredentialKind};
+use crate::core::policy::PolicySpec;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// Attempts per IAM call, first try included (SDK retry with jittered backoff).
+    pub max_attempts: Option<u32>,
+    /// Bound on one IAM call including its retries.
+    pub timeout: Option<Window>,
+    /// `standard` or `adaptive` (client-side rate limiting under throttling).
+    pub retry_mode: Option<RetryMode>,
+    /// How long a new access key gets to start working (STS) before it is deleted again.
+    pub verify_timeout: Option<Window>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryMode {
+    Standard,
+    Adaptive,
+}
+
+/// The four windows of the rotation state machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Windows {
+    /// Rotate when the current key is older than this.
+    pub max_age: Window,
+    /// Least time both keys stay active before the old one is deactivated.
+    pub overlap: Window,
+    /// The old key must show no use for this long before it is deactivated.
+    pub unused_for: Window,
+    /// Least time the old key stays Inactive before it is deleted.
+    pub inactive_for: Window,
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Windows {
+            max_age: Window::days(90),
+            overlap: Window::days(7),
+            unused_for: Window::days(3),
+            inactive_for: Window::days(7),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretFormat {
+    /// `{"AccessKeyId": …, "SecretAccessKey": …}`
+    Json,
+    /// An `~/.aws/credentials`-style profile.
+    Credentials,
+    /// `AWS_ACCESS_KEY_ID=…` lines.
+    Env,
+    /// Certificate and private key, PEM (signing certificates only).
+    Pem,
+}
+
+impl SecretFormat {
+    pub(super) const NAMES: &'static str =
+        "json, credentials, env (access keys); pem, json (signing certificates)";
+
+    pub(super) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "json" => Some(SecretFormat::Json),
+            "credentials" => Some(SecretFormat::Credentials),
+            "env" => Some(SecretFormat::Env),
+            "pem" => Some(SecretFormat::Pem),
+            _ => None,
+        }
+    }
+
+    pub(super) fn fits(self, kind: CredentialKind) -> bool {
+        match kind {
+            CredentialKind::AccessKey => self != SecretFormat::Pem,
+            CredentialKind::SigningCertificate => {
+                matches!(self, SecretFormat::Pem | SecretFormat::Json)
+            }
+        }
+    }
+}
+
+/// Where a new secret goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sink {
+    /// A file written atomically with mode 0600; relative paths are from the working directory.
+    File { path: PathBuf, format: SecretFormat },
+    /// Standard output; only when declared explicitly.
+    Stdout { format: SecretFormat },
+    /// A new version of a Secrets Manager secret (AWSCURRENT; the old one stays AWSPREVIOUS).
+    SecretsManager {
+        secret_id: String,
+        /// Create the secret when it does not exist (otherwise that is an error).
+        create: bool,
+        format: SecretFormat,
+    },
+    /// An SSM SecureString parameter, overwritten.
+    SsmParameter {
+        name: String,
+        kms_key_id: Option<String>,
+        format: SecretFormat,
+    },
+    /// One profile of a shared credentials file, updated in place.
+    AwsProfile { file: PathBuf, profile: String },
+    /// A command that reads the credential as JSON on stdin (never argv or environment).
+    Exec {
+        command: Vec<String>,
+        timeout: Window,
+        format: SecretFormat,
+    },
+}
+
+impl Sink {
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::File { path, .. } => format!("file {}", path.display()),
+            Sink::Stdout { .. } => "stdout".to_string(),
+            Sink::SecretsManager { secret_id, .. } => format!("secrets_manager {secret_id}"),
+            Sink::SsmParameter { name, .. } => format!("ssm_parameter {name}"),
+            Sink::AwsProfile { file, profile } => {
+                format!("aws_profile [{profile}] in {}", file.display())
+            }
+            Sink::Exec { command, .. } => {
+                format!("exec {}", command.first().map_or("", String::as_str))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetConfig {
+    pub address: Address,
+    pub windows: Windows,
+    pub sinks: Vec<Sink>,
+    /// Signing certificates only: where each new certificate comes from.
+    pub certificate: Option<CertSource>,
+}
+
+/// Key algorithms keyrot can generate certificates for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    EcdsaP256,
+    EcdsaP384,
+    Rsa2048,
+    Rsa3072,
+}
+
+impl KeyAlgorithm {
+    pub(super) const NAMES: &'static str = "ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072";
+
+    pub(super) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "ecdsa-p256" => Some(KeyAlgorithm::EcdsaP256),
+            "ecdsa-p384" => Some(KeyAlgorithm::EcdsaP384),
+            "rsa-2048" => Some(KeyAlgorithm::Rsa2048),
+            "rsa-3072" => Some(KeyAlgorithm::Rsa3072),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertSource {
+    /// keyrot makes a key pair and a self-signed certificate for each rotation.
+    Generate {
+        algorithm: KeyAlgorithm,
+        validity: Window,
+        /// Distinguished name pairs, e.g. `[("CN", "ci")]`.
+        subject: Vec<(String, String)>,
+    },
+    /// Bring your own: keyrot checks they match and are not expired before planning.
+    Files {
+        certificate_file: PathBuf,
+        private_key_file: PathBuf,
+    },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub aws: AwsSettings,
+    pub sets: BTreeMap<Address, SetConfig>,
+    /// `None`: keyrot does not manage the account password policy.
+    pub password_policy: Option<PolicySpec>,
+}

@@ -1,0 +1,284 @@
+//! The walk over the `hcl::edit` tree: shared state, positions, and the checks every
+//! block uses (labels, allowed names, duplicates). The blocks themselves are in
+//! `blocks`, `cert` and `sink`; attribute readers in `attrs`.
+
+use super::types::{AwsSettings, CertSource, Config, SetConfig, Sink, Windows};
+use super::Source;
+use crate::core::diagnostic::{Diagnostic, LineIndex};
+use crate::core::duration::Window;
+use crate::core::model::{Address, CredentialKind};
+use crate::core::policy::PolicySpec;
+use hcl::edit::structure::{Block, Body};
+use hcl::edit::Span;
+use std::collections::BTreeMap;
+
+/// Where a definition stood, for "first defined at" notes.
+#[derive(Clone)]
+pub(super) struct Origin {
+    pub(super) file: String,
+    pub(super) line: usize,
+    pub(super) column: usize,
+}
+
+#[derive(Default)]
+pub(super) struct Walker {
+    pub(super) diagnostics: Vec<Diagnostic>,
+    pub(super) aws: AwsSettings,
+    pub(super) aws_origin: Option<Origin>,
+    pub(super) defaults: PartialWindows,
+    pub(super) defaults_origin: Option<Origin>,
+    pub(super) policy: Option<PolicySpec>,
+    pub(super) policy_origin: Option<Origin>,
+    pub(super) users: Vec<UserDecl>,
+}
+
+/// A user block: name, where it stands, and its credential blocks.
+pub(super) type UserDecl = (String, Origin, Vec<(CredentialKind, KeyDecl)>);
+
+/// A credential block's own windows (defaults not yet applied), sinks and, for
+/// certificates, their source.
+pub(super) type KeyDecl = (PartialWindows, Vec<Sink>, Option<CertSource>);
+
+#[derive(Clone, Copy, Default)]
+pub(super) struct PartialWindows {
+    pub(super) max_age: Option<Window>,
+    pub(super) overlap: Option<Window>,
+    pub(super) unused_for: Option<Window>,
+    pub(super) inactive_for: Option<Window>,
+}
+
+impl PartialWindows {
+    fn or(self, fallback: PartialWindows) -> PartialWindows {
+        PartialWindows {
+            max_age: self.max_age.or(fallback.max_age),
+            overlap: self.overlap.or(fallback.overlap),
+            unused_for: self.unused_for.or(fallback.unused_for),
+            inactive_for: self.inactive_for.or(fallback.inactive_for),
+        }
+    }
+
+    fn resolve(self) -> Windows {
+        let d = Windows::default();
+        Windows {
+            max_age: self.max_age.unwrap_or(d.max_age),
+            overlap: self.overlap.unwrap_or(d.overlap),
+            unused_for: self.unused_for.unwrap_or(d.unused_for),
+            inactive_for: self.inactive_for.unwrap_or(d.inactive_for),
+        }
+    }
+}
+
+pub(super) const WINDOW_NAMES: [&str; 4] = ["max_age", "overlap", "unused_for", "inactive_for"];
+
+/// One file being walked: its name and a byte-offset → position map.
+pub(super) struct FileCtx<'a> {
+    name: &'a str,
+    index: LineIndex<'a>,
+}
+
+impl FileCtx<'_> {
+    pub(super) fn origin(&self, span: Option<std::ops::Range<usize>>) -> Origin {
+        let (line, column) = self.index.position(span.map_or(0, |s| s.start));
+        Origin {
+            file: self.name.to_string(),
+            line,
+            column,
+        }
+    }
+}
+
+impl Walker {
+    pub(super) fn report(
+        &mut self,
+        at: &Origin,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let hint: String = hint.into();
+        self.diagnostics.push(Diagnostic {
+            file: at.file.clone(),
+            line: at.line,
+            column: at.column,
+            message: message.into(),
+            hint: (!hint.is_empty()).then_some(hint),
+        });
+    }
+
+    pub(super) fn file(&mut self, source: &Source) {
+        let ctx = FileCtx {
+            name: &source.name,
+            index: LineIndex::new(&source.text),
+        };
+        let first_new = self.diagnostics.len();
+        self.walk_file(&ctx, source);
+        self.diagnostics[first_new..].sort_by_key(|d| (d.line, d.column));
+    }
+
+    fn walk_file(&mut self, ctx: &FileCtx, source: &Source) {
+        let body = match hcl::edit::parser::parse_body(&source.text) {
+            Ok(body) => body,
+            Err(err) => {
+                // hcl-edit's column counts bytes; ours count characters.
+                let (line, column) = ctx.index.position(err.location().offset());
+                self.diagnostics.push(Diagnostic {
+                    file: source.name.clone(),
+                    line,
+                    column,
+                    message: format!("HCL syntax error: {}", err.message()),
+                    hint: Some(format!("near `{}`", excerpt(err.line().trim()))),
+                });
+                return;
+            }
+        };
+        self.no_attributes(ctx, &body, "at the top level");
+        for block in body.blocks() {
+            let at = ctx.origin(block.span());
+            match block.ident.as_str() {
+                "aws" => self.aws_block(ctx, block, at),
+                "defaults" => self.defaults_block(ctx, block, at),
+                "user" => self.user_block(ctx, block, at),
+                "password_policy" => self.policy_block(ctx, block, at),
+                other => self.report(
+                    &at,
+                    format!("unknown block `{other}`"),
+                    "top-level blocks are `aws`, `defaults`, `password_policy` and `user \"NAME\"`",
+                ),
+            }
+        }
+    }
+
+    fn no_attributes(&mut self, ctx: &FileCtx, body: &Body, place: &str) {
+        for attr in body.attributes() {
+            let at = ctx.origin(attr.span());
+            self.report(
+                &at,
+                format!("unexpected attribute `{}` {place}", attr.key.as_str()),
+                "attributes belong inside a block",
+            );
+        }
+    }
+
+    pub(super) fn labels(
+        &mut self,
+        block: &Block,
+        at: &Origin,
+        want: usize,
+        usage: &str,
+    ) -> Vec<String> {
+        let labels: Vec<String> = block
+            .labels
+            .iter()
+            .map(|l| l.as_str().to_string())
+            .collect();
+        if labels.len() != want {
+            self.report(
+                at,
+                format!(
+                    "block `{}` takes {want} label(s), found {}",
+                    block.ident.as_str(),
+                    labels.len()
+                ),
+                format!("write it as {usage}"),
+            );
+        }
+        labels
+    }
+
+    /// Reports blocks and attributes of `body` not named in the allowed lists.
+    pub(super) fn only(
+        &mut self,
+        ctx: &FileCtx,
+        body: &Body,
+        place: &str,
+        attrs: &[&str],
+        blocks: &[&str],
+    ) {
+        for attr in body.attributes() {
+            let key = attr.key.as_str();
+            if !attrs.contains(&key) {
+                let at = ctx.origin(attr.span());
+                self.report(
+                    &at,
+                    format!("unknown attribute `{key}` in {place}"),
+                    expected_list("attributes", attrs),
+                );
+            }
+        }
+        for block in body.blocks() {
+            let ident = block.ident.as_str();
+            if !blocks.contains(&ident) {
+                let at = ctx.origin(block.span());
+                self.report(
+                    &at,
+                    format!("unknown block `{ident}` in {place}"),
+                    expected_list("blocks", blocks),
+                );
+            }
+        }
+    }
+
+    pub(super) fn once(&mut self, first: &mut Option<Origin>, at: Origin, what: &str) -> bool {
+        if let Some(prev) = first {
+            let note = format!(
+                "merge it into the one at {}:{}:{}",
+                prev.file, prev.line, prev.column
+            );
+            self.report(&at, format!("duplicate `{what}` block"), note);
+            return false;
+        }
+        *first = Some(at);
+        true
+    }
+
+    pub(super) fn finish(mut self) -> Result<Config, Vec<Diagnostic>> {
+        let defaults = self.defaults;
+        let mut sets = BTreeMap::new();
+        for (name, _, declared) in std::mem::take(&mut self.users) {
+            for (kind, (windows, sinks, certificate)) in declared {
+                let address = Address {
+                    user: name.clone(),
+                    kind,
+                };
+                let mut windows = windows.or(defaults).resolve();
+                if kind == CredentialKind::SigningCertificate {
+                    // No last-use evidence exists for certificates.
+                    windows.unused_for = Window::from_secs(0);
+                }
+                sets.insert(
+                    address.clone(),
+                    SetConfig {
+                        address,
+                        windows,
+                        sinks,
+                        certificate,
+                    },
+                );
+            }
+        }
+        if self.diagnostics.is_empty() {
+            Ok(Config {
+                aws: self.aws,
+                sets,
+                password_policy: self.policy,
+            })
+        } else {
+            Err(self.diagnostics)
+        }
+    }
+}
+
+/// At most 60 characters of a source line, for hints.
+fn excerpt(line: &str) -> String {
+    match line.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
+}
+
+fn expected_list(what: &str, names: &[&str]) -> String {
+    if names.is_empty() {
+        return format!("this block takes no {what}");
+    }
+    let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    format!("expected {what}: {}", list.join(", "))
+}
