@@ -6,7 +6,8 @@ use super::text::summary_line;
 use super::timestamp;
 use crate::core::duration::humanize;
 use crate::core::model::CredentialKind;
-use crate::core::plan::{ActionKind, Plan, SetPlan, Slot};
+use crate::core::plan::{ActionKind, DriftKind, Plan, SetPlan, Slot};
+use crate::core::policy::PolicyPlan;
 use std::fmt::Write;
 
 /// GitHub refuses comments over 65,536 characters; stay well under it.
@@ -15,57 +16,65 @@ pub const MAX_CHARS: usize = 60_000;
 /// `apply_hint` is the command that applies this plan (e.g. `keyrot apply plan.json`).
 pub fn plan(plan: &Plan, apply_hint: Option<&str>) -> String {
     let summary = plan.summary();
+    let head = head(plan);
+    let mut tail = String::new();
+    if let Some(cmd) = apply_hint.filter(|_| summary.has_actions()) {
+        let _ = writeln!(tail, "To apply exactly this plan: `{cmd}`\n");
+    }
+    let _ = writeln!(tail, "<sub>labels: {}</sub>", plan.labels().join(", "));
+    let open = "<details><summary>Details</summary>\n\n";
+    let close = "</details>\n\n";
+    let budget = MAX_CHARS.saturating_sub(head.len() + open.len() + close.len() + tail.len() + 200);
+    let body = fit(body(plan), budget);
+    format!("{head}{open}{body}{close}{tail}")
+}
+
+/// What a reviewer sees without opening anything: the summary, the deletion warning and
+/// the drift.
+fn head(plan: &Plan) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "### keyrot plan\n");
-    let _ = writeln!(head, "**{}**\n", summary_line(&summary, plan.refresh_only));
+    let _ = writeln!(
+        head,
+        "**{}**\n",
+        summary_line(&plan.summary(), plan.refresh_only)
+    );
     if let Some(warning) = deletes_warning(plan) {
         let _ = writeln!(head, "{warning}");
     }
-    if plan.drift_count() > 0 {
-        let _ = writeln!(
-            head,
-            "<details open><summary>Changes made outside keyrot (drift): {}</summary>\n",
-            plan.drift_count()
-        );
-        for set in &plan.sets {
-            for d in &set.drift {
-                let what = match &d.kind {
-                    crate::core::plan::DriftKind::Deleted => "was deleted".to_string(),
-                    crate::core::plan::DriftKind::StatusChanged { from, to } => {
-                        format!("`{from}` → `{to}`")
-                    }
-                    crate::core::plan::DriftKind::Appeared => {
-                        "appeared (created outside keyrot)".to_string()
-                    }
-                };
-                let _ = writeln!(head, "- `{}` key `{}` {what}", set.address, d.key.masked());
-            }
-        }
-        let _ = writeln!(head, "\n</details>\n");
+    if plan.drift_count() == 0 {
+        return head;
     }
-
-    let mut body = String::new();
-    if let Some(policy) = &plan.password_policy {
-        let _ = writeln!(body, "#### Account password policy\n");
-        let _ = writeln!(body, "| field | before | after |");
-        let _ = writeln!(body, "| --- | --- | --- |");
-        for f in &policy.fields {
-            let cell = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
-            let mark = if f.before != f.after { "**" } else { "" };
-            let reset = if f.resets {
-                " ⚠️ reset: not set in the config"
-            } else {
-                ""
+    let _ = writeln!(
+        head,
+        "<details open><summary>Changes made outside keyrot (drift): {}</summary>\n",
+        plan.drift_count()
+    );
+    for set in &plan.sets {
+        for d in &set.drift {
+            let what = match &d.kind {
+                DriftKind::Deleted => "was deleted".to_string(),
+                DriftKind::StatusChanged { from, to } => format!("`{from}` → `{to}`"),
+                DriftKind::Appeared => "appeared (created outside keyrot)".to_string(),
             };
             let _ = writeln!(
-                body,
-                "| {mark}{}{mark} | {} | {}{reset} |",
-                f.field,
-                cell(&f.before),
-                cell(&f.after)
+                head,
+                "- `{}` {} `{}` {what}",
+                set.address,
+                set.address.kind.short_noun(),
+                d.key.masked()
             );
         }
-        body.push('\n');
+    }
+    let _ = writeln!(head, "\n</details>\n");
+    head
+}
+
+/// The collapsed details: the password policy table, each set, the findings.
+fn body(plan: &Plan) -> String {
+    let mut body = String::new();
+    if let Some(policy) = &plan.password_policy {
+        policy_table(&mut body, policy);
     }
     for set in &plan.sets {
         set_section(&mut body, set, plan);
@@ -80,28 +89,48 @@ pub fn plan(plan: &Plan, apply_hint: Option<&str>) -> String {
         }
         body.push('\n');
     }
-    let mut tail = String::new();
-    if let Some(cmd) = apply_hint.filter(|_| summary.has_actions()) {
-        let _ = writeln!(tail, "To apply exactly this plan: `{cmd}`\n");
-    }
-    let _ = writeln!(tail, "<sub>labels: {}</sub>", plan.labels().join(", "));
+    body
+}
 
-    let open = "<details><summary>Details</summary>\n\n";
-    let close = "</details>\n\n";
-    let budget = MAX_CHARS.saturating_sub(head.len() + open.len() + close.len() + tail.len() + 200);
-    if body.len() > budget {
-        let mut cut = budget;
-        while !body.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let cut = body[..cut].rfind("\n#### ").unwrap_or(cut);
-        body.truncate(cut);
+fn policy_table(body: &mut String, policy: &PolicyPlan) {
+    let _ = writeln!(body, "#### Account password policy\n");
+    let _ = writeln!(body, "| field | before | after |");
+    let _ = writeln!(body, "| --- | --- | --- |");
+    for f in &policy.fields {
+        let cell = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+        let mark = if f.before != f.after { "**" } else { "" };
+        let reset = if f.resets {
+            " ⚠️ reset: not set in the config"
+        } else {
+            ""
+        };
         let _ = writeln!(
             body,
-            "\n_The plan is too long for one comment and was truncated; run `keyrot show` on the plan file for all of it._\n"
+            "| {mark}{}{mark} | {} | {}{reset} |",
+            f.field,
+            cell(&f.before),
+            cell(&f.after)
         );
     }
-    format!("{head}{open}{body}{close}{tail}")
+    body.push('\n');
+}
+
+/// Cuts the body at a set boundary so the whole comment stays under GitHub's limit.
+fn fit(mut body: String, budget: usize) -> String {
+    if body.len() <= budget {
+        return body;
+    }
+    let mut cut = budget;
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let cut = body[..cut].rfind("\n#### ").unwrap_or(cut);
+    body.truncate(cut);
+    let _ = writeln!(
+        body,
+        "\n_The plan is too long for one comment and was truncated; run `keyrot show` on the plan file for all of it._\n"
+    );
+    body
 }
 
 fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
