@@ -21,6 +21,12 @@ pub trait Remote: Sync {
         value: &str,
         create: bool,
     ) -> impl Future<Output = Result<(), String>> + Send;
+    /// Whether the secret exists (with or without a value): AWS answers GetSecretValue for a
+    /// secret that has no version yet exactly as for a missing one.
+    fn secret_exists(&self, id: &str) -> impl Future<Output = Result<bool, String>> + Send {
+        async move { self.secret_get(id, false).await.map(|v| v.is_some()) }
+    }
+    /// Schedules deletion with AWS's recovery window (never forced), so it can be undone.
     fn secret_delete(&self, id: &str) -> impl Future<Output = Result<(), String>> + Send;
     fn parameter_get(
         &self,
@@ -49,6 +55,9 @@ impl Remote for NoRemote {
         Err("no Secrets Manager client".into())
     }
     async fn secret_put(&self, _: &str, _: &str, _: bool) -> Result<(), String> {
+        Err("no Secrets Manager client".into())
+    }
+    async fn secret_exists(&self, _: &str) -> Result<bool, String> {
         Err("no Secrets Manager client".into())
     }
     async fn secret_delete(&self, _: &str) -> Result<(), String> {

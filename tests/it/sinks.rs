@@ -469,3 +469,76 @@ fn a_key_that_never_works_and_a_denied_secret_leave_nothing_behind() {
     );
     assert_eq!(live_keys(&iam, &user), vec![(old.id, "Active".to_string())]);
 }
+
+fn secret_exists(endpoint: &str, id: &str) -> bool {
+    rt().block_on(async {
+        sm(endpoint)
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .is_ok_and(|d| d.deleted_date().is_none())
+    })
+}
+
+/// The usual Terraform pattern: the secret is created empty, the rotator fills it. A later
+/// sink failing must not delete that secret (its policy, KMS key, tags and replicas),
+/// whatever `create` says.
+#[test]
+fn a_failed_delivery_never_deletes_a_secret_keyrot_did_not_create() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("smempty");
+    let old = seed_user(&iam, &user);
+    let secret_id = format!("{user}/access-key");
+    rt().block_on(async {
+        sm(&moto.endpoint)
+            .create_secret()
+            .name(&secret_id)
+            .description("made by Terraform, filled by the rotator")
+            .send()
+            .await
+            .expect("create an empty secret");
+    });
+    let project = Project::new(
+        &moto.endpoint,
+        &config(&user, &secret_id, &format!("/{user}/p"), "exit 1", true),
+    );
+    let run = project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 1);
+    assert!(
+        run.stderr.contains("delivery to exec sh failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(live_keys(&iam, &user), vec![(old.id, "Active".to_string())]);
+    assert!(
+        secret_exists(&moto.endpoint, &secret_id),
+        "the secret keyrot did not create still exists: {}",
+        run.stderr
+    );
+}
+
+/// A secret keyrot itself created in a delivery that then failed is deleted with a
+/// recovery window, never forced: it can still be restored.
+#[test]
+fn a_secret_keyrot_created_is_deleted_with_a_recovery_window() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("smnew");
+    seed_user(&iam, &user);
+    let secret_id = format!("{user}/access-key");
+    let project = Project::new(
+        &moto.endpoint,
+        &config(&user, &secret_id, &format!("/{user}/p"), "exit 1", true),
+    );
+    project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 1);
+    let deleted = rt().block_on(async {
+        sm(&moto.endpoint)
+            .describe_secret()
+            .secret_id(&secret_id)
+            .send()
+            .await
+    });
+    let described = deleted.expect("still described: scheduled for deletion, not forced");
+    assert!(described.deleted_date().is_some(), "{described:?}");
+}

@@ -6,6 +6,9 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+/// A secret keyrot created in a delivery that then failed can still be restored this long.
+const RECOVERY_WINDOW_DAYS: i64 = 7;
+
 pub struct AwsServices {
     shared: aws_config::SdkConfig,
     sm: aws_sdk_secretsmanager::Client,
@@ -89,11 +92,19 @@ impl Remote for AwsServices {
         }
     }
 
+    async fn secret_exists(&self, id: &str) -> Result<bool, String> {
+        match self.sm.describe_secret().secret_id(id).send().await {
+            Ok(out) => Ok(out.deleted_date().is_none()),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(false),
+            Err(e) => Err(message(&e)),
+        }
+    }
+
     async fn secret_delete(&self, id: &str) -> Result<(), String> {
         self.sm
             .delete_secret()
             .secret_id(id)
-            .force_delete_without_recovery(true)
+            .recovery_window_in_days(RECOVERY_WINDOW_DAYS)
             .send()
             .await
             .map(|_| ())

@@ -105,7 +105,10 @@ fn digest(text: &[u8]) -> Vec<u8> {
 /// How to put a sink back as it was before delivery.
 pub(crate) enum Undo {
     File(PathBuf, Option<Zeroizing<Vec<u8>>>),
-    Secret(String, Option<Zeroizing<String>>),
+    /// A secret's previous value.
+    Secret(String, Zeroizing<String>),
+    /// A secret this delivery created: deleted with a recovery window, never forced.
+    CreatedSecret(String),
     Parameter(String, Option<Zeroizing<String>>),
     /// Nothing can take the value back (a command ran, stdout was written).
     Impossible,
@@ -182,8 +185,8 @@ async fn restore<R: Remote>(remote: &R, undo: Vec<(String, Undo)>) -> Vec<String
     for (name, u) in undo.into_iter().rev() {
         let ok = match &u {
             Undo::File(path, before) => file::restore(path, before.as_deref().map(|b| &b[..])),
-            Undo::Secret(id, Some(old)) => remote.secret_put(id, old, false).await.is_ok(),
-            Undo::Secret(id, None) => remote.secret_delete(id).await.is_ok(),
+            Undo::Secret(id, old) => remote.secret_put(id, old, false).await.is_ok(),
+            Undo::CreatedSecret(id) => remote.secret_delete(id).await.is_ok(),
             Undo::Parameter(name, Some(old)) => remote.parameter_put(name, old, None).await.is_ok(),
             Undo::Parameter(name, None) => remote.parameter_delete(name).await.is_ok(),
             Undo::Impossible => false,

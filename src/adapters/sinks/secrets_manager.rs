@@ -17,13 +17,27 @@ pub async fn deliver<R: Remote>(
         .secret_get(secret_id, false)
         .await
         .map_err(|e| (e, Undo::Impossible))?;
-    if before.is_none() && !create {
+    // No value is not no secret: one made empty (by Terraform, say) is filled, never
+    // deleted if a later sink fails.
+    let exists = match &before {
+        Some(_) => true,
+        None => remote
+            .secret_exists(secret_id)
+            .await
+            .map_err(|e| (e, Undo::Impossible))?,
+    };
+    if !exists && !create {
         return Err((
             format!("secret {secret_id} does not exist; add `create = true` to create it"),
             Undo::Impossible,
         ));
     }
-    let undo = Undo::Secret(secret_id.to_string(), before);
+    let undo = match before {
+        Some(old) => Undo::Secret(secret_id.to_string(), old),
+        None if !exists => Undo::CreatedSecret(secret_id.to_string()),
+        // An empty secret cannot be emptied again: it holds the new key until refilled.
+        None => Undo::Impossible,
+    };
     let text = super::format::render(format, cred);
     if let Err(e) = remote.secret_put(secret_id, &text, create).await {
         return Err((e, undo));

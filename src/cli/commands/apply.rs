@@ -99,7 +99,11 @@ pub async fn execute<I: Iam, R: Remote>(
         writer.store.path().display()
     ));
     for f in &done.failed {
-        shell.err_line(format!("  {}: {} failed: {}", f.target, f.action, f.error));
+        let error = f.error.to_string();
+        let cause = error
+            .strip_prefix(&format!("{}: ", f.target))
+            .unwrap_or(&error);
+        shell.err_line(format!("  {}: {} failed: {cause}", f.target, f.action));
     }
     shell.err_line(
         "Fix the cause and run `keyrot apply` again: the failed sets continue from where they are.",
