@@ -123,6 +123,11 @@ fn rotation_delivers_to_every_sink_and_retires_the_old_key_everywhere() {
     );
     std::fs::create_dir_all(project.path("creds")).unwrap();
     std::fs::write(project.path("creds/credentials"), PROFILES).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o640);
+        std::fs::set_permissions(project.path("creds/credentials"), private).unwrap();
+    }
     let day0 = days_from_now(100);
 
     let run = project.ok(&["apply", "--auto-approve"], Some(day0), 0);
@@ -157,7 +162,8 @@ fn rotation_delivers_to_every_sink_and_retires_the_old_key_everywhere() {
             .permissions()
             .mode()
             & 0o777,
-        0o600
+        0o640,
+        "the consumer's file keeps its mode"
     );
     // The delivered key works: a call signed with it answers as the user.
     assert_eq!(

@@ -1,11 +1,19 @@
-//! `deliver "file"`: an atomic 0600 file, read back and compared by hash.
+//! `deliver "file"`: written through to the file consumers read — symlinks followed (a
+//! `~/.aws/credentials` link, Kubernetes `..data` links), owner, group and mode kept,
+//! replaced atomically in its own directory (in place where it cannot be renamed over, as
+//! a bind-mounted file), then read back through the consumer's path.
 
 use super::{digest, Credential, Undo};
-use crate::adapters::fsutil::write_atomic;
+use crate::adapters::fsutil::{write_atomic_as, write_in_place, FileOwner};
 use crate::core::config::SecretFormat;
 use crate::core::model::KeyId;
-use std::path::Path;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
+
+/// A new file's mode: only its owner may read a secret.
+const NEW_FILE_MODE: u32 = 0o600;
 
 pub async fn deliver(
     path: &Path,
@@ -16,12 +24,23 @@ pub async fn deliver(
     write_file(path, text.as_bytes()).await
 }
 
-/// Atomic 0600 write, then read back and compared by hash.
+/// What is at `path` now: its bytes, or `None` when there is no file. Any other error
+/// (permissions, a directory, I/O) is a failure, never "absent": treating it so would
+/// replace a file keyrot could not read.
+pub fn read_existing(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Writes `bytes` through to the file at `path`, then reads it back through `path`.
 pub async fn write_file(path: &Path, bytes: &[u8]) -> Result<Undo, (String, Undo)> {
-    let before = std::fs::read(path).ok().map(Zeroizing::new);
+    let before = read_existing(path).map_err(|e| (e, Undo::Nothing))?;
     let undo = Undo::File(path.to_path_buf(), before);
-    if let Err(e) = write_atomic(path, bytes, 0o600) {
-        return Err((e.to_string(), undo));
+    if let Err(e) = write_through(path, bytes) {
+        return Err((format!("cannot write {}: {e}", path.display()), undo));
     }
     match std::fs::read(path).map(Zeroizing::new) {
         Ok(back) if digest(&back) == digest(bytes) => Ok(undo),
@@ -29,6 +48,44 @@ pub async fn write_file(path: &Path, bytes: &[u8]) -> Result<Undo, (String, Undo
         Err(e) => Err((format!("read-back failed: {e}"), undo)),
     }
 }
+
+/// The file a write to `path` must change: symlinks resolved; `path` itself when nothing
+/// is there yet.
+fn target(path: &Path) -> io::Result<PathBuf> {
+    match std::fs::canonicalize(path) {
+        Ok(real) => Ok(real),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(path.to_path_buf()),
+        Err(e) => Err(e),
+    }
+}
+
+fn write_through(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let target = target(path)?;
+    let (mode, owner) = match std::fs::metadata(&target) {
+        Ok(m) => (
+            m.mode() & 0o7777,
+            Some(FileOwner {
+                uid: m.uid(),
+                gid: m.gid(),
+            }),
+        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (NEW_FILE_MODE, None),
+        Err(e) => return Err(e),
+    };
+    match write_atomic_as(&target, bytes, mode, owner) {
+        // A mount point (a bind-mounted file) cannot be renamed over: write it in place.
+        Err(e) if is_busy(&e) => write_in_place(&target, bytes),
+        other => other,
+    }
+}
+
+fn is_busy(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(EBUSY | EXDEV))
+}
+
+/// Linux errno values: a busy mount point, a rename across file systems.
+const EBUSY: i32 = 16;
+const EXDEV: i32 = 18;
 
 /// Whether the file at `path` names `key`.
 pub fn holds(path: &Path, key: &KeyId) -> bool {
@@ -41,7 +98,90 @@ pub fn holds(path: &Path, key: &KeyId) -> bool {
 /// Puts the file back as it was: its old bytes, or no file.
 pub fn restore(path: &Path, before: Option<&[u8]>) -> bool {
     match before {
-        Some(bytes) => write_atomic(path, bytes, 0o600).is_ok(),
+        Some(bytes) => write_through(path, bytes).is_ok(),
         None => std::fs::remove_file(path).is_ok() || !path.exists(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_symlinked_sink_stays_a_link_and_its_target_gets_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        let real = shared.join("creds");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("credentials");
+        symlink(&real, &link).unwrap();
+        block_on(write_file(&link, b"new"))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        let names: Vec<_> = std::fs::read_dir(&shared).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temp file left beside the target");
+    }
+
+    #[test]
+    fn owner_group_and_mode_of_an_existing_file_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.json");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let me = std::fs::metadata(&path).unwrap();
+        // As root (CI), hand the file to another user as a consumer would own it.
+        let (uid, gid) = if me.uid() == 0 {
+            (4321, 4321)
+        } else {
+            (me.uid(), me.gid())
+        };
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        block_on(write_file(&path, b"new"))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let after = std::fs::metadata(&path).unwrap();
+        assert_eq!(after.mode() & 0o777, 0o640);
+        assert_eq!((after.uid(), after.gid()), (uid, gid));
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_new_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.json");
+        block_on(write_file(&path, b"s"))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn an_unreadable_sink_is_an_error_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: reading fails with something other than
+        // "not found" (root reads everything, so permissions cannot show it here).
+        let path = dir.path().join("credentials");
+        std::fs::create_dir(&path).unwrap();
+        let err = read_existing(&path).unwrap_err();
+        assert!(err.contains("cannot read"), "{err}");
+        let Err((message, _)) = block_on(write_file(&path, b"new")) else {
+            panic!("a sink that cannot be read must fail");
+        };
+        assert!(message.contains("cannot read"), "{message}");
+        assert!(path.is_dir(), "left as it was");
     }
 }

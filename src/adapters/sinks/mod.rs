@@ -110,6 +110,8 @@ pub(crate) enum Undo {
     /// A secret this delivery created: deleted with a recovery window, never forced.
     CreatedSecret(String),
     Parameter(String, Option<Zeroizing<String>>),
+    /// The sink failed before writing anything: nothing to put back.
+    Nothing,
     /// Nothing can take the value back (a command ran, stdout was written).
     Impossible,
 }
@@ -130,7 +132,7 @@ pub async fn deliver<R: Remote>(
     for (i, sink) in sinks.iter().enumerate() {
         let result = match before_sink(i) {
             Ok(()) => deliver_one(remote, sink, cred, stdout).await,
-            Err(e) => Err((e, Undo::Impossible)),
+            Err(e) => Err((e, Undo::Nothing)),
         };
         match result {
             Ok(u) => {
@@ -189,6 +191,7 @@ async fn restore<R: Remote>(remote: &R, undo: Vec<(String, Undo)>) -> Vec<String
             Undo::CreatedSecret(id) => remote.secret_delete(id).await.is_ok(),
             Undo::Parameter(name, Some(old)) => remote.parameter_put(name, old, None).await.is_ok(),
             Undo::Parameter(name, None) => remote.parameter_delete(name).await.is_ok(),
+            Undo::Nothing => true,
             Undo::Impossible => false,
         };
         if !ok {
@@ -410,5 +413,28 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.message.contains("did not finish within 1s"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_credentials_file_fails_its_sink_and_is_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not a readable file (root reads through permissions, so a directory stands in
+        // for EACCES/EIO): never treated as an empty file to be replaced.
+        let creds = dir.path().join("credentials");
+        std::fs::create_dir(&creds).unwrap();
+        std::fs::write(creds.join("keep"), "x").unwrap();
+        let sinks = vec![Sink::AwsProfile {
+            file: creds.clone(),
+            profile: "ci".into(),
+        }];
+        let id = KeyId("AKIATEST".into());
+        let secret = SecretString::from(SECRET.to_string());
+        let c = cred(&id, &secret);
+        let err = block_on(deliver(&NoRemote, &sinks, &c, &mut Vec::new(), &mut |_| {
+            Ok(())
+        }))
+        .unwrap_err();
+        assert!(err.message.contains("cannot read"), "{err}");
+        assert!(creds.join("keep").exists(), "left as it was");
     }
 }

@@ -12,7 +12,8 @@ pub async fn deliver(
     cred: &Credential<'_>,
 ) -> Result<Undo, (String, Undo)> {
     let path = expand_home(file);
-    let before = std::fs::read(&path).ok().map(Zeroizing::new);
+    // Only a missing file is empty: one that cannot be read is never replaced.
+    let before = super::file::read_existing(&path).map_err(|e| (e, Undo::Nothing))?;
     let old = before
         .as_ref()
         .map(|b| String::from_utf8_lossy(b).into_owned())

@@ -16,7 +16,7 @@ pub async fn deliver<R: Remote>(
     let before = remote
         .secret_get(secret_id, false)
         .await
-        .map_err(|e| (e, Undo::Impossible))?;
+        .map_err(|e| (e, Undo::Nothing))?;
     // No value is not no secret: one made empty (by Terraform, say) is filled, never
     // deleted if a later sink fails.
     let exists = match &before {
@@ -24,12 +24,12 @@ pub async fn deliver<R: Remote>(
         None => remote
             .secret_exists(secret_id)
             .await
-            .map_err(|e| (e, Undo::Impossible))?,
+            .map_err(|e| (e, Undo::Nothing))?,
     };
     if !exists && !create {
         return Err((
             format!("secret {secret_id} does not exist; add `create = true` to create it"),
-            Undo::Impossible,
+            Undo::Nothing,
         ));
     }
     let undo = match before {

@@ -16,7 +16,7 @@ pub async fn deliver<R: Remote>(
     let before = remote
         .parameter_get(name)
         .await
-        .map_err(|e| (e, Undo::Impossible))?;
+        .map_err(|e| (e, Undo::Nothing))?;
     let undo = Undo::Parameter(name.to_string(), before);
     let text = super::format::render(format, cred);
     if let Err(e) = remote.parameter_put(name, &text, kms_key_id).await {
