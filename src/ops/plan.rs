@@ -152,7 +152,8 @@ pub fn saved_plan(
 }
 
 pub fn write_plan_file(file: &Path, saved: &SavedPlan) -> Result<()> {
-    write_atomic(file, planfile::to_json(saved).as_bytes(), 0o644)
+    // Private like state: a plan names every managed key id.
+    write_atomic(file, planfile::to_json(saved).as_bytes(), 0o600)
         .map_err(|e| Error::Invalid(format!("cannot write plan file {}: {e}", file.display())))
 }
 

@@ -68,6 +68,14 @@ fn reviewed_plan_applies_exactly_and_only_once() {
         "{}",
         plan.stdout
     );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(project.path("plan.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "plan files are private like state");
+    }
     let md = project.ok(&["show", "plan.json", "--format", "markdown"], None, 0);
     assert!(md.stdout.contains("<details>") && md.stdout.contains("`keyrot apply plan.json`"));
     let summary_pos = md
