@@ -548,3 +548,41 @@ fn a_secret_keyrot_created_is_deleted_with_a_recovery_window() {
     let described = deleted.expect("still described: scheduled for deletion, not forced");
     assert!(described.deleted_date().is_some(), "{described:?}");
 }
+
+/// The apply role's credentials can create and delete every managed user's keys: a
+/// command sink never sees them (nor any other variable it was not given).
+#[test]
+fn a_command_sink_never_sees_the_apply_credentials() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("execenv");
+    seed_user(&iam, &user);
+    let config = format!(
+        r#"user "{user}" {{
+  access_key {{
+    deliver "exec" {{
+      command  = ["sh", "-c", "env > exec-env.txt"]
+      env      = {{ SERVICE = "web" }}
+      pass_env = ["LANG"]
+    }}
+  }}
+}}
+"#
+    );
+    let project = Project::new(&moto.endpoint, &config);
+    project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 0);
+    let env = std::fs::read_to_string(project.path("exec-env.txt")).unwrap();
+    assert!(env.contains("SERVICE=web\n"), "{env}");
+    for banned in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "KEYROT_NOW",
+    ] {
+        assert!(
+            !env.contains(banned),
+            "{banned} leaked to the command:\n{env}"
+        );
+    }
+}

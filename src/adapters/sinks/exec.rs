@@ -2,19 +2,24 @@
 //! Nothing can take a delivered value back from it.
 
 use super::{redact, Credential, Undo};
-use crate::core::config::SecretFormat;
+use crate::core::config::{ExecEnv, SecretFormat};
 use crate::core::duration::Window;
+
+/// Variables every command gets from keyrot's environment, when set there.
+const BASE_ENV: [&str; 3] = ["PATH", "HOME", "LANG"];
 
 pub async fn deliver(
     command: &[String],
     timeout: Window,
     format: SecretFormat,
+    env: &ExecEnv,
     cred: &Credential<'_>,
 ) -> Result<Undo, (String, Undo)> {
     let text = super::format::render(format, cred);
     run_exec(
         cred,
         command,
+        env,
         std::time::Duration::from_secs(timeout.as_secs()),
         &text,
     )
@@ -27,13 +32,22 @@ pub async fn deliver(
 async fn run_exec(
     cred: &Credential<'_>,
     command: &[String],
+    env: &ExecEnv,
     timeout: std::time::Duration,
     input: &str,
 ) -> Result<(), String> {
     use tokio::io::AsyncWriteExt;
     let (program, args) = command.split_first().ok_or("empty command")?;
+    let passed = BASE_ENV
+        .iter()
+        .copied()
+        .chain(env.pass.iter().map(String::as_str))
+        .filter_map(|name| std::env::var_os(name).map(|v| (name.to_string(), v)));
     let mut child = tokio::process::Command::new(program)
         .args(args)
+        .env_clear()
+        .envs(passed)
+        .envs(&env.set)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

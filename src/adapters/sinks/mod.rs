@@ -176,7 +176,8 @@ async fn deliver_one<R: Remote>(
             command,
             timeout,
             format,
-        } => exec::deliver(command, *timeout, *format, cred).await,
+            env,
+        } => exec::deliver(command, *timeout, *format, env, cred).await,
         Sink::Stdout { format } => stdout::deliver(out, *format, cred),
     }
 }
@@ -344,6 +345,7 @@ mod tests {
             command: vec!["sh".into(), "-c".into(), "cat >&2; exit 1".into()],
             timeout: crate::core::duration::Window::from_secs(10),
             format: SecretFormat::Json,
+            env: Default::default(),
         };
         let err = block_on(deliver(
             &NoRemote,
@@ -372,6 +374,7 @@ mod tests {
             command: vec!["sh".into(), "-c".into(), format!("cat > {}", out.display())],
             timeout: crate::core::duration::Window::from_secs(10),
             format: SecretFormat::Json,
+            env: Default::default(),
         };
         block_on(deliver(&NoRemote, &[ok], &c, &mut Vec::new(), &mut |_| {
             Ok(())
@@ -384,6 +387,7 @@ mod tests {
             command: vec!["sh".into(), "-c".into(), "cat >&2; exit 3".into()],
             timeout: crate::core::duration::Window::from_secs(10),
             format: SecretFormat::Json,
+            env: Default::default(),
         };
         let err = block_on(deliver(
             &NoRemote,
@@ -403,6 +407,7 @@ mod tests {
             command: vec!["sleep".into(), "5".into()],
             timeout: crate::core::duration::Window::from_secs(1),
             format: SecretFormat::Json,
+            env: Default::default(),
         };
         let err = block_on(deliver(
             &NoRemote,
@@ -436,5 +441,48 @@ mod tests {
         .unwrap_err();
         assert!(err.message.contains("cannot read"), "{err}");
         assert!(creds.join("keep").exists(), "left as it was");
+    }
+
+    #[test]
+    fn exec_gets_a_clean_environment_plus_what_the_block_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("env.txt");
+        let id = KeyId("AKIATEST".into());
+        let secret = SecretString::from(SECRET.to_string());
+        let c = cred(&id, &secret);
+        let sink = Sink::Exec {
+            command: vec!["sh".into(), "-c".into(), format!("env > {}", out.display())],
+            timeout: crate::core::duration::Window::from_secs(10),
+            format: SecretFormat::Json,
+            env: crate::core::config::ExecEnv {
+                set: [("RELOAD_TARGET".to_string(), "web".to_string())].into(),
+                // Cargo sets it for every test process.
+                pass: vec!["CARGO_PKG_NAME".into()],
+            },
+        };
+        block_on(deliver(
+            &NoRemote,
+            &[sink],
+            &c,
+            &mut Vec::new(),
+            &mut |_| Ok(()),
+        ))
+        .unwrap();
+        let env = std::fs::read_to_string(&out).unwrap();
+        let names: Vec<&str> = env.lines().filter_map(|l| l.split('=').next()).collect();
+        assert!(env.contains("RELOAD_TARGET=web\n"), "{env}");
+        assert!(env.contains("CARGO_PKG_NAME=keyrot\n"), "{env}");
+        assert!(names.contains(&"PATH"), "{env}");
+        // Nothing else of keyrot's: cargo's own variables, AWS settings, keyrot's.
+        let leaked: Vec<_> = names
+            .iter()
+            .filter(|n| {
+                (n.starts_with("CARGO") && **n != "CARGO_PKG_NAME")
+                    || n.starts_with("AWS_")
+                    || n.starts_with("KEYROT_")
+                    || n.starts_with("RUST")
+            })
+            .collect();
+        assert!(leaked.is_empty(), "{leaked:?}");
     }
 }

@@ -3,9 +3,10 @@
 use super::walker::{FileCtx, Origin, PartialWindows, Walker};
 use crate::core::diagnostic::Diagnostic;
 use crate::core::duration::Window;
-use hcl::edit::expr::Expression;
+use hcl::edit::expr::{Expression, ObjectKey};
 use hcl::edit::structure::{Attribute, Body};
 use hcl::edit::Span;
+use std::collections::BTreeMap;
 
 impl Walker {
     pub(super) fn required_string(
@@ -43,6 +44,42 @@ impl Walker {
     }
 
     /// A non-empty list of plain strings, e.g. a command and its arguments.
+    /// `key = { NAME = "value", … }`: plain string values under identifier or string keys.
+    pub(super) fn string_map_attr(
+        &mut self,
+        ctx: &FileCtx,
+        body: &Body,
+        key: &str,
+    ) -> Option<BTreeMap<String, String>> {
+        let attr = body.get_attribute(key)?;
+        let entries: Option<BTreeMap<String, String>> = match &attr.value {
+            Expression::Object(object) => object
+                .iter()
+                .map(|(k, v)| {
+                    let name = match k {
+                        ObjectKey::Ident(ident) => ident.as_str().to_string(),
+                        ObjectKey::Expression(Expression::String(s)) => s.as_str().to_string(),
+                        ObjectKey::Expression(_) => return None,
+                    };
+                    match v.expr() {
+                        Expression::String(s) => Some((name, s.as_str().to_string())),
+                        _ => None,
+                    }
+                })
+                .collect(),
+            _ => None,
+        };
+        if entries.is_none() {
+            let at = ctx.origin(attr.value.span().or(attr.span()));
+            self.report(
+                &at,
+                format!("`{key}` must be a map of plain strings"),
+                format!("write it as `{key} = {{ NAME = \"value\" }}`"),
+            );
+        }
+        entries
+    }
+
     pub(super) fn string_list_attr(
         &mut self,
         ctx: &FileCtx,

@@ -248,15 +248,31 @@ fn canon_sink(sink: &Sink) -> Canon {
             command,
             timeout,
             format,
-        } => Canon::object([
-            ("kind", Canon::text("exec")),
-            (
-                "command",
-                Canon::List(command.iter().map(Canon::text).collect()),
-            ),
-            ("timeout", Canon::window(*timeout)),
-            ("format", canon_format(format)),
-        ]),
+            env,
+        } => {
+            let mut object = BTreeMap::from([
+                ("kind", Canon::text("exec")),
+                (
+                    "command",
+                    Canon::List(command.iter().map(Canon::text).collect()),
+                ),
+                ("timeout", Canon::window(*timeout)),
+                ("format", canon_format(format)),
+            ]);
+            // Present only when set, so digests of configs without them never change.
+            if !env.set.is_empty() {
+                let pairs = env
+                    .set
+                    .iter()
+                    .map(|(k, v)| Canon::List(vec![Canon::text(k), Canon::text(v)]));
+                object.insert("env", Canon::List(pairs.collect()));
+            }
+            if !env.pass.is_empty() {
+                let names = env.pass.iter().map(Canon::text).collect();
+                object.insert("pass_env", Canon::List(names));
+            }
+            Canon::Object(object)
+        }
     }
 }
 

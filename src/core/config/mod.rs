@@ -15,8 +15,8 @@ mod walker;
 mod tests;
 
 pub use types::{
-    AwsSettings, CertSource, Config, KeyAlgorithm, RetryMode, SecretFormat, SetConfig, Sink,
-    Windows,
+    AwsSettings, CertSource, Config, ExecEnv, KeyAlgorithm, RetryMode, SecretFormat, SetConfig,
+    Sink, Windows,
 };
 
 use crate::core::diagnostic::Diagnostic;

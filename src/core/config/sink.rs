@@ -1,7 +1,7 @@
 //! `deliver "KIND" { … }` blocks: where a new secret goes.
 
 use super::attrs::duration_attr;
-use super::types::{SecretFormat, Sink};
+use super::types::{ExecEnv, SecretFormat, Sink};
 use super::walker::{FileCtx, Origin, Walker};
 use crate::core::duration::Window;
 use crate::core::model::CredentialKind;
@@ -148,7 +148,13 @@ impl Walker {
     fn exec_sink(&mut self, d: &Deliver) -> Option<Sink> {
         let (ctx, body) = (d.ctx, d.body);
         let place = "`deliver \"exec\"`";
-        self.only(ctx, body, place, &["command", "timeout", "format"], &[]);
+        self.only(
+            ctx,
+            body,
+            place,
+            &["command", "timeout", "format", "env", "pass_env"],
+            &[],
+        );
         let command = self.string_list_attr(ctx, body, "command");
         if command.is_none() && body.get_attribute("command").is_none() {
             self.report(
@@ -163,11 +169,19 @@ impl Walker {
                 .ok(),
             None => Some(Window::from_secs(60)),
         };
+        let env = ExecEnv {
+            set: self.string_map_attr(ctx, body, "env").unwrap_or_default(),
+            pass: match body.get_attribute("pass_env") {
+                Some(_) => self.string_list_attr(ctx, body, "pass_env")?,
+                None => Vec::new(),
+            },
+        };
         let format = self.sink_format(d)?;
         Some(Sink::Exec {
             command: command?,
             timeout: timeout?,
             format,
+            env,
         })
     }
 }

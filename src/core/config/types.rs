@@ -114,7 +114,19 @@ pub enum Sink {
         command: Vec<String>,
         timeout: Window,
         format: SecretFormat,
+        env: ExecEnv,
     },
+}
+
+/// What a command sink's process gets for an environment: nothing of keyrot's own (the apply
+/// role's AWS credentials could create and delete every managed key) beyond PATH, HOME and
+/// LANG, plus the variables named in `pass_env` and those set in `env`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecEnv {
+    /// `env = { NAME = "value" }`.
+    pub set: std::collections::BTreeMap<String, String>,
+    /// `pass_env = ["NAME"]`: passed on from keyrot's environment when set there.
+    pub pass: Vec<String>,
 }
 
 impl Sink {
