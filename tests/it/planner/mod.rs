@@ -1,13 +1,14 @@
 //! The pure planner, through the library's public API only.
 //!
-//! 1. `table`: every transition of the rotation state machine, focused cases, known bugs,
-//!    the password policy and signing certificates.
+//! 1. `table`: every transition of the rotation state machine, one row each; `focused`:
+//!    focused cases and known bugs; `credentials`: the password policy and signing
+//!    certificates.
 //! 2. `properties`: property tests against a small simulated IAM: ≤ 2 keys per user, every
 //!    delete preceded by a deactivate, plan → apply → plan is empty, same input → same plan.
 //! 3. `snapshots`: the text, JSON and markdown renderers over fixed plans (the snapshot
 //!    files are named after this module path: `it__planner__snapshots__*.snap`).
 //!
-//! This file holds the fixtures the three share.
+//! This file holds the fixtures they share.
 
 use chrono::{Duration, TimeZone, Utc};
 use keyrot::cli::render::{self, Style};
@@ -21,6 +22,8 @@ use keyrot::core::planner;
 use keyrot::core::state::{Phase, State, TrackedKey};
 use proptest::prelude::*;
 
+mod credentials;
+mod focused;
 mod properties;
 mod snapshots;
 mod table;
@@ -132,6 +135,17 @@ fn fresh_key(id: &str, at: Time) -> TrackedKey {
         status: KeyStatus::Active,
         born: at,
         status_since: at,
+    }
+}
+
+fn alice(keys: Vec<LiveKey>) -> Inventory {
+    inventory(vec![("alice", keys)])
+}
+
+fn force_alice() -> PlanOptions {
+    PlanOptions {
+        force_rotate: vec![addr("alice")],
+        ..PlanOptions::default()
     }
 }
 
