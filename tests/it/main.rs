@@ -10,6 +10,7 @@ mod certs;
 mod crash;
 mod e2e;
 mod examples;
+mod fake;
 mod faults;
 mod hostile;
 mod planner;
