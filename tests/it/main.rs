@@ -15,5 +15,6 @@ mod faults;
 mod hostile;
 mod planner;
 mod policy;
+mod properties;
 mod saved_plans;
 mod sinks;
