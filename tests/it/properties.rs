@@ -274,6 +274,8 @@ struct Stats {
     faults: u64,
     recoveries: u64,
     creates: u64,
+    /// Of which signing certificates.
+    cert_creates: u64,
     deletes: u64,
 }
 
@@ -713,6 +715,11 @@ impl Harness {
         let faulted = self.iam.faults_fired() > fired;
         stats.faults += u64::from(self.iam.faults_fired() - fired);
         stats.creates += calls.iter().filter(|c| c.op == Op::Create && c.ok).count() as u64;
+        stats.cert_creates += calls
+            .iter()
+            .filter(|c| c.op == Op::Create && c.ok)
+            .filter(|c| c.address.as_ref().is_some_and(|a| !a.kind.has_last_use()))
+            .count() as u64;
         stats.deletes += calls.iter().filter(|c| c.op == Op::Delete && c.ok).count() as u64;
         self.check_run(
             &calls,
@@ -805,7 +812,7 @@ fn apply_and_recovery_keep_the_invariants() {
     let s = stats.borrow();
     eprintln!(
         "properties: {} schedules ({} cases), {} runs in {:.1?}: {} crashes, {} failed runs, \
-         {} faults fired, {} recoveries, {} creates, {} deletes",
+         {} faults fired, {} recoveries, {} creates ({} of certificates), {} deletes",
         s.schedules,
         cases(),
         s.runs,
@@ -815,6 +822,7 @@ fn apply_and_recovery_keep_the_invariants() {
         s.faults,
         s.recoveries,
         s.creates,
+        s.cert_creates,
         s.deletes
     );
     eprintln!(
