@@ -49,6 +49,7 @@ enum Sinks {
     FileAndSecret,
     Parameter,
     FileAndStdout,
+    ParameterAndSecret,
 }
 
 #[derive(Clone, Debug)]
@@ -114,6 +115,7 @@ fn user_spec() -> impl Strategy<Value = UserSpec> {
         Just(Sinks::FileAndSecret),
         Just(Sinks::Parameter),
         Just(Sinks::FileAndStdout),
+        Just(Sinks::ParameterAndSecret),
     ];
     let keys = prop::collection::vec((any::<bool>(), 0i64..=24 * 100), 0..=2);
     (windows(), sinks, keys).prop_map(|(windows, sinks, mut keys)| {
@@ -309,27 +311,27 @@ impl Harness {
                 path: dir.path().join(name),
                 format: SecretFormat::Json,
             };
+            let parameter = || Sink::SsmParameter {
+                name: format!("/keyrot/{user}"),
+                kms_key_id: None,
+                format: SecretFormat::Env,
+            };
+            let secret = || Sink::SecretsManager {
+                secret_id: format!("keyrot/{user}"),
+                create: true,
+                format: SecretFormat::Json,
+            };
             let sinks = match u.sinks {
                 Sinks::File => vec![file(&format!("{user}.json"))],
-                Sinks::FileAndSecret => vec![
-                    file(&format!("{user}.json")),
-                    Sink::SecretsManager {
-                        secret_id: format!("keyrot/{user}"),
-                        create: true,
-                        format: SecretFormat::Json,
-                    },
-                ],
-                Sinks::Parameter => vec![Sink::SsmParameter {
-                    name: format!("/keyrot/{user}"),
-                    kms_key_id: None,
-                    format: SecretFormat::Env,
-                }],
+                Sinks::FileAndSecret => vec![file(&format!("{user}.json")), secret()],
+                Sinks::Parameter => vec![parameter()],
                 Sinks::FileAndStdout => vec![
                     file(&format!("{user}.json")),
                     Sink::Stdout {
                         format: SecretFormat::Json,
                     },
                 ],
+                Sinks::ParameterAndSecret => vec![parameter(), secret()],
             };
             for (active, age_h) in &u.keys {
                 let status = if *active {
