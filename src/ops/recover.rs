@@ -66,6 +66,30 @@ pub async fn reconcile<I: Iam, R: sink::Remote>(
                 let maybe_delivered = intent.sinks_started > 0 && (any_holds || unknown);
                 delivered = maybe_delivered.then_some(key);
             }
+            // The intent's key is already gone (an interrupted clean-up deleted it) while a
+            // sink that could not be put back may still hold it: name such sinks, as the
+            // live failure would have.
+            let gone = intent.key_id.as_ref().filter(|id| {
+                intent.sinks_started > 0
+                    && !tracked.contains(*id)
+                    && !live.iter().any(|k| &k.id == *id)
+            });
+            if let Some(id) = gone {
+                let mut holding = Vec::new();
+                for s in sinks {
+                    if sink::holds(remote, s, id).await != Some(false) {
+                        holding.push(s.describe());
+                    }
+                }
+                if !holding.is_empty() {
+                    said.push(format!(
+                        "{address}: key {} was deleted after a failed delivery, but {} may still hold it: \
+                         put the current key back there, or rotate with `keyrot apply --force-rotate {address}`",
+                        id.masked(),
+                        holding.join(", ")
+                    ));
+                }
+            }
             if let Some(key) = delivered {
                 // A consumer may already read it: keep it, as the new current key.
                 let created = TrackedKey {
