@@ -82,6 +82,7 @@ async fn reconcile_create<I: Iam, R: sink::Remote>(
             keep = Some(key.id.clone());
         }
     }
+    said.extend(gone_but_held(remote, sinks, intent, live, &tracked).await);
     said.extend(delete_undelivered(iam, intent, live, &tracked, keep.as_ref()).await?);
     if let (Some(id), None) = (&intent.key_id, &keep) {
         // The intent's own key, by id, wherever the clocks stand.
@@ -98,6 +99,35 @@ async fn reconcile_create<I: Iam, R: sink::Remote>(
     }
     Ok(said)
 }
+/// The intent's key is already gone (an interrupted clean-up deleted it) while a sink that
+/// could not be put back may still hold it: name such sinks, as the live failure would.
+async fn gone_but_held<R: sink::Remote>(
+    remote: &R,
+    sinks: &[Sink],
+    intent: &Intent,
+    live: &[LiveKey],
+    tracked: &BTreeSet<KeyId>,
+) -> Option<String> {
+    let address = &intent.address;
+    let id = intent.key_id.as_ref().filter(|id| {
+        intent.sinks_started > 0 && !tracked.contains(*id) && !live.iter().any(|k| &k.id == *id)
+    })?;
+    let mut holding = Vec::new();
+    for s in sinks {
+        if sink::holds(remote, s, id).await != Some(false) {
+            holding.push(s.describe());
+        }
+    }
+    (!holding.is_empty()).then(|| {
+        format!(
+            "{address}: key {} was deleted after a failed delivery, but {} may still hold it: \
+             put the current key back there, or rotate with `keyrot apply --force-rotate {address}`",
+            id.masked(),
+            holding.join(", ")
+        )
+    })
+}
+
 /// Whether a consumer may hold `key`, and the sinks that do not (or cannot be read).
 /// Undelivered only when provably so: every sink the config has now can be read back and
 /// none holds the key (the config may have changed since, so positions are not trusted).
