@@ -7,6 +7,9 @@
 //! fake, caught around the whole run: the state and journal files stay as a kill leaves
 //! them.
 //!
+//! Some steps also run a person's `rollback` (at the checkpoint) or `resume` (when held)
+//! through the real ops, with the same faults.
+//!
 //! After every run, however it ended: the state loads; a finished run leaves no journal
 //! intent; no user has more than two credentials of a kind, and a run with no injected
 //! fault never tried a create over the quota; no key is deleted in the run that
@@ -33,7 +36,11 @@ use keyrot::core::duration::Window;
 use keyrot::core::model::{Address, KeyId, KeyStatus, Time};
 use keyrot::core::plan::PlanOptions;
 use keyrot::core::planner;
+use keyrot::core::state::Phase;
 use keyrot::ops::apply::Applier;
+use keyrot::ops::resume as ops_resume;
+use keyrot::ops::rollback as ops_rollback;
+use keyrot::ops::session::{self, Clients};
 use keyrot::ops::{inventory, recover};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
@@ -82,6 +89,9 @@ struct Step {
     seed: u64,
     /// Converge with a clean run right after this one, and check nothing is orphaned.
     heal: bool,
+    /// After the run, a person acts on set `i`: `keyrot rollback` when it is at the
+    /// checkpoint, `keyrot resume` when it is held.
+    manual: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -233,15 +243,19 @@ fn step() -> impl Strategy<Value = Step> {
         faults(),
         any::<u64>(),
         prop::bool::weighted(0.3),
+        prop::option::weighted(0.3, 0usize..4),
     )
-        .prop_map(|(advance_h, use_mask, force, faults, seed, heal)| Step {
-            advance_h,
-            use_mask,
-            force,
-            faults,
-            seed,
-            heal,
-        })
+        .prop_map(
+            |(advance_h, use_mask, force, faults, seed, heal, manual)| Step {
+                advance_h,
+                use_mask,
+                force,
+                faults,
+                seed,
+                heal,
+                manual,
+            },
+        )
 }
 
 fn schedule() -> impl Strategy<Value = Schedule> {
@@ -282,6 +296,8 @@ struct Stats {
     /// Of which signing certificates.
     cert_creates: u64,
     deletes: u64,
+    rollbacks: u64,
+    resumes: u64,
 }
 
 struct Harness {
@@ -743,6 +759,91 @@ impl Harness {
         Ok(outcome)
     }
 
+    /// A person's `rollback` (at the checkpoint) or `resume` (when held) of `address`,
+    /// through the real ops with `faults` armed, then the run checks.
+    fn manual_step(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        now: Time,
+        address: &Address,
+        faults: Vec<Rule>,
+        seed: u64,
+        stats: &mut Stats,
+    ) -> Result<(), TestCaseError> {
+        let phase = StateStore::new(self.state_path.clone())
+            .load()
+            .ok()
+            .and_then(|s| s.sets.get(address).map(|s| s.phase()));
+        let rollback = match phase {
+            Some(Phase::Inactive) => true,
+            Some(Phase::Held) => false,
+            _ => return Ok(()),
+        };
+        let mark = self.iam.log_len();
+        let fired = self.iam.faults_fired();
+        self.iam.arm(faults, seed);
+        let command = AssertUnwindSafe(self.manual(now, address, rollback)).catch_unwind();
+        let outcome = match rt.block_on(command) {
+            Ok(Ok(())) => {
+                *if rollback {
+                    &mut stats.rollbacks
+                } else {
+                    &mut stats.resumes
+                } += 1;
+                Outcome::Done { actions: 1 }
+            }
+            Ok(Err(message)) => {
+                stats.failed += 1;
+                Outcome::Failed(message)
+            }
+            Err(payload) => match payload.downcast::<Crashed>() {
+                Ok(_) => {
+                    stats.crashes += 1;
+                    Outcome::Crashed
+                }
+                Err(other) => std::panic::resume_unwind(other),
+            },
+        };
+        self.iam.disarm();
+        let calls = self.iam.log().split_off(mark);
+        let faulted = self.iam.faults_fired() > fired;
+        stats.faults += u64::from(self.iam.faults_fired() - fired);
+        self.check_run(&calls, &outcome, faulted, false)?;
+        self.note_delivered(&calls, false);
+        Ok(())
+    }
+
+    /// `keyrot rollback ADDRESS` or `keyrot resume ADDRESS`: lock, recovery, the step.
+    async fn manual(&mut self, now: Time, address: &Address, rollback: bool) -> Result<(), String> {
+        let clients = Clients {
+            iam: self.iam.clone(),
+            remote: self.remote.clone(),
+        };
+        let operation = if rollback { "rollback" } else { "resume" };
+        let mut writer =
+            session::begin_write_with(&self.state_path, operation, &self.config, clients, now)
+                .await
+                .map_err(|e| e.to_string())?;
+        if rollback {
+            ops_rollback::rollback(
+                &mut writer,
+                &self.config,
+                address,
+                now,
+                &mut self.stdout,
+                &mut |_| {},
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        } else {
+            ops_resume::resume(&mut writer, &self.config, address)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    }
+
     /// Clean runs at `now` until a plan has nothing to do; then nothing may be orphaned.
     fn converge(
         &mut self,
@@ -787,6 +888,9 @@ fn run_schedule(
             ..PlanOptions::default()
         };
         h.faulty_run(rt, now, &options, step.faults.clone(), step.seed, stats)?;
+        if let Some(address) = step.manual.and_then(|i| addresses.get(i)) {
+            h.manual_step(rt, now, address, step.faults.clone(), step.seed, stats)?;
+        }
         if step.heal {
             h.converge(rt, now, stats)?;
         }
@@ -824,7 +928,8 @@ fn apply_and_recovery_keep_the_invariants() {
     let s = stats.borrow();
     eprintln!(
         "properties: {} schedules ({} cases), {} runs in {:.1?}: {} crashes, {} failed runs, \
-         {} faults fired, {} recoveries, {} creates ({} of certificates), {} deletes",
+         {} faults fired, {} recoveries, {} creates ({} of certificates), {} deletes, \
+         {} rollbacks, {} resumes",
         s.schedules,
         cases(),
         s.runs,
@@ -835,7 +940,9 @@ fn apply_and_recovery_keep_the_invariants() {
         s.recoveries,
         s.creates,
         s.cert_creates,
-        s.deletes
+        s.deletes,
+        s.rollbacks,
+        s.resumes
     );
     eprintln!(
         "properties: crashes at (operation, after the effect): {:?}",
