@@ -222,30 +222,21 @@ pub enum LastUsed {
     At(Time),
 }
 
-/// Live IAM facts for the declared users. Users absent from `keys` do not exist.
+/// Live IAM facts for the declared credential sets. A set absent from `credentials` is one
+/// whose user does not exist.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Inventory {
-    /// Access keys by user name.
-    pub keys: BTreeMap<String, Vec<LiveKey>>,
-    /// Signing certificates by user name.
-    pub certs: BTreeMap<String, Vec<LiveKey>>,
+    /// Each set's live credentials (access keys or signing certificates), oldest first.
+    pub credentials: BTreeMap<Address, Vec<LiveKey>>,
     pub last_used: BTreeMap<KeyId, LastUsed>,
     /// The live account password policy: `None` when not read, `Some(None)` when unset.
     pub password_policy: Option<Option<crate::core::policy::PasswordPolicy>>,
 }
 
 impl Inventory {
-    pub fn user_keys(&self, user: &str) -> Option<&[LiveKey]> {
-        self.keys.get(user).map(Vec::as_slice)
-    }
-
     /// The live credentials of one set; `None` when the user does not exist.
     pub fn credentials(&self, address: &Address) -> Option<&[LiveKey]> {
-        let by_user = match address.kind {
-            CredentialKind::AccessKey => &self.keys,
-            CredentialKind::SigningCertificate => &self.certs,
-        };
-        by_user.get(&address.user).map(Vec::as_slice)
+        self.credentials.get(address).map(Vec::as_slice)
     }
 }
 

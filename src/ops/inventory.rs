@@ -1,7 +1,7 @@
 //! Reads live IAM facts for the declared credential sets, with bounded concurrency.
 
 use crate::adapters::iam::{Iam, IamError};
-use crate::core::model::{Address, CredentialKind, Inventory, KeyId};
+use crate::core::model::{Address, Inventory, KeyId};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 /// IAM throttles per account; a few calls in flight is plenty for interactive use.
@@ -18,11 +18,7 @@ pub async fn read_credentials<I: Iam>(iam: &I, sets: &[Address]) -> Result<Inven
     for (address, keys) in listed {
         if let Some(mut keys) = keys {
             keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
-            let by_user = match address.kind {
-                CredentialKind::AccessKey => &mut inventory.keys,
-                CredentialKind::SigningCertificate => &mut inventory.certs,
-            };
-            by_user.insert(address.user.clone(), keys);
+            inventory.credentials.insert(address.clone(), keys);
         }
     }
     Ok(inventory)

@@ -89,7 +89,7 @@ fn live_cert(id: &str, status: &str, created: Time, not_after: Time) -> LiveKey 
 
 fn cert_inventory(certs: Vec<LiveKey>) -> Inventory {
     Inventory {
-        certs: BTreeMap::from([("alice".to_string(), certs)]),
+        credentials: BTreeMap::from([(Address::signing_certificate("alice"), certs)]),
         ..Inventory::default()
     }
 }

@@ -106,9 +106,9 @@ fn live(id: &str, status: &str, created: Time) -> LiveKey {
 
 fn inventory(users: Vec<(&str, Vec<LiveKey>)>) -> Inventory {
     Inventory {
-        keys: users
+        credentials: users
             .into_iter()
-            .map(|(u, keys)| (u.to_string(), keys))
+            .map(|(u, keys)| (Address::access_key(u), keys))
             .collect(),
         last_used: BTreeMap::new(),
         ..Inventory::default()

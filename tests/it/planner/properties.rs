@@ -205,7 +205,10 @@ impl Harness {
             list.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         }
         let mut inv = Inventory {
-            keys,
+            credentials: keys
+                .into_iter()
+                .map(|(user, list)| (Address::access_key(user), list))
+                .collect(),
             last_used: BTreeMap::new(),
             ..Inventory::default()
         };
