@@ -279,10 +279,11 @@ fn deactivate_gate(out: &mut Lifecycle, s: &SetFacts, previous: &TrackedKey) {
         );
         return;
     }
-    // Certificates leave no last-use evidence: the overlap window is the whole gate.
-    let evidence = match kind {
-        CredentialKind::AccessKey => inventory.last_used.get(&previous.id),
-        CredentialKind::SigningCertificate => Some(&LastUsed::Never),
+    // A kind with no last-use record (certificates): the overlap window is the whole gate.
+    let evidence = if kind.has_last_use() {
+        inventory.last_used.get(&previous.id)
+    } else {
+        Some(&LastUsed::Never)
     };
     match evidence {
         None => out.wait(
@@ -315,15 +316,17 @@ fn deactivate_gate(out: &mut Lifecycle, s: &SetFacts, previous: &TrackedKey) {
                 LastUsed::Never => "has never been used".to_string(),
                 LastUsed::At(t) => format!("was last used {} ago", humanize(now - *t)),
             };
-            let message = match kind {
-                CredentialKind::AccessKey => format!(
+            let message = if kind.has_last_use() {
+                format!(
                     "overlap {} has passed and the old key {evidence} (unused_for {})",
                     windows.overlap, windows.unused_for
-                ),
-                CredentialKind::SigningCertificate => format!(
-                    "overlap {} has passed (IAM keeps no last-use record for certificates)",
-                    windows.overlap
-                ),
+                )
+            } else {
+                format!(
+                    "overlap {} has passed (IAM keeps no last-use record for {}s)",
+                    windows.overlap,
+                    kind.short_noun()
+                )
             };
             let reason = Reason::new(ReasonCode::OverlapDoneUnused, message);
             out.act(ActionKind::Deactivate, Some(&previous.id), reason);

@@ -79,8 +79,7 @@ pub fn plan(
 pub fn evidence_needed(config: &Config, live: &Inventory, state: &State, now: Time) -> Vec<KeyId> {
     let mut ids = Vec::new();
     for set in config.sets.values() {
-        // Only access keys have last-use evidence.
-        if set.address.kind != crate::core::model::CredentialKind::AccessKey {
+        if !set.address.kind.has_last_use() {
             continue;
         }
         let Some(keys) = live.credentials(&set.address) else {
