@@ -288,7 +288,33 @@ impl Project {
             "keyrot {args:?} exited {} (want {code})\n--- stdout\n{}\n--- stderr\n{}",
             run.code, run.stdout, run.stderr
         );
+        if matches!(code, 0 | 2 | 3) {
+            self.assert_files_match_schemas(args);
+        }
         run
+    }
+
+    /// Every state file a successful writing command leaves, and every saved plan, matches
+    /// its published schema.
+    fn assert_files_match_schemas(&self, args: &[&str]) {
+        let writes_state = matches!(args.first(), Some(&("apply" | "rollback" | "resume")));
+        let state = self.path("state/keyrot.json");
+        if let Some(text) = writes_state
+            .then(|| std::fs::read_to_string(&state).ok())
+            .flatten()
+        {
+            let json = serde_json::from_str(&text).expect("state is JSON");
+            assert_matches_schema("state.schema.json", &json);
+        }
+        let out = args
+            .iter()
+            .position(|a| *a == "-out" || *a == "--out")
+            .and_then(|i| args.get(i + 1));
+        if let Some(file) = out {
+            let text = std::fs::read_to_string(self.path(file)).expect("saved plan");
+            let json = serde_json::from_str(&text).expect("saved plan is JSON");
+            assert_matches_schema("plan-file.schema.json", &json);
+        }
     }
 
     pub fn state_json(&self) -> serde_json::Value {
