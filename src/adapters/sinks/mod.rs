@@ -77,23 +77,65 @@ fn holding(sinks: &[String]) -> String {
     }
 }
 
-/// Never echo the secret, whatever a command or service said.
-/// Masks the secret in every form a command or service might echo it: whole, JSON-escaped,
-/// and (for a PEM key) line by line.
+/// Never echo the secret, whatever a command or service said: masks it in every form a
+/// command or service might echo it — whole, JSON-escaped, URL-encoded, base64 (standard
+/// and URL-safe, at any alignment inside a longer encoded text) and, for a PEM key, line by
+/// line. A blocklist can only cover the forms it knows: command output is also cut short.
 fn redact(message: &str, cred: &Credential) -> String {
-    let secret = cred.secret();
-    let mut out = message.replace(secret, "[REDACTED]");
-    let escaped = serde_json::to_string(secret).unwrap_or_default();
-    let escaped = escaped.trim_matches('"');
-    if !escaped.is_empty() {
-        out = out.replace(escaped, "[REDACTED]");
+    let mut out = message.to_string();
+    for form in secret_forms(cred.secret()) {
+        out = out.replace(form.as_str(), "[REDACTED]");
     }
-    for line in secret
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
-    {
-        out = out.replace(line, "[REDACTED]");
+    out
+}
+
+/// The encodings of `secret` worth masking, longest first (so a longer form is masked
+/// before a shorter one inside it could break it up).
+fn secret_forms(secret: &str) -> Vec<Zeroizing<String>> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    use base64::Engine;
+    let mut forms = vec![Zeroizing::new(secret.to_string())];
+    let escaped = Zeroizing::new(serde_json::to_string(secret).unwrap_or_default());
+    forms.push(Zeroizing::new(escaped.trim_matches('"').to_string()));
+    forms.push(percent_encoded(secret, false));
+    forms.push(percent_encoded(secret, true));
+    for engine in [&STANDARD, &URL_SAFE] {
+        // Inside a longer encoded text the secret starts at one of three byte offsets;
+        // drop the characters that depend on the bytes around it.
+        for offset in 0..3usize {
+            let mut bytes = Zeroizing::new(vec![0u8; offset]);
+            bytes.extend_from_slice(secret.as_bytes());
+            let encoded = Zeroizing::new(engine.encode(&*bytes));
+            let lead = (offset * 4).div_ceil(3);
+            let usable = (bytes.len() / 3) * 4;
+            if usable > lead {
+                forms.push(Zeroizing::new(encoded[lead..usable].to_string()));
+            }
+        }
+    }
+    forms.extend(
+        secret
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+            .map(|l| Zeroizing::new(l.to_string())),
+    );
+    forms.retain(|f| f.len() >= 8);
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
+}
+
+/// RFC 3986 percent-encoding of everything but unreserved characters.
+fn percent_encoded(text: &str, lower: bool) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(text.len() * 3));
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else if lower {
+            out.push_str(&format!("%{b:02x}"));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
     out
 }
@@ -484,5 +526,30 @@ mod tests {
             })
             .collect();
         assert!(leaked.is_empty(), "{leaked:?}");
+    }
+
+    #[test]
+    fn the_secret_is_masked_in_its_encoded_forms() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        use base64::Engine;
+        let id = KeyId("AKIATEST".into());
+        let secret = SecretString::from(SECRET.to_string());
+        let c = cred(&id, &secret);
+        let url = percent_encoded(SECRET, false);
+        let json = serde_json::json!({"SecretAccessKey": SECRET}).to_string();
+        let mut echoed = vec![url.to_string(), percent_encoded(SECRET, true).to_string()];
+        for engine in [&STANDARD, &URL_SAFE] {
+            for prefix in ["", "x", "xy", "{\"a\":1,"] {
+                echoed.push(engine.encode(format!("{prefix}{json}")));
+            }
+        }
+        for text in &echoed {
+            let shown = redact(&format!("hook said: {text}"), &c);
+            assert!(shown.contains("[REDACTED]"), "not masked: {shown}");
+            // Nothing of the secret's encodings survives the masking.
+            for form in secret_forms(SECRET) {
+                assert!(!shown.contains(form.as_str()), "{shown}");
+            }
+        }
     }
 }
