@@ -10,7 +10,7 @@ pub mod shell;
 use crate::adapters::crash;
 use crate::core::audit::AuditOptions;
 use crate::core::duration::Window;
-use crate::core::model::{Address, Time};
+use crate::core::model::{instant, Address, Time};
 use crate::core::plan::PlanOptions;
 use crate::ops::session::Session;
 use crate::ops::Error;
@@ -42,7 +42,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
     /// Plan as if it were this time (RFC 3339), for what-if planning and tests.
-    #[arg(long, global = true, env = "KEYROT_NOW")]
+    #[arg(long, global = true, env = "KEYROT_NOW", value_parser = instant::parse)]
     pub now: Option<Time>,
     /// Never colour the output (NO_COLOR is honoured too).
     #[arg(long, global = true)]

@@ -7,6 +7,58 @@ use std::fmt;
 
 pub type Time = DateTime<Utc>;
 
+/// Instants read from keyrot's files and flags: 1970 to 9999, far inside chrono's range,
+/// so window arithmetic on them (windows are at most 100 years) cannot overflow. Use as
+/// `#[serde(with = "crate::core::model::instant")]` (or `instant::option`).
+pub mod instant {
+    use super::Time;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Refuses an instant outside 1970–9999.
+    pub fn check(t: Time) -> Result<Time, String> {
+        if (1970..=9999).contains(&chrono::Datelike::year(&t)) {
+            Ok(t)
+        } else {
+            Err(format!(
+                "the instant {} is outside the years 1970 to 9999 keyrot accepts",
+                t.to_rfc3339()
+            ))
+        }
+    }
+
+    /// Parses an RFC 3339 instant and checks its range (for flags).
+    pub fn parse(text: &str) -> Result<Time, String> {
+        let t: Time = text
+            .parse()
+            .map_err(|e| format!("`{text}` is not an RFC 3339 instant: {e}"))?;
+        check(t)
+    }
+
+    pub fn serialize<S: Serializer>(t: &Time, s: S) -> Result<S::Ok, S::Error> {
+        t.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
+        check(Time::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+
+    pub mod option {
+        use super::{check, Time};
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(t: &Option<Time>, s: S) -> Result<S::Ok, S::Error> {
+            t.serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Time>, D::Error> {
+            Option::<Time>::deserialize(d)?
+                .map(check)
+                .transpose()
+                .map_err(serde::de::Error::custom)
+        }
+    }
+}
+
 /// RFC 3339 in whole seconds, UTC: how every output and file writes an instant.
 pub fn timestamp(t: Time) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -30,8 +30,10 @@ pub struct Intent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<KeyId>,
     /// Wall-clock time before the call: a key created at or after it may be this intent's.
+    #[serde(with = "crate::core::model::instant")]
     pub at: Time,
     /// Keyrot's clock for the step (what state records).
+    #[serde(with = "crate::core::model::instant")]
     pub now: Time,
     /// For a create: how many sinks delivery had started writing.
     #[serde(default)]

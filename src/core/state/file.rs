@@ -51,7 +51,9 @@ struct SetDto {
 struct KeyDto {
     id: KeyId,
     status: KeyStatus,
+    #[serde(with = "crate::core::model::instant")]
     born: Time,
+    #[serde(with = "crate::core::model::instant")]
     status_since: Time,
 }
 

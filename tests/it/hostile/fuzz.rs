@@ -135,6 +135,55 @@ fn json_error_kind(e: &serde_json::Error) -> &'static str {
 
 /// `state_file::from_json` returns; errors say something; what it accepts, it writes back
 /// in a form it accepts again unchanged.
+/// Plans over an accepted state, with IAM showing exactly the tracked keys: the window
+/// arithmetic runs on every instant the state holds, and must not panic.
+fn plan_over(state: &keyrot::core::state::State) {
+    use keyrot::core::config::{Config, SetConfig, Windows};
+    use keyrot::core::model::{Inventory, LiveKey};
+    let mut config = Config::default();
+    let mut inventory = Inventory::default();
+    for (address, set) in &state.sets {
+        config.sets.insert(
+            address.clone(),
+            SetConfig {
+                address: address.clone(),
+                windows: Windows::default(),
+                sinks: Vec::new(),
+                certificate: None,
+            },
+        );
+        let live = set
+            .keys()
+            .map(|(_, k)| LiveKey {
+                id: k.id.clone(),
+                status: k.status.clone(),
+                created: k.born,
+                cert: None,
+            })
+            .collect();
+        inventory.credentials.insert(address.clone(), live);
+    }
+    let latest: keyrot::core::model::Time = "9999-12-31T23:59:59Z".parse().unwrap();
+    for now in [chrono::DateTime::UNIX_EPOCH, latest] {
+        keyrot::core::planner::plan(&config, &inventory, state, now, &Default::default());
+    }
+}
+
+#[test]
+fn instants_outside_1970_to_9999_are_refused_with_a_message() {
+    let extreme = "+262142-12-31T23:59:59Z";
+    let state = format!(
+        r#"{{"format_version": 1, "lineage": "l", "serial": 1, "credential_sets": {{"user.a.access_key": {{"phase": "steady", "held": false, "current": {{"id": "AKIAOLD0000000000001", "status": "Active", "born": "{extreme}", "status_since": "2026-01-01T00:00:00Z"}}}}}}}}"#
+    );
+    let err = state_file::from_json(&state).unwrap_err().to_string();
+    assert!(err.contains("outside the years 1970 to 9999"), "{err}");
+    assert!(err.contains("line 1"), "positioned: {err}");
+    let early = state.replace(extreme, "1969-12-31T23:59:59Z");
+    assert!(state_file::from_json(&early).is_err());
+    let ok = state.replace(extreme, "9999-12-31T00:00:00Z");
+    plan_over(&state_file::from_json(&ok).unwrap());
+}
+
 fn check_state(text: &str) -> Verdict {
     use state_file::StateFileError::*;
     match state_file::from_json(text) {
@@ -148,6 +197,7 @@ fn check_state(text: &str) -> Verdict {
             })
         }
         Ok(state) => {
+            plan_over(&state);
             let written = state_file::to_json(&state);
             let again = state_file::from_json(&written);
             prop_assert!(

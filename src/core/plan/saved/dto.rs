@@ -13,7 +13,9 @@ pub(super) struct PlanFileDto {
     pub(super) format_version: String,
     pub(super) kind: String,
     pub(super) plan_id: String,
+    #[serde(with = "crate::core::model::instant")]
     pub(super) created: Time,
+    #[serde(with = "crate::core::model::instant")]
     pub(super) now: Time,
     pub(super) refresh_only: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -72,6 +74,7 @@ pub(super) struct KeyDto {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub(super) role: Option<String>,
     pub(super) status: KeyStatus,
+    #[serde(with = "crate::core::model::instant")]
     pub(super) born: Time,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub(super) certificate: Option<CertDto>,
@@ -88,6 +91,7 @@ pub(super) struct KeyDto {
 #[serde(deny_unknown_fields)]
 pub(super) struct CertDto {
     pub(super) subject: String,
+    #[serde(with = "crate::core::model::instant")]
     pub(super) not_after: Time,
     pub(super) fingerprint: String,
 }
@@ -114,6 +118,7 @@ pub(super) struct ActionDto {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub(super) status: Option<KeyStatus>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(with = "crate::core::model::instant::option")]
     pub(super) born: Option<Time>,
     #[serde(default)]
     pub(super) hold: bool,
@@ -129,6 +134,7 @@ pub(super) struct WaitDto {
     pub(super) step: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub(super) key_id: Option<KeyId>,
+    #[serde(with = "crate::core::model::instant::option")]
     pub(super) due: Option<Time>,
     pub(super) reason_code: String,
     pub(super) reason: String,

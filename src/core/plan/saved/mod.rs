@@ -23,6 +23,7 @@ pub type Facts = BTreeMap<Address, Option<Vec<KeyFact>>>;
 pub struct KeyFact {
     pub key_id: KeyId,
     pub status: KeyStatus,
+    #[serde(with = "crate::core::model::instant")]
     pub created: Time,
     /// `None`: not read for this plan; `Some(None)`: never used.
     #[serde(
@@ -50,7 +51,7 @@ mod last_used_serde {
         if text == "never" {
             return Ok(Some(None));
         }
-        text.parse()
+        crate::core::model::instant::parse(&text)
             .map(|t| Some(Some(t)))
             .map_err(serde::de::Error::custom)
     }
