@@ -5,6 +5,14 @@ use secrecy::SecretString;
 use std::future::Future;
 use zeroize::Zeroizing;
 
+/// An SSM parameter's settings besides its value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParameterMeta {
+    pub key_id: Option<String>,
+    pub tier: Option<String>,
+    pub description: Option<String>,
+}
+
 /// The AWS services besides IAM: the stores sinks write to (Secrets Manager, SSM) and STS
 /// to prove a new key works. Errors are messages that never contain a secret.
 pub trait Remote: Sync {
@@ -39,6 +47,27 @@ pub trait Remote: Sync {
         kms_key_id: Option<&str>,
     ) -> impl Future<Output = Result<(), String>> + Send;
     fn parameter_delete(&self, name: &str) -> impl Future<Output = Result<(), String>> + Send;
+    /// What a parameter is besides its value (DescribeParameters): its KMS key, tier and
+    /// description, `None` when there is no parameter.
+    fn parameter_meta(
+        &self,
+        _name: &str,
+    ) -> impl Future<Output = Result<Option<ParameterMeta>, String>> + Send {
+        async { Ok(None) }
+    }
+    /// Puts a previous value back as it was: same KMS key, tier and description (an
+    /// overwrite without a KeyId would re-encrypt it under `alias/aws/ssm`).
+    fn parameter_restore(
+        &self,
+        name: &str,
+        value: &str,
+        meta: &ParameterMeta,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        async move {
+            self.parameter_put(name, value, meta.key_id.as_deref())
+                .await
+        }
+    }
     /// STS GetCallerIdentity signed with the given key: the ARN it answers as.
     fn caller_arn(
         &self,

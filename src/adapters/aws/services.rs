@@ -1,7 +1,7 @@
 //! The AWS services besides IAM: Secrets Manager and SSM (sinks), STS (proving a new key
 //! works). Implements [`Remote`] over the shared SDK configuration.
 
-use crate::adapters::sinks::Remote;
+use crate::adapters::remote::{ParameterMeta, Remote};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
@@ -142,6 +142,56 @@ impl Remote for AwsServices {
             .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
             .overwrite(true)
             .set_key_id(kms_key_id.map(str::to_string))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| message(&e))
+    }
+
+    async fn parameter_meta(&self, name: &str) -> Result<Option<ParameterMeta>, String> {
+        let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+            .key("Name")
+            .option("Equals")
+            .values(name)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let out = self
+            .ssm
+            .describe_parameters()
+            .parameter_filters(filter)
+            .send()
+            .await
+            .map_err(|e| message(&e))?;
+        Ok(out
+            .parameters()
+            .iter()
+            .find(|p| p.name() == Some(name))
+            .map(|p| ParameterMeta {
+                key_id: p.key_id().map(str::to_string),
+                tier: p.tier().map(|t| t.as_str().to_string()),
+                description: p.description().map(str::to_string),
+            }))
+    }
+
+    async fn parameter_restore(
+        &self,
+        name: &str,
+        value: &str,
+        meta: &ParameterMeta,
+    ) -> Result<(), String> {
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .set_key_id(meta.key_id.clone())
+            .set_tier(
+                meta.tier
+                    .as_deref()
+                    .map(aws_sdk_ssm::types::ParameterTier::from),
+            )
+            .set_description(meta.description.clone())
             .send()
             .await
             .map(|_| ())

@@ -15,7 +15,7 @@ mod secrets_manager;
 mod ssm;
 mod stdout;
 
-pub use crate::adapters::remote::{NoRemote, Remote};
+pub use crate::adapters::remote::{NoRemote, ParameterMeta, Remote};
 use crate::core::config::Sink;
 use crate::core::model::{KeyId, Time};
 pub use format::render;
@@ -151,7 +151,10 @@ pub(crate) enum Undo {
     Secret(String, Zeroizing<String>),
     /// A secret this delivery created: deleted with a recovery window, never forced.
     CreatedSecret(String),
-    Parameter(String, Option<Zeroizing<String>>),
+    /// A parameter's previous value, with its KMS key, tier and description.
+    Parameter(String, Zeroizing<String>, Box<ParameterMeta>),
+    /// A parameter this delivery created.
+    CreatedParameter(String),
     /// The sink failed before writing anything: nothing to put back.
     Nothing,
     /// Nothing can take the value back (a command ran, stdout was written).
@@ -232,8 +235,10 @@ async fn restore<R: Remote>(remote: &R, undo: Vec<(String, Undo)>) -> Vec<String
             Undo::File(path, before) => file::restore(path, before.as_deref().map(|b| &b[..])),
             Undo::Secret(id, old) => remote.secret_put(id, old, false).await.is_ok(),
             Undo::CreatedSecret(id) => remote.secret_delete(id).await.is_ok(),
-            Undo::Parameter(name, Some(old)) => remote.parameter_put(name, old, None).await.is_ok(),
-            Undo::Parameter(name, None) => remote.parameter_delete(name).await.is_ok(),
+            Undo::Parameter(name, old, meta) => {
+                remote.parameter_restore(name, old, meta).await.is_ok()
+            }
+            Undo::CreatedParameter(name) => remote.parameter_delete(name).await.is_ok(),
             Undo::Nothing => true,
             Undo::Impossible => false,
         };
@@ -551,5 +556,114 @@ mod tests {
                 assert!(!shown.contains(form.as_str()), "{shown}");
             }
         }
+    }
+
+    /// Remembers SSM parameters with their settings and every put and restore.
+    #[derive(Default)]
+    struct SsmRecorder {
+        params: std::sync::Mutex<std::collections::BTreeMap<String, (String, ParameterMeta)>>,
+        puts: std::sync::Mutex<Vec<Option<String>>>,
+        restores: std::sync::Mutex<Vec<ParameterMeta>>,
+    }
+
+    impl Remote for SsmRecorder {
+        async fn secret_get(&self, _: &str, _: bool) -> Result<Option<Zeroizing<String>>, String> {
+            Ok(None)
+        }
+        async fn secret_put(&self, _: &str, _: &str, _: bool) -> Result<(), String> {
+            Err("unused".into())
+        }
+        async fn secret_delete(&self, _: &str) -> Result<(), String> {
+            Err("unused".into())
+        }
+        async fn parameter_get(&self, name: &str) -> Result<Option<Zeroizing<String>>, String> {
+            let params = self.params.lock().unwrap();
+            Ok(params.get(name).map(|(v, _)| Zeroizing::new(v.clone())))
+        }
+        async fn parameter_meta(&self, name: &str) -> Result<Option<ParameterMeta>, String> {
+            Ok(self
+                .params
+                .lock()
+                .unwrap()
+                .get(name)
+                .map(|(_, m)| m.clone()))
+        }
+        async fn parameter_put(
+            &self,
+            name: &str,
+            value: &str,
+            key: Option<&str>,
+        ) -> Result<(), String> {
+            self.puts.lock().unwrap().push(key.map(str::to_string));
+            let mut params = self.params.lock().unwrap();
+            let meta = ParameterMeta {
+                key_id: key.map(str::to_string),
+                ..Default::default()
+            };
+            params.insert(name.to_string(), (value.to_string(), meta));
+            Ok(())
+        }
+        async fn parameter_restore(
+            &self,
+            name: &str,
+            value: &str,
+            meta: &ParameterMeta,
+        ) -> Result<(), String> {
+            self.restores.lock().unwrap().push(meta.clone());
+            let mut params = self.params.lock().unwrap();
+            params.insert(name.to_string(), (value.to_string(), meta.clone()));
+            Ok(())
+        }
+        async fn parameter_delete(&self, _: &str) -> Result<(), String> {
+            Err("unused".into())
+        }
+        async fn caller_arn(&self, _: &str, _: &SecretString) -> Result<String, String> {
+            Err("unused".into())
+        }
+    }
+
+    #[test]
+    fn an_ssm_parameter_keeps_its_kms_key_tier_and_description_through_delivery_and_restore() {
+        let protected = ParameterMeta {
+            key_id: Some("alias/team-cmk".into()),
+            tier: Some("Advanced".into()),
+            description: Some("read by the deploy role only".into()),
+        };
+        let remote = SsmRecorder::default();
+        remote
+            .params
+            .lock()
+            .unwrap()
+            .insert("/ci/key".into(), ("the old key".into(), protected.clone()));
+        let sinks = vec![
+            Sink::SsmParameter {
+                name: "/ci/key".into(),
+                kms_key_id: None,
+                format: SecretFormat::Json,
+            },
+            Sink::Exec {
+                command: vec!["sh".into(), "-c".into(), "exit 1".into()],
+                timeout: crate::core::duration::Window::from_secs(10),
+                format: SecretFormat::Json,
+                env: Default::default(),
+            },
+        ];
+        let id = KeyId("AKIATEST".into());
+        let secret = SecretString::from(SECRET.to_string());
+        let c = cred(&id, &secret);
+        let err = block_on(deliver(&remote, &sinks, &c, &mut Vec::new(), &mut |_| {
+            Ok(())
+        }))
+        .unwrap_err();
+        assert!(err.sink.starts_with("exec"), "{err}");
+        // The new key went in under the parameter's own key, not alias/aws/ssm…
+        assert_eq!(
+            *remote.puts.lock().unwrap(),
+            vec![Some("alias/team-cmk".to_string())]
+        );
+        // …and the old value came back with every setting it had.
+        assert_eq!(*remote.restores.lock().unwrap(), vec![protected.clone()]);
+        let params = remote.params.lock().unwrap();
+        assert_eq!(params["/ci/key"], ("the old key".to_string(), protected));
     }
 }

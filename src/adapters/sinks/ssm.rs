@@ -2,7 +2,7 @@
 //! back and compared by hash.
 
 use super::{digest, Credential, Undo};
-use crate::adapters::remote::Remote;
+use crate::adapters::remote::{ParameterMeta, Remote};
 use crate::core::config::SecretFormat;
 use crate::core::model::KeyId;
 
@@ -17,9 +17,23 @@ pub async fn deliver<R: Remote>(
         .parameter_get(name)
         .await
         .map_err(|e| (e, Undo::Nothing))?;
-    let undo = Undo::Parameter(name.to_string(), before);
+    let meta = match before {
+        Some(_) => remote
+            .parameter_meta(name)
+            .await
+            .map_err(|e| (e, Undo::Nothing))?
+            .unwrap_or_default(),
+        None => ParameterMeta::default(),
+    };
+    // An overwrite without a KeyId re-encrypts under `alias/aws/ssm`: keep the parameter's
+    // own key unless the block names one.
+    let key_id = kms_key_id.or(meta.key_id.as_deref());
+    let undo = match before {
+        Some(old) => Undo::Parameter(name.to_string(), old, Box::new(meta.clone())),
+        None => Undo::CreatedParameter(name.to_string()),
+    };
     let text = super::format::render(format, cred);
-    if let Err(e) = remote.parameter_put(name, &text, kms_key_id).await {
+    if let Err(e) = remote.parameter_put(name, &text, key_id).await {
         return Err((e, undo));
     }
     match remote.parameter_get(name).await {
