@@ -1,0 +1,168 @@
+//! The invariants the harness asserts after each run, and what it remembers for them.
+
+use super::harness::{Harness, Outcome};
+use crate::fake::{Call, Op, QUOTA};
+use keyrot::adapters::store::journal::Journal;
+use keyrot::adapters::store::StateStore;
+use keyrot::core::model::{Address, KeyStatus};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+impl Harness {
+    /// The invariants that hold after any run, however it ended.
+    pub(super) fn check_run(
+        &mut self,
+        calls: &[Call],
+        outcome: &Outcome,
+        faulted: bool,
+        quota_refused: bool,
+    ) -> Result<(), TestCaseError> {
+        let state = StateStore::new(self.state_path.clone()).load();
+        prop_assert!(state.is_ok(), "the state does not load: {:?}", state.err());
+        if let Outcome::Done { .. } = outcome {
+            let pending = Journal::for_state(&self.state_path).pending();
+            prop_assert!(
+                matches!(pending, Ok(None)),
+                "a finished run left a journal intent: {pending:?}"
+            );
+        }
+        for address in self.config.sets.keys() {
+            let count = self.iam.credentials(address).unwrap_or_default().len();
+            prop_assert!(count <= QUOTA, "{address} has {count} credentials");
+        }
+        prop_assert!(
+            faulted || !quota_refused,
+            "a run without injected faults tried a create over the quota: {calls:#?}"
+        );
+        for (i, c) in calls.iter().enumerate().filter(|(_, c)| c.op == Op::Delete) {
+            let deactivated_here = calls[..i].iter().any(|d| {
+                d.op == Op::SetStatus && d.key == c.key && d.status == Some(KeyStatus::Inactive)
+            });
+            prop_assert!(
+                !deactivated_here,
+                "{:?} was deleted in the run that deactivated it: {calls:#?}",
+                c.key
+            );
+        }
+        // A sink may hold a deleted key only where apply said it could not put it back
+        // (or where the run died after a put-back failed, before it could say so).
+        let put_back_failed = match outcome {
+            Outcome::Failed(message) => message.contains("could not be put back"),
+            Outcome::Crashed => calls.iter().any(|c| {
+                !c.ok
+                    && matches!(
+                        c.op,
+                        Op::SecretPut | Op::SecretDelete | Op::ParameterPut | Op::ParameterDelete
+                    )
+            }),
+            Outcome::Done { .. } => false,
+        };
+        let addresses: Vec<Address> = self.config.sets.keys().cloned().collect();
+        for address in addresses {
+            let holdings = self.holdings(&address);
+            let named = match outcome {
+                Outcome::Failed(m) => m.lines().any(|l| l.starts_with(&format!("{address}:"))),
+                _ => true,
+            };
+            if put_back_failed && named {
+                self.excused.insert(address.clone(), holdings.clone());
+            }
+            if self.excused.get(&address) == Some(&holdings) {
+                continue;
+            }
+            self.excused.remove(&address);
+            let live = self.iam.credentials(&address).unwrap_or_default();
+            for text in holdings.iter().flatten() {
+                let Some(id) = self.held_id(text) else {
+                    continue;
+                };
+                let status = live.iter().find(|k| k.id == id).map(|k| &k.status);
+                prop_assert_eq!(
+                    status,
+                    Some(&KeyStatus::Active),
+                    "a sink of {} holds {} which IAM has as {:?} (outcome {:?})\n{:#?}",
+                    address,
+                    id,
+                    status,
+                    outcome,
+                    calls
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Remembers which credentials reached a sink.
+    pub(super) fn note_delivered(&mut self, calls: &[Call], recovered: bool) {
+        let mut texts: Vec<String> = self
+            .config
+            .sets
+            .keys()
+            .flat_map(|a| self.holdings(a))
+            .flatten()
+            .collect();
+        texts.push(String::from_utf8_lossy(&self.stdout).into_owned());
+        for text in &texts {
+            for id in self.iam.issued() {
+                if text.contains(&id.0) {
+                    self.delivered.insert(id);
+                }
+            }
+        }
+        // Recovery keeps a key it cannot prove undelivered.
+        let unreadable = calls
+            .iter()
+            .any(|c| !c.ok && matches!(c.op, Op::SecretGet | Op::ParameterGet));
+        if recovered && unreadable {
+            for address in self.config.sets.keys() {
+                for k in self.iam.credentials(address).unwrap_or_default() {
+                    self.delivered.insert(k.id);
+                }
+            }
+        }
+    }
+
+    /// After a clean converging run: nothing orphaned, state and IAM agree.
+    pub(super) fn check_settled(&self) -> Result<(), TestCaseError> {
+        let state = StateStore::new(self.state_path.clone())
+            .load()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let pending = Journal::for_state(&self.state_path).pending();
+        prop_assert!(matches!(pending, Ok(None)), "{pending:?}");
+        for address in self.config.sets.keys() {
+            let live = self.iam.credentials(address).unwrap_or_default();
+            let set = state.sets.get(address).cloned().unwrap_or_default();
+            for k in &live {
+                prop_assert!(
+                    set.role_of(&k.id).is_some(),
+                    "{address}: live {} {} is not tracked (orphan): {set:?}",
+                    k.status,
+                    k.id
+                );
+                prop_assert!(
+                    self.seeded.contains(&k.id) || self.delivered.contains(&k.id),
+                    "{address}: {} {} was kept though no sink ever held it (undelivered orphan): {set:?}",
+                    k.status,
+                    k.id
+                );
+            }
+            for (role, k) in set.keys() {
+                let in_iam = live.iter().find(|l| l.id == k.id).map(|l| &l.status);
+                prop_assert_eq!(
+                    in_iam,
+                    Some(&k.status),
+                    "{}: tracked {} key {} is {:?} in IAM, {} in state",
+                    address,
+                    role.as_str(),
+                    k.id,
+                    in_iam,
+                    k.status
+                );
+            }
+            if let Some(c) = &set.current {
+                prop_assert_eq!(&c.status, &KeyStatus::Active, "{}: current key", address);
+            }
+        }
+        Ok(())
+    }
+}

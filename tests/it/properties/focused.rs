@@ -1,0 +1,80 @@
+//! Focused cases found by the properties.
+
+use super::harness::{Harness, Outcome};
+use super::schedule::{Schedule, Sinks, UserSpec};
+use super::Stats;
+use crate::fake::{quiet_crashes, ErrorKind, Fault, Op, Rule, When};
+use chrono::{TimeZone, Utc};
+use keyrot::adapters::store::journal::Journal;
+use keyrot::adapters::store::StateStore;
+use keyrot::core::config::Windows;
+use keyrot::core::model::Address;
+use keyrot::core::plan::PlanOptions;
+use keyrot::ops::recover;
+
+/// A delivery fails, a sink cannot be put back, and the process dies right after the clean-up
+/// deleted the new key: the sink holds a deleted key. The next command's recovery must say
+/// so, as the live failure would have (otherwise consumers read a dead key until the next
+/// rotation, and nobody was told).
+#[test]
+fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
+    quiet_crashes();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let start = Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap();
+    let sc = Schedule {
+        users: vec![UserSpec {
+            windows: Windows::default(),
+            sinks: Sinks::ParameterAndSecret,
+            keys: vec![(true, 24 * 100)],
+        }],
+        cert: None,
+        steps: Vec::new(),
+    };
+    let mut h = Harness::new(&sc, start);
+    let rule = |op, fault| Rule {
+        op: Some(op),
+        when: When::Nth(1),
+        fault,
+    };
+    h.iam.arm(
+        vec![
+            // The second sink fails, the first cannot be put back, the undo delete dies.
+            rule(Op::SecretPut, Fault::Fail(ErrorKind::ServerError)),
+            rule(Op::ParameterDelete, Fault::Fail(ErrorKind::ServerError)),
+            rule(Op::Delete, Fault::Crash { after: true }),
+        ],
+        0,
+    );
+    let outcome = h.run(&rt, start, &PlanOptions::default(), &mut Stats::default());
+    assert!(matches!(outcome, Outcome::Crashed), "{outcome:?}");
+    h.iam.disarm();
+    let address = Address::access_key("u0");
+    let held = h
+        .held_id(&h.iam.parameter("/keyrot/u0").expect("parameter written"))
+        .expect("a key id");
+    let live = h.iam.credentials(&address).unwrap();
+    assert!(live.iter().all(|k| k.id != held), "the new key was deleted");
+
+    let intent = Journal::for_state(&h.state_path)
+        .pending()
+        .unwrap()
+        .expect("an intent");
+    let mut state = StateStore::new(h.state_path.clone()).load().unwrap();
+    let said = rt
+        .block_on(recover::reconcile(
+            &h.iam, &h.remote, &h.config, &mut state, &intent,
+        ))
+        .unwrap();
+    assert!(
+        said.iter()
+            .any(|l| l.contains("ssm_parameter /keyrot/u0") && l.contains(&held.masked())),
+        "{said:?}"
+    );
+    assert!(
+        !said.iter().any(|l| l.contains("secrets_manager")),
+        "the secret never held it: {said:?}"
+    );
+}
