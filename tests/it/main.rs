@@ -15,5 +15,6 @@ mod faults;
 mod hostile;
 mod planner;
 mod policy;
+mod s3_backend;
 mod saved_plans;
 mod sinks;
