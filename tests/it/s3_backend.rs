@@ -109,6 +109,27 @@ fn assert_converged(project: &Project, iam: &aws_sdk_iam::Client, bucket: &str, 
             "the delivered key {id} is not Active: {live:?}"
         );
     }
+    // No secret in the backend's objects, nor in anything keyrot printed or wrote locally.
+    if let Some(secret) = sink_secret(project, user) {
+        for key in [
+            "prod/keyrot.json",
+            "prod/keyrot.json.journal",
+            "prod/keyrot.json.lock",
+        ] {
+            let text = object(&project.endpoint_s3(), bucket, key).unwrap_or_default();
+            assert!(
+                !text.contains(&secret),
+                "secret leaked into s3://{bucket}/{key}"
+            );
+        }
+        project.assert_secret_nowhere(&secret, &[&format!("secrets/{user}.json")]);
+    }
+}
+
+fn sink_secret(project: &Project, user: &str) -> Option<String> {
+    let text = std::fs::read_to_string(project.path(&format!("secrets/{user}.json"))).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["SecretAccessKey"].as_str().map(str::to_string)
 }
 
 trait S3Endpoint {

@@ -215,3 +215,95 @@ impl S3Journal {
         self.etag.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::store::journal::Op;
+    use crate::adapters::store::lease::{Holder, Lease};
+    use crate::adapters::store::object::Memory;
+    use crate::core::model::Address;
+    use std::time::Duration;
+
+    fn open(objects: &Arc<dyn ObjectStore>, lease_ms: u64) -> (Lease, S3State, S3Journal) {
+        let place = S3Place {
+            objects: Arc::clone(objects),
+            key: "k.json".into(),
+        };
+        let lease = Lease::acquire(
+            Arc::clone(objects),
+            &place.lock_key(),
+            "apply",
+            &Holder::default(),
+            Duration::from_millis(lease_ms),
+        )
+        .unwrap();
+        let fence = lease.fence();
+        let state = S3State::new(place.clone(), Some(fence.clone()));
+        (lease, state, S3Journal::new(place, Some(fence)))
+    }
+
+    fn intent() -> Intent {
+        let now = "2026-01-01T00:00:00Z".parse().unwrap();
+        Intent {
+            op: Op::Create,
+            address: Address::access_key("a"),
+            key_id: None,
+            at: now,
+            now,
+            sinks_started: 0,
+        }
+    }
+
+    #[test]
+    fn a_holder_whose_lease_was_taken_over_cannot_write_state_or_journal() {
+        let objects: Arc<dyn ObjectStore> = Arc::new(Memory::default());
+        let (first, mut state_a, journal_a) = open(&objects, 60_000);
+        let mut a = state_a.load().unwrap();
+        assert!(journal_a.pending().unwrap().is_none());
+        journal_a.record(Some(&intent())).unwrap();
+        journal_a.record(None).unwrap();
+        assert!(state_a.save(&mut a).unwrap());
+        // Another run breaks the lease (force-unlock) and advances the state.
+        let lock = objects.get("k.json.lock").unwrap().unwrap();
+        objects.delete("k.json.lock", &lock.etag).unwrap();
+        let (_second, mut state_b, journal_b) = open(&objects, 60_000);
+        let mut b = state_b.load().unwrap();
+        assert_eq!(journal_b.pending().unwrap(), None);
+        journal_b.record(None).unwrap();
+        b.sets.insert(Address::access_key("b"), Default::default());
+        assert!(state_b.save(&mut b).unwrap());
+        let after_b = objects.get("k.json").unwrap().unwrap().body;
+        // The first run's writes all fail: the lease is gone, and the ETags moved.
+        a.sets.insert(Address::access_key("a"), Default::default());
+        let err = state_a.save(&mut a).unwrap_err();
+        assert!(matches!(err, StoreError::LostLock { .. }), "{err}");
+        let err = journal_a.record(Some(&intent())).unwrap_err();
+        assert!(err.to_string().contains("lost the lock"), "{err}");
+        assert_eq!(objects.get("k.json").unwrap().unwrap().body, after_b);
+        drop(first);
+        assert!(
+            objects.get("k.json.lock").unwrap().is_some(),
+            "a fenced run never removes the new holder's lock"
+        );
+    }
+
+    #[test]
+    fn state_writes_are_conditional_even_with_a_valid_lease() {
+        let objects: Arc<dyn ObjectStore> = Arc::new(Memory::default());
+        let (_lease, mut store, _journal) = open(&objects, 60_000);
+        let mut state = store.load().unwrap();
+        assert!(store.save(&mut state).unwrap());
+        // Someone bypassing the lock writes the object: the next save must not clobber it.
+        let current = objects.get("k.json").unwrap().unwrap();
+        let cond = Condition::Matches(current.etag);
+        objects.put("k.json", &current.body, &cond).unwrap();
+        state
+            .sets
+            .insert(Address::access_key("a"), Default::default());
+        assert!(matches!(
+            store.save(&mut state),
+            Err(StoreError::LostLock { .. })
+        ));
+    }
+}
