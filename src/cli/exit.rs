@@ -4,7 +4,8 @@ use crate::ops::{Error, ErrorClass};
 
 /// Success; with `plan --detailed-exitcode`, nothing to do.
 pub const OK: u8 = 0;
-/// Any error not named below (bad config, IAM failure, a failed step, cancelled apply).
+/// Any error not named below (bad config, IAM failure, a failed step, cancelled apply,
+/// a run that lost its S3 lease: the run holding the lock settles what it left).
 pub const ERROR: u8 = 1;
 /// `plan --detailed-exitcode`: changes are due now.
 pub const CHANGES: u8 = 2;
@@ -20,7 +21,7 @@ pub const ACCESS_DENIED: u8 = 6;
 /// The `--help` text that lists every exit code.
 pub const HELP: &str = "Exit codes:
   0  success (plan --detailed-exitcode: nothing to do)
-  1  error
+  1  error (also: this run lost its S3 lock lease and stopped)
   2  plan --detailed-exitcode: changes are due now
   3  plan --detailed-exitcode: only waiting steps
   4  the state is locked by another run: retry later

@@ -8,6 +8,7 @@ pub mod render;
 pub mod shell;
 
 use crate::adapters::crash;
+use crate::adapters::store::Holder;
 use crate::core::audit::AuditOptions;
 use crate::core::duration::Window;
 use crate::core::model::{instant, Address, Time};
@@ -111,8 +112,27 @@ pub enum Command {
         #[arg(long, default_value = "45d", value_parser = parse_window)]
         unused_for: Window,
     },
-    /// Remove a state lock left by a process that is gone (the id is in the lock error).
+    /// Remove a state lock left by a process that is gone, or (S3) a stuck run's live
+    /// lease, which fences it off (the id is in the lock error).
     ForceUnlock { lock_id: String },
+    /// Read or replace the stored state (and migrate it between backends).
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// Print the state exactly as stored (local file or S3).
+    Pull,
+    /// Replace the stored state with FILE, keeping its lineage and serial. Refuses another
+    /// lineage, an older serial, or the same serial with other content unless --force.
+    Push {
+        file: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -180,6 +200,7 @@ pub async fn run(cli: Cli) -> u8 {
     let now = cli.now.unwrap_or_else(chrono::Utc::now);
     let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
     crash::arm(std::env::var("KEYROT_CRASH_AT").ok());
+    crash::arm_pause(std::env::var("KEYROT_PAUSE_AT").ok());
     let shell = Shell::new(cli.no_color);
     let session = Session {
         config_path: cli.config.clone(),
@@ -188,6 +209,8 @@ pub async fn run(cli: Cli) -> u8 {
         region: cli.region.clone(),
         endpoint_url: cli.endpoint_url.clone(),
         now,
+        holder: holder_from_env(),
+        s3_endpoint: env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
     };
     match dispatch(&cli.command, &session, &shell).await {
         Ok(code) => code,
@@ -261,6 +284,35 @@ async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result
             commands::audit::run(session, shell, *json, &options).await
         }
         Command::ForceUnlock { lock_id } => commands::unlock::run(session, shell, lock_id),
+        Command::State {
+            command: StateCommand::Pull,
+        } => commands::state::pull(session, shell),
+        Command::State {
+            command: StateCommand::Push { file, force },
+        } => commands::state::push(session, shell, file, *force),
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Who runs keyrot, for the S3 lock: the user, and the CI run when the environment names
+/// one (GitHub Actions).
+fn holder_from_env() -> Holder {
+    let ci_run = match (
+        env("GITHUB_SERVER_URL"),
+        env("GITHUB_REPOSITORY"),
+        env("GITHUB_RUN_ID"),
+    ) {
+        (Some(server), Some(repo), Some(run)) => {
+            Some(format!("{server}/{repo}/actions/runs/{run}"))
+        }
+        _ => None,
+    };
+    Holder {
+        user: env("USER").or_else(|| env("USERNAME")),
+        ci_run,
     }
 }
 

@@ -5,7 +5,7 @@ use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::core::config::Config;
 use crate::core::model::{timestamp, Address, Time};
-use crate::core::plan::saved::{self as planfile, SavedPlan};
+use crate::core::plan::saved::{self as planfile, BackendId, SavedPlan};
 use crate::core::planner;
 use crate::core::policy::PasswordPolicy;
 use crate::ops::error::{Refusal, Result};
@@ -67,6 +67,20 @@ fn check_state<I, R>(
     saved: &SavedPlan,
 ) -> Result<(), Refusal> {
     let state = &writer.state;
+    let current = config.backend.as_ref().map(|b| BackendId {
+        bucket: b.bucket.clone(),
+        key: b.key.clone(),
+    });
+    if saved.prior_backend != current {
+        let name = |b: &Option<BackendId>| match b {
+            Some(b) => b.to_string(),
+            None => "the local state file".to_string(),
+        };
+        return Err(Refusal::OtherBackend {
+            planned: name(&saved.prior_backend),
+            current: name(&current),
+        });
+    }
     if state.applied_plans.contains(&saved.id) {
         return Err(Refusal::Replayed(saved.id.clone()));
     }

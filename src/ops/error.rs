@@ -20,6 +20,8 @@ pub enum Refusal {
         "saved plan is stale: state serial is {current} now, the plan was made at serial {planned}"
     )]
     Stale { planned: u64, current: u64 },
+    #[error("the plan was made against {planned}, but the state is now in {current}")]
+    OtherBackend { planned: String, current: String },
     #[error("the config changed since the plan was made")]
     ConfigChanged,
     #[error("live IAM no longer matches what the plan saw:\n    {}", .0.join("\n    "))]
@@ -78,6 +80,8 @@ impl Error {
         let denied = IamError::is_denied;
         match self {
             Error::Store(StoreError::Locked { .. }) => ErrorClass::Locked,
+            // A lost lock (fenced off) is the general error (1): the run holding the lock
+            // now settles what this one left, and a retry is refused while it runs.
             Error::Refused { .. } => ErrorClass::PlanRefused,
             Error::Iam(e) if denied(e) => ErrorClass::AccessDenied,
             Error::Apply { source, .. } => match source.as_ref() {

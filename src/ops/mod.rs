@@ -12,6 +12,7 @@ pub mod recover;
 pub mod resume;
 pub mod rollback;
 pub mod session;
+pub mod state;
 pub mod status;
 
 pub use error::{Error, ErrorClass, Refusal};

@@ -6,7 +6,7 @@ use crate::adapters::iam::Iam;
 use crate::core::audit::{self, Finding};
 use crate::core::config::{CertSource, Config};
 use crate::core::model::{Address, Time};
-use crate::core::plan::saved::{self as planfile, Facts, SavedPlan};
+use crate::core::plan::saved::{self as planfile, BackendId, Facts, SavedPlan};
 use crate::core::plan::Plan;
 use crate::core::plan::PlanOptions;
 use crate::core::planner;
@@ -145,6 +145,10 @@ pub fn saved_plan(
         created: chrono::Utc::now(),
         prior_lineage: state.lineage.clone(),
         prior_serial: state.serial,
+        prior_backend: config.backend.as_ref().map(|b| BackendId {
+            bucket: b.bucket.clone(),
+            key: b.key.clone(),
+        }),
         config_digest: config_digest(config),
         facts: planned.facts.clone(),
         plan: planned.plan.clone(),

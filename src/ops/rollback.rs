@@ -47,7 +47,7 @@ pub async fn rollback<I: Iam, R: Remote>(
             source: Box::new(failed.error),
             done: 0,
             total: 1,
-            state: writer.store.path().display().to_string(),
+            state: writer.store.location(),
         });
     }
     let consumers = match config.sets.get(address) {

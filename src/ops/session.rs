@@ -1,13 +1,18 @@
 //! What every command starts from: the config read from disk, the state, AWS clients, and
 //! for writing commands the lock and the settling of any step an interrupted run left.
 
+use crate::adapters::aws::s3::AwsObjects;
 use crate::adapters::aws::services::AwsServices;
 use crate::adapters::aws::{self, AwsIam, Connection};
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::adapters::store::journal::{Intent, Journal};
-use crate::adapters::store::{self, LockInfo, StateLock, StateStore};
-use crate::core::config::{self, Config, RetryMode, Source};
+use crate::adapters::store::object::Versioning;
+use crate::adapters::store::s3::{S3Journal, S3Place, S3State};
+use crate::adapters::store::{
+    self, lease, Holder, Lease, LeaseInfo, Lock, StateLock, StateStore, StoreError,
+};
+use crate::core::config::{self, Config, RetryMode, S3Backend, Source};
 use crate::core::diagnostic::LineIndex;
 use crate::core::model::Time;
 use crate::core::state::State;
@@ -26,6 +31,10 @@ pub struct Session {
     pub endpoint_url: Option<String>,
     /// keyrot's clock for this command (`--now` or the real time), read once by the CLI.
     pub now: Time,
+    /// Who runs this command (named in an S3 lock), read once by the CLI.
+    pub holder: Holder,
+    /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, read once by the CLI.
+    pub s3_endpoint: Option<String>,
 }
 
 /// IAM, and the services sinks and key verification use.
@@ -36,13 +45,32 @@ pub struct Clients<I, R> {
 
 /// A writing command's lock (held until dropped), state, clients and journal.
 pub struct Writer<I, R> {
-    _lock: StateLock,
+    pub lock: Lock,
+    /// What opening the backend found worth saying (a lock taken over, versioning off).
+    pub notes: BackendNotes,
     pub store: StateStore,
     pub state: State,
     pub clients: Clients<I, R>,
     pub journal: Journal,
     /// The interrupted step settled before anything else, if there was one.
     pub recovered: Option<Recovered>,
+}
+
+/// What opening an S3 backend found, for the CLI to say.
+#[derive(Debug, Default)]
+pub struct BackendNotes {
+    /// The stale lock this run took over from a run whose lease expired.
+    pub took_over: Option<LeaseInfo>,
+    /// The bucket keeps no old versions (they are this backend's `.backup`).
+    pub versioning_off: Option<String>,
+}
+
+/// The lock and state a writing command opens, before any AWS client exists.
+pub struct Opened {
+    pub lock: Lock,
+    pub store: StateStore,
+    pub journal: Journal,
+    pub notes: BackendNotes,
 }
 
 /// An interrupted step found in the journal and what reconciling it found and did.
@@ -69,13 +97,74 @@ impl Session {
             .unwrap_or_default()
     }
 
-    pub fn load_state(&self) -> Result<State> {
-        Ok(StateStore::new(self.state_path.clone()).load()?)
+    /// The state's store, read-only (no lock is taken).
+    pub fn reader(&self, config: &Config) -> Result<StateStore> {
+        Ok(match &config.backend {
+            None => StateStore::new(self.state_path.clone()),
+            Some(b) => StateStore::S3(S3State::new(self.place(b)?, None)),
+        })
+    }
+
+    pub fn load_state(&self, config: &Config) -> Result<State> {
+        Ok(self.reader(config)?.load()?)
     }
 
     /// A step an interrupted command left unfinished, for read-only commands to mention.
-    pub fn pending(&self) -> Result<Option<Intent>> {
-        Ok(Journal::for_state(&self.state_path).pending()?)
+    pub fn pending(&self, config: &Config) -> Result<Option<Intent>> {
+        let journal = match &config.backend {
+            None => Journal::for_state(&self.state_path),
+            Some(b) => Journal::S3(S3Journal::new(self.place(b)?, None)),
+        };
+        Ok(journal.pending()?)
+    }
+
+    fn place(&self, backend: &S3Backend) -> Result<S3Place> {
+        let objects =
+            AwsObjects::connect(backend, self.s3_endpoint.clone()).map_err(|message| {
+                StoreError::Remote {
+                    what: backend.url(),
+                    message,
+                }
+            })?;
+        Ok(S3Place {
+            objects: std::sync::Arc::new(objects),
+            key: backend.key.clone(),
+        })
+    }
+
+    /// Takes the lock of the configured backend and opens its state and journal.
+    pub fn open(&self, operation: &str, config: &Config) -> Result<Opened> {
+        let Some(backend) = &config.backend else {
+            let lock = StateLock::acquire(&self.state_path, operation, chrono::Utc::now())?;
+            return Ok(Opened {
+                lock: Lock::Local(lock),
+                store: StateStore::new(self.state_path.clone()),
+                journal: Journal::for_state(&self.state_path),
+                notes: BackendNotes::default(),
+            });
+        };
+        let place = self.place(backend)?;
+        let lease_for = std::time::Duration::from_secs(backend.lock_lease.as_secs());
+        let objects = std::sync::Arc::clone(&place.objects);
+        let lease = Lease::acquire(
+            objects,
+            &place.lock_key(),
+            operation,
+            &self.holder,
+            lease_for,
+        )?;
+        let fence = lease.fence();
+        let versioning_off =
+            (place.objects.versioning() == Versioning::Off).then(|| place.objects.location());
+        Ok(Opened {
+            notes: BackendNotes {
+                took_over: lease.took_over.clone(),
+                versioning_off,
+            },
+            store: StateStore::S3(S3State::new(place.clone(), Some(fence.clone()))),
+            journal: Journal::S3(S3Journal::new(place, Some(fence))),
+            lock: Lock::S3(lease),
+        })
     }
 
     pub async fn connect(&self, config: &Config) -> Clients<AwsIam, AwsServices> {
@@ -106,15 +195,29 @@ impl Session {
         operation: &str,
         config: &Config,
     ) -> Result<Writer<AwsIam, AwsServices>> {
-        // The lock comes first: no network before we know no one else is writing.
-        let lock = StateLock::acquire(&self.state_path, operation, chrono::Utc::now())?;
+        // The lock comes first: no IAM call before we know no one else is writing.
+        let opened = self.open(operation, config)?;
         let clients = self.connect(config).await;
-        open_writer(lock, &self.state_path, config, clients).await
+        open_writer(opened, config, clients).await
     }
 
-    /// Removes a lock left by a process that is gone (Terraform's force-unlock).
-    pub fn force_unlock(&self, lock_id: &str) -> Result<LockInfo> {
-        Ok(store::force_unlock(&self.state_path, lock_id)?)
+    /// Removes a lock left by a process that is gone, or (S3) a live lease whose holder
+    /// is stuck: it is fenced off. Says whose lock it was.
+    pub fn force_unlock(&self, config: &Config, lock_id: &str) -> Result<String> {
+        match &config.backend {
+            None => {
+                let info = store::force_unlock(&self.state_path, lock_id)?;
+                Ok(format!(
+                    "`keyrot {}` (pid {} on host {})",
+                    info.operation, info.pid, info.host
+                ))
+            }
+            Some(backend) => {
+                let place = self.place(backend)?;
+                let info = lease::force_unlock(place.objects.as_ref(), &place.lock_key(), lock_id)?;
+                Ok(info.describe())
+            }
+        }
     }
 }
 
@@ -127,23 +230,34 @@ pub async fn begin_write_with<I: Iam, R: Remote>(
     wall_clock: Time,
 ) -> Result<Writer<I, R>> {
     let lock = StateLock::acquire(state_path, operation, wall_clock)?;
-    open_writer(lock, state_path, config, clients).await
+    let opened = Opened {
+        lock: Lock::Local(lock),
+        store: StateStore::new(state_path.to_path_buf()),
+        journal: Journal::for_state(state_path),
+        notes: BackendNotes::default(),
+    };
+    open_writer(opened, config, clients).await
 }
 
 async fn open_writer<I: Iam, R: Remote>(
-    lock: StateLock,
-    state_path: &Path,
+    opened: Opened,
     config: &Config,
     clients: Clients<I, R>,
 ) -> Result<Writer<I, R>> {
-    let mut store = StateStore::new(state_path.to_path_buf());
+    let Opened {
+        lock,
+        mut store,
+        journal,
+        notes,
+    } = opened;
     let state = store.load()?;
     let mut writer = Writer {
-        _lock: lock,
+        lock,
+        notes,
         store,
         state,
         clients,
-        journal: Journal::for_state(state_path),
+        journal,
         recovered: None,
     };
     writer.recovered = writer.recover(config).await?;

@@ -56,3 +56,21 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(!dir.path().join("other.hcl").exists());
 }
+
+#[test]
+fn the_github_workflow_shares_state_through_s3_with_no_state_scripts() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/github-actions/keyrot.yml");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("backend \"s3\""), "documents the S3 backend");
+    assert!(
+        text.contains("\nconcurrency:\n  group:"),
+        "one run at a time"
+    );
+    for script in ["restore-keyrot-state", "save-keyrot-state", "actions/cache"] {
+        assert!(
+            !text.contains(script),
+            "no state script of its own: {script}"
+        );
+    }
+}

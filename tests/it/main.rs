@@ -17,5 +17,6 @@ mod hostile;
 mod planner;
 mod policy;
 mod properties;
+mod s3_backend;
 mod saved_plans;
 mod sinks;

@@ -2,6 +2,7 @@
 //! (the `Iam` port) and [`services::AwsServices`] (the `Remote` port).
 
 pub mod iam;
+pub mod s3;
 pub mod services;
 
 pub use iam::AwsIam;

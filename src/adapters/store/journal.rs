@@ -1,9 +1,12 @@
-//! Write-ahead journal of mutating IAM calls, next to the state file (`<state>.journal`).
+//! Write-ahead journal of mutating IAM calls, next to the state (`<state>.journal`: a
+//! local file, or an object in the S3 backend, so a crash on one runner is settled on
+//! another).
 //!
 //! Before each mutating call the intent is recorded durably; after the state records the
 //! outcome, the intent is cleared. A crash in between leaves the intent for the next
 //! command to reconcile against live IAM (`recover`). Never holds a secret.
 
+use super::s3::S3Journal;
 use crate::adapters::crash;
 use crate::adapters::fsutil::{parent_dir, sync_dir, write_atomic};
 use crate::core::model::{Address, KeyId, Time};
@@ -53,9 +56,55 @@ pub enum JournalError {
     Write { path: PathBuf, source: io::Error },
     #[error("journal {path} is unreadable ({problem})\n  hint: an interrupted step may be unrecorded; run `keyrot plan` to see drift, then remove the journal file")]
     Corrupt { path: PathBuf, problem: String },
+    #[error("cannot write journal {what}: {message}")]
+    Remote { what: String, message: String },
+    /// The lock was lost (or the state backend failed) while journaling.
+    #[error(transparent)]
+    Store(Box<super::StoreError>),
 }
 
-pub struct Journal {
+/// The journal of the state's backend.
+pub enum Journal {
+    Local(LocalJournal),
+    S3(S3Journal),
+}
+
+impl Journal {
+    pub fn for_state(state_path: &Path) -> Self {
+        Journal::Local(LocalJournal {
+            path: journal_path(state_path),
+        })
+    }
+
+    /// The unfinished intent left by an interrupted command, if any.
+    pub fn pending(&self) -> Result<Option<Intent>, JournalError> {
+        match self {
+            Journal::Local(j) => j.pending(),
+            Journal::S3(j) => j.pending(),
+        }
+    }
+
+    /// Records `intent` durably (also used to update it, e.g. with the new key's id).
+    pub fn record(&self, intent: &Intent) -> Result<(), JournalError> {
+        crash::point("before-journal-write");
+        match self {
+            Journal::Local(j) => j.record(intent)?,
+            Journal::S3(j) => j.record(Some(intent))?,
+        }
+        crash::point("after-journal-write");
+        Ok(())
+    }
+
+    /// The intent's outcome is in state: forget it.
+    pub fn clear(&self) -> Result<(), JournalError> {
+        match self {
+            Journal::Local(j) => j.clear(),
+            Journal::S3(j) => j.record(None),
+        }
+    }
+}
+
+pub struct LocalJournal {
     path: PathBuf,
 }
 
@@ -65,15 +114,8 @@ pub fn journal_path(state_path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-impl Journal {
-    pub fn for_state(state_path: &Path) -> Self {
-        Journal {
-            path: journal_path(state_path),
-        }
-    }
-
-    /// The unfinished intent left by an interrupted command, if any.
-    pub fn pending(&self) -> Result<Option<Intent>, JournalError> {
+impl LocalJournal {
+    fn pending(&self) -> Result<Option<Intent>, JournalError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -91,24 +133,19 @@ impl Journal {
         Ok(Some(dto.intent))
     }
 
-    /// Records `intent` durably (also used to update it, e.g. with the new key's id).
-    pub fn record(&self, intent: &Intent) -> Result<(), JournalError> {
+    fn record(&self, intent: &Intent) -> Result<(), JournalError> {
         let dto = JournalDto {
             format_version: 1,
             intent: intent.clone(),
         };
         let text = serde_json::to_string_pretty(&dto).unwrap_or_default();
-        crash::point("before-journal-write");
         write_atomic(&self.path, text.as_bytes(), 0o600).map_err(|source| JournalError::Write {
             path: self.path.clone(),
             source,
-        })?;
-        crash::point("after-journal-write");
-        Ok(())
+        })
     }
 
-    /// The intent's outcome is in state: forget it.
-    pub fn clear(&self) -> Result<(), JournalError> {
+    fn clear(&self) -> Result<(), JournalError> {
         let err = |source| JournalError::Write {
             path: self.path.clone(),
             source,

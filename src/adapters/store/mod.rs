@@ -1,9 +1,16 @@
-//! The one module that writes the state file, and the lock held while a command writes it.
+//! The one module that writes the state, and the lock held while a command writes it:
+//! the port over the two backends, a local file (`--state`, an OS lock) and an S3 object
+//! (`backend "s3"`, a lease with fencing; `s3.rs`, `lease.rs`).
 
 pub mod journal;
+pub mod lease;
 mod lock;
+pub mod object;
+pub mod s3;
 
+pub use lease::{Fence, Holder, Lease, LeaseInfo};
 pub use lock::{force_unlock, lock_path, LockInfo, StateLock};
+use s3::S3State;
 
 use crate::adapters::fsutil::write_atomic;
 use crate::core::state::file::{self as state_file, StateFileError};
@@ -40,29 +47,125 @@ pub enum StoreError {
     },
     #[error("cannot create lock file {path}: {source}")]
     Lock { path: PathBuf, source: io::Error },
+    #[error("state backend {what}: {message}")]
+    Remote { what: String, message: String },
+    #[error("lost the lock {lock}: this run's lease ran out (it was paused or cut off for longer than lock_lease){}; it stopped before any further IAM call and wrote nothing\n  hint: nothing to do: the run holding the lock now settles what this one left. If this repeats, raise `lock_lease`", holder.as_ref().map(|h| format!(" and {h} holds it now")).unwrap_or_default())]
+    LostLock {
+        lock: String,
+        holder: Option<String>,
+    },
+    #[error("refusing to push {file}: {reason}\n  hint: pull the current state with `keyrot state pull`; `--force` overwrites it anyway")]
+    PushRefused { file: String, reason: String },
 }
 
-pub struct StateStore {
+/// The lock a writing command holds: an OS lock on a local file, or an S3 lease.
+pub enum Lock {
+    Local(StateLock),
+    S3(Lease),
+}
+
+impl Lock {
+    /// The stale lock this run took over (S3 only), to say whose it was.
+    pub fn took_over(&self) -> Option<&LeaseInfo> {
+        match self {
+            Lock::Local(_) => None,
+            Lock::S3(lease) => lease.took_over.as_ref(),
+        }
+    }
+}
+
+/// The state of either backend.
+pub enum StateStore {
+    Local(LocalState),
+    S3(S3State),
+}
+
+impl StateStore {
+    pub fn new(path: PathBuf) -> Self {
+        StateStore::Local(LocalState::new(path))
+    }
+
+    /// Where the state is, for messages: a path or `s3://bucket/key`.
+    pub fn location(&self) -> String {
+        match self {
+            StateStore::Local(s) => s.path.display().to_string(),
+            StateStore::S3(s) => s.url(),
+        }
+    }
+
+    /// Reads the state; a missing one is an empty state whose lineage is assigned on first
+    /// save (so a plan saved before any state exists still matches it).
+    pub fn load(&mut self) -> Result<State, StoreError> {
+        match self {
+            StateStore::Local(s) => s.load(),
+            StateStore::S3(s) => s.load(),
+        }
+    }
+
+    /// Writes `state` if its content changed, bumping the serial. Returns whether a write
+    /// happened.
+    pub fn save(&mut self, state: &mut State) -> Result<bool, StoreError> {
+        match self {
+            StateStore::Local(s) => s.save(state),
+            StateStore::S3(s) => s.save(state),
+        }
+    }
+
+    /// The text last read or written (what `state pull` prints).
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            StateStore::Local(s) => s.last_text.as_deref(),
+            StateStore::S3(s) => s.text(),
+        }
+    }
+
+    /// Writes `state` exactly as it is, serial and lineage kept (`state push`, migration).
+    pub fn replace(&mut self, state: &State) -> Result<(), StoreError> {
+        let text = state_file::to_json(state);
+        match self {
+            StateStore::Local(s) => s.write(&text),
+            StateStore::S3(s) => s.write(&text),
+        }
+    }
+}
+
+/// Whether `state` has the content of `last` (everything but the serial counts).
+pub(crate) fn unchanged(last: Option<&str>, state: &State) -> bool {
+    last.is_some_and(|old| {
+        state_file::from_json(old).is_ok_and(|prev| {
+            State {
+                serial: state.serial,
+                ..prev
+            } == *state
+        })
+    })
+}
+
+/// The next version of `state`: its serial and text (a lineage is assigned if none).
+pub(crate) fn next_version(state: &mut State) -> (u64, String) {
+    if state.lineage.is_empty() {
+        state.lineage = uuid::Uuid::new_v4().to_string();
+    }
+    let mut next = state.clone();
+    next.serial += 1;
+    (next.serial, state_file::to_json(&next))
+}
+
+pub struct LocalState {
     path: PathBuf,
     /// The text last read or written, to skip writes that change nothing.
     last_text: Option<String>,
 }
 
-impl StateStore {
+impl LocalState {
     pub fn new(path: PathBuf) -> Self {
-        StateStore {
+        LocalState {
             path,
             last_text: None,
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads the state; a missing file is an empty state whose lineage is assigned on first
-    /// save (so a plan saved before any state exists still matches it).
-    pub fn load(&mut self) -> Result<State, StoreError> {
+    fn load(&mut self) -> Result<State, StoreError> {
         match fs::read(&self.path) {
             Ok(bytes) => {
                 let state = state_file::from_bytes(&bytes).map_err(|source| StoreError::Parse {
@@ -82,38 +185,30 @@ impl StateStore {
 
     /// Writes `state` if its content changed, bumping the serial and keeping the previous
     /// file as `.backup`. Returns whether a write happened.
-    pub fn save(&mut self, state: &mut State) -> Result<bool, StoreError> {
-        // Everything but the serial counts as content.
-        let unchanged = self.last_text.as_deref().is_some_and(|old| {
-            state_file::from_json(old).is_ok_and(|prev| {
-                State {
-                    serial: state.serial,
-                    ..prev
-                } == *state
-            })
-        });
-        if unchanged {
+    fn save(&mut self, state: &mut State) -> Result<bool, StoreError> {
+        if unchanged(self.last_text.as_deref(), state) {
             return Ok(false);
         }
+        let (serial, text) = next_version(state);
+        self.write(&text)?;
+        state.serial = serial;
+        Ok(true)
+    }
+
+    /// Writes `text` atomically, the previous file kept as `.backup`.
+    fn write(&mut self, text: &str) -> Result<(), StoreError> {
         let err = |source| StoreError::Write {
             path: self.path.clone(),
             source,
         };
-        if state.lineage.is_empty() {
-            state.lineage = uuid::Uuid::new_v4().to_string();
-        }
-        let mut next = state.clone();
-        next.serial += 1;
-        let text = state_file::to_json(&next);
         if let Some(old) = &self.last_text {
             write_atomic(&backup_path(&self.path), old.as_bytes(), 0o600).map_err(err)?;
         }
         crate::adapters::crash::point("before-state-write");
         write_atomic(&self.path, text.as_bytes(), 0o600).map_err(err)?;
         crate::adapters::crash::point("after-state-write");
-        state.serial = next.serial;
-        self.last_text = Some(text);
-        Ok(true)
+        self.last_text = Some(text.to_string());
+        Ok(())
     }
 }
 

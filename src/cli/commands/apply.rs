@@ -1,6 +1,6 @@
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
-use crate::cli::commands::say_recovered;
+use crate::cli::commands::{say_opened, say_recovered};
 use crate::cli::exit;
 use crate::cli::render;
 use crate::cli::shell::Shell;
@@ -22,6 +22,7 @@ pub async fn run(
 ) -> Result<u8, Error> {
     let config = session.load_config()?;
     let mut writer = session.begin_write("apply", &config).await?;
+    say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
     let plan = ops::plan::make(
         &writer.clients.iam,
@@ -54,6 +55,7 @@ pub async fn run_saved(session: &Session, shell: &Shell, file: &Path) -> Result<
     let saved = ops::plan::read_plan_file(file)?;
     let config = session.load_config()?;
     let mut writer = session.begin_write("apply", &config).await?;
+    say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
     if let Err(refusal) = ops::admit::check(&writer, &config, &saved, session.now).await? {
         return Err(Error::Refused {
@@ -96,7 +98,7 @@ pub async fn execute<I: Iam, R: Remote>(
     shell.error(format!(
         "{} credential set(s) failed and were left as they were; every other step is saved in {}:",
         done.failed.len(),
-        writer.store.path().display()
+        writer.store.location()
     ));
     for f in &done.failed {
         let error = f.error.to_string();

@@ -8,14 +8,34 @@ pub mod plan;
 pub mod resume;
 pub mod rollback;
 pub mod show;
+pub mod state;
 pub mod status;
 pub mod unlock;
 pub mod validate;
 
 use crate::cli::shell::Shell;
-use crate::ops::session::Recovered;
+use crate::ops::session::{BackendNotes, Recovered};
 
 /// Says what settling an interrupted step found, before the command's own output.
+/// What opening the state's backend found: a stale lock taken over, versioning off.
+pub fn say_opened(shell: &Shell, notes: &BackendNotes) {
+    if let Some(old) = &notes.took_over {
+        shell.warn(format!(
+            "took over the lock of {} (id {}): its lease expired, so that run is gone or cut off; \
+             any step it left unfinished is settled first",
+            old.describe(),
+            old.id
+        ));
+    }
+    if let Some(bucket) = &notes.versioning_off {
+        shell.warn(format!(
+            "bucket versioning is off on {bucket}: earlier states are not kept (S3 versions are \
+             this backend's backup). Turn it on: aws s3api put-bucket-versioning --bucket NAME \
+             --versioning-configuration Status=Enabled"
+        ));
+    }
+}
+
 pub fn say_recovered(shell: &Shell, recovered: &Option<Recovered>) {
     let Some(r) = recovered else { return };
     shell.out(format!(

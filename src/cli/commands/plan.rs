@@ -1,6 +1,7 @@
 use crate::cli::render;
 use crate::cli::shell::Shell;
 use crate::cli::{exit, Format};
+use crate::core::config::Config;
 use crate::core::plan::Plan;
 use crate::core::plan::PlanOptions;
 use crate::ops::{self, session::Session, Error};
@@ -15,8 +16,8 @@ pub async fn run(
     out: Option<&Path>,
 ) -> Result<u8, Error> {
     let config = session.load_config()?;
-    let state = session.load_state()?;
-    warn_pending(session, shell)?;
+    let state = session.load_state(&config)?;
+    warn_pending(session, shell, &config)?;
     let clients = session.connect(&config).await;
     let iam = &clients.iam;
     let mut planned = ops::plan::make(iam, &config, &state, options, session.now).await?;
@@ -61,8 +62,8 @@ pub fn print_plan(shell: &Shell, plan: &Plan, format: Format, apply_hint: Option
 }
 
 /// A note for read-only commands when a step is waiting to be reconciled.
-fn warn_pending(session: &Session, shell: &Shell) -> Result<(), Error> {
-    if let Some(intent) = session.pending()? {
+fn warn_pending(session: &Session, shell: &Shell, config: &Config) -> Result<(), Error> {
+    if let Some(intent) = session.pending(config)? {
         shell.warn(format!(
             "an interrupted {:?} of {}{} is unfinished; the next `keyrot apply` reconciles it with IAM",
             intent.op,

@@ -1,4 +1,4 @@
-use crate::cli::commands::say_recovered;
+use crate::cli::commands::{say_opened, say_recovered};
 use crate::cli::exit;
 use crate::cli::shell::Shell;
 use crate::core::model::{Address, KeyId};
@@ -7,6 +7,7 @@ use crate::ops::{self, session::Session, Error};
 pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<u8, Error> {
     let config = session.load_config()?;
     let mut writer = session.begin_write("resume", &config).await?;
+    say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
     let resumed = ops::resume::resume(&mut writer, &config, address).await?;
     let key = |k: &Option<KeyId>| k.as_ref().map(|k| k.masked()).unwrap_or_default();

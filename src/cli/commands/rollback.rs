@@ -1,4 +1,4 @@
-use crate::cli::commands::{apply, say_recovered};
+use crate::cli::commands::{apply, say_opened, say_recovered};
 use crate::cli::exit;
 use crate::cli::shell::Shell;
 use crate::core::model::Address;
@@ -7,6 +7,7 @@ use crate::ops::{self, session::Session, Error};
 pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<u8, Error> {
     let config = session.load_config()?;
     let mut writer = session.begin_write("rollback", &config).await?;
+    say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
     let mut stdout = std::io::stdout();
     let mut progress = |line: &str| shell.out(line);

@@ -5,8 +5,8 @@ use crate::ops::{self, session::Session, Error};
 
 pub async fn run(session: &Session, shell: &Shell, json: bool) -> Result<u8, Error> {
     let config = session.load_config()?;
-    let state = session.load_state()?;
-    let unfinished = session.pending()?;
+    let state = session.load_state(&config)?;
+    let unfinished = session.pending(&config)?;
     let clients = session.connect(&config).await;
     let status =
         ops::status::status(&clients.iam, &config, &state, unfinished, session.now).await?;

@@ -76,6 +76,9 @@ impl Config {
             aws,
             sets,
             password_policy,
+            // Not meaning for a plan: saved plans record the backend's identity themselves
+            // (and are refused against another), and a new lease length changes no step.
+            backend: _,
         } = self;
         let doc = Canon::object([
             ("digest_version", Canon::Number(DIGEST_VERSION)),

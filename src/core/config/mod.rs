@@ -4,6 +4,7 @@
 //! keeps byte spans, and users need `file:line:column` on semantic errors too.
 
 mod attrs;
+mod backend;
 mod blocks;
 mod cert;
 mod digest;
@@ -15,8 +16,8 @@ mod walker;
 mod tests;
 
 pub use types::{
-    AwsSettings, CertSource, Config, ExecEnv, KeyAlgorithm, RetryMode, SecretFormat, SetConfig,
-    Sink, Windows,
+    AwsSettings, CertSource, Config, ExecEnv, KeyAlgorithm, RetryMode, S3Backend, SecretFormat,
+    SetConfig, Sink, Windows,
 };
 
 use crate::core::diagnostic::Diagnostic;

@@ -200,4 +200,36 @@ pub struct Config {
     pub sets: BTreeMap<Address, SetConfig>,
     /// `None`: keyrot does not manage the account password policy.
     pub password_policy: Option<PolicySpec>,
+    /// Where the state lives: `None` is the local file (`--state`).
+    pub backend: Option<S3Backend>,
+}
+
+/// `backend "s3" { … }`: the state object, its lock and journal in an S3 bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Backend {
+    pub bucket: String,
+    /// The state object's key; the lock is `<key>.lock`, the journal `<key>.journal`.
+    pub key: String,
+    /// The state's own credentials and endpoint (IAM's `aws` block does not apply).
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub role_arn: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// `None`: path-style exactly when an endpoint is set.
+    pub use_path_style: Option<bool>,
+    /// Server-side encryption with this KMS key (otherwise the bucket's default).
+    pub kms_key_id: Option<String>,
+    /// How long a lock lives without renewal; the holder renews it while it runs.
+    pub lock_lease: Window,
+}
+
+impl S3Backend {
+    /// The default lease: long enough to ride out a slow call, short enough that a
+    /// killed run's lock is taken over on the next schedule.
+    pub const DEFAULT_LEASE: Window = Window::from_secs(300);
+
+    /// `s3://bucket/key`, the backend's identity in messages and saved plans.
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
 }

@@ -2,7 +2,7 @@
 //! block uses (labels, allowed names, duplicates). The blocks themselves are in
 //! `blocks`, `cert` and `sink`; attribute readers in `attrs`.
 
-use super::types::{AwsSettings, CertSource, Config, SetConfig, Sink, Windows};
+use super::types::{AwsSettings, CertSource, Config, S3Backend, SetConfig, Sink, Windows};
 use super::Source;
 use crate::core::diagnostic::{Diagnostic, LineIndex};
 use crate::core::duration::Window;
@@ -30,6 +30,8 @@ pub(super) struct Walker {
     pub(super) policy: Option<PolicySpec>,
     pub(super) policy_origin: Option<Origin>,
     pub(super) users: Vec<UserDecl>,
+    pub(super) backend: Option<S3Backend>,
+    pub(super) backend_origin: Option<Origin>,
 }
 
 /// A user block: name, where it stands, and its credential blocks.
@@ -138,10 +140,11 @@ impl Walker {
                 "defaults" => self.defaults_block(ctx, block, at),
                 "user" => self.user_block(ctx, block, at),
                 "password_policy" => self.policy_block(ctx, block, at),
+                "backend" => self.backend_block(ctx, block, at),
                 other => self.report(
                     &at,
                     format!("unknown block `{other}`"),
-                    "top-level blocks are `aws`, `defaults`, `password_policy` and `user \"NAME\"`",
+                    "top-level blocks are `aws`, `backend \"s3\"`, `defaults`, `password_policy` and `user \"NAME\"`",
                 ),
             }
         }
@@ -260,6 +263,7 @@ impl Walker {
                 aws: self.aws,
                 sets,
                 password_policy: self.policy,
+                backend: self.backend,
             })
         } else {
             Err(self.diagnostics)

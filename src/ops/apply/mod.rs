@@ -104,7 +104,7 @@ pub async fn execute<I: Iam, R: Remote>(
             source: Box::new(source),
             done: report.done.len(),
             total: step_count(plan),
-            state: applier.store.path().display().to_string(),
+            state: applier.store.location(),
         })
 }
 

@@ -291,6 +291,7 @@ fn sample_plan() -> SavedPlan {
         created: t(100) + Duration::milliseconds(250),
         prior_lineage: "5f0c7a9e-lineage".into(),
         prior_serial: 17,
+        prior_backend: None,
         config_digest: format!("sha256:{}", "ab".repeat(32)),
         facts,
         plan: Plan {

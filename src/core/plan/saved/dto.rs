@@ -54,6 +54,9 @@ pub(super) struct FieldDto {
 pub(super) struct PriorDto {
     pub(super) lineage: String,
     pub(super) serial: u64,
+    /// The S3 backend's bucket and key; absent for the local state file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) backend: Option<super::BackendId>,
 }
 
 #[derive(Serialize, Deserialize)]

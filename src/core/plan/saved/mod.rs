@@ -152,9 +152,26 @@ pub struct SavedPlan {
     pub created: Time,
     pub prior_lineage: String,
     pub prior_serial: u64,
+    /// The S3 backend the state was read from (`None`: the local state file); the plan is
+    /// refused against another backend.
+    pub prior_backend: Option<BackendId>,
     pub config_digest: String,
     pub facts: Facts,
     pub plan: Plan,
+}
+
+/// A state backend's identity: the bucket and key of its state object.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendId {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl std::fmt::Display for BackendId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +242,7 @@ mod tests {
             created: now,
             prior_lineage: "lineage".into(),
             prior_serial: 1,
+            prior_backend: None,
             config_digest: "sha256:00".into(),
             facts: Facts::new(),
             plan: Plan {

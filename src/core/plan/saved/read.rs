@@ -31,6 +31,7 @@ pub(super) fn saved_plan(dto: PlanFileDto) -> Result<SavedPlan, PlanFileError> {
         created: dto.created,
         prior_lineage: dto.prior_state.lineage,
         prior_serial: dto.prior_state.serial,
+        prior_backend: dto.prior_state.backend,
         config_digest: dto.config_digest,
         facts: dto.iam_facts,
         plan: Plan {

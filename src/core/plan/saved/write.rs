@@ -19,6 +19,7 @@ pub(super) fn plan_file(saved: &SavedPlan) -> PlanFileDto {
         prior_state: PriorDto {
             lineage: saved.prior_lineage.clone(),
             serial: saved.prior_serial,
+            backend: saved.prior_backend.clone(),
         },
         config_digest: saved.config_digest.clone(),
         iam_facts: saved.facts.clone(),
