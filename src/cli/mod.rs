@@ -13,6 +13,7 @@ use crate::core::audit::AuditOptions;
 use crate::core::duration::Window;
 use crate::core::model::{instant, Address, Time};
 use crate::core::plan::PlanOptions;
+use crate::ops::admit::Admission;
 use crate::ops::session::Session;
 use crate::ops::Error;
 use clap::{Args, Parser, Subcommand};
@@ -85,6 +86,13 @@ pub enum Command {
         /// Skip the interactive confirmation.
         #[arg(long)]
         auto_approve: bool,
+        /// With FILE: refuse it unless its digest is this one (the digest the reviewed
+        /// plan showed).
+        #[arg(long, value_name = "SHA256", requires = "plan_file")]
+        expect_digest: Option<String>,
+        /// With FILE: refuse a plan made longer ago than this.
+        #[arg(long, default_value = "24h", value_parser = parse_window, value_name = "DURATION")]
+        max_plan_age: Window,
     },
     /// Render a saved plan.
     Show {
@@ -247,18 +255,25 @@ async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result
             plan_file: Some(file),
             shape,
             auto_approve: _,
+            expect_digest,
+            max_plan_age,
         } => {
             if !shape.is_empty() {
                 return Err(Error::Invalid(
                     "a saved plan is applied exactly as it was made: give --target, --force-rotate or --refresh-only to `keyrot plan -out` instead".into(),
                 ));
             }
-            commands::apply::run_saved(session, shell, file).await
+            let bounds = Admission {
+                expect_digest: expect_digest.as_deref(),
+                max_age: *max_plan_age,
+            };
+            commands::apply::run_saved(session, shell, file, &bounds).await
         }
         Command::Apply {
             plan_file: None,
             shape,
             auto_approve,
+            ..
         } => commands::apply::run(session, shell, &shape.options()?, *auto_approve).await,
         Command::Show { plan_file, output } => {
             commands::show::run(shell, plan_file, output.format())

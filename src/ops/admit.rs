@@ -4,13 +4,14 @@
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::core::config::Config;
+use crate::core::duration::{humanize, Window};
 use crate::core::model::{timestamp, Address, Time};
 use crate::core::plan::saved::{self as planfile, BackendId, SavedPlan};
 use crate::core::planner;
 use crate::core::policy::PasswordPolicy;
 use crate::ops::error::{Refusal, Result};
 use crate::ops::inventory;
-use crate::ops::plan::config_digest;
+use crate::ops::plan::{config_digest, PlanFile};
 use crate::ops::session::Writer;
 
 /// Checks `saved` against the writer's state, the config and live IAM at `now`.
@@ -18,9 +19,14 @@ use crate::ops::session::Writer;
 pub async fn check<I: Iam, R: Remote>(
     writer: &Writer<I, R>,
     config: &Config,
-    saved: &SavedPlan,
+    file: &PlanFile,
+    bounds: &Admission<'_>,
     now: Time,
 ) -> Result<Result<(), Refusal>> {
+    let saved = &file.saved;
+    if let Err(refusal) = check_file(file, bounds, now) {
+        return Ok(Err(refusal));
+    }
     if let Err(refusal) = check_state(writer, config, saved) {
         return Ok(Err(refusal));
     }
@@ -58,6 +64,38 @@ pub async fn check<I: Iam, R: Remote>(
         }));
     }
     Ok(Ok(()))
+}
+
+/// What `apply FILE` holds a plan file to besides state and IAM.
+pub struct Admission<'a> {
+    /// The digest of the plan that was reviewed (`--expect-digest`).
+    pub expect_digest: Option<&'a str>,
+    /// How old (on the command's clock) a plan may be.
+    pub max_age: Window,
+}
+
+/// The reviewed digest and the plan's age: a file edited after review, or one kept
+/// around, is refused before anything is read from IAM.
+fn check_file(file: &PlanFile, bounds: &Admission, now: Time) -> Result<(), Refusal> {
+    if let Some(expected) = bounds.expect_digest {
+        let expected = expected.trim();
+        let bare = |d: &str| d.trim_start_matches("sha256:").to_ascii_lowercase();
+        if bare(expected) != bare(&file.digest) {
+            return Err(Refusal::NotReviewed {
+                expected: expected.to_string(),
+                found: file.digest.clone(),
+            });
+        }
+    }
+    let planned = file.saved.plan.now;
+    if now - planned > bounds.max_age.to_chrono() {
+        return Err(Refusal::TooOld {
+            planned: timestamp(planned),
+            age: humanize(now - planned),
+            max: bounds.max_age.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Replay, lineage, serial and config: what can be checked without IAM.

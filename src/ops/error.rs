@@ -33,6 +33,16 @@ pub enum Refusal {
     Edited,
     #[error("it was made for {planned}, which is later than now ({now}); apply it then, or pass the same --now")]
     FromTheFuture { planned: String, now: String },
+    #[error(
+        "it was made for {planned}, {age} ago, longer than --max-plan-age {max}: plans go stale"
+    )]
+    TooOld {
+        planned: String,
+        age: String,
+        max: String,
+    },
+    #[error("its digest is {found}, not the reviewed {expected}: this is not the plan that was reviewed")]
+    NotReviewed { expected: String, found: String },
 }
 
 /// What the CLI needs to know of an error to choose an exit code.

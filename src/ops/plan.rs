@@ -155,20 +155,37 @@ pub fn saved_plan(
     }
 }
 
-pub fn write_plan_file(file: &Path, saved: &SavedPlan) -> Result<()> {
+/// A saved plan as written or read, with the digest of the file's exact bytes.
+pub struct PlanFile {
+    pub saved: SavedPlan,
+    pub digest: String,
+}
+
+/// The file's text and digest, before it is written (renderings show the digest).
+pub fn plan_file(saved: SavedPlan) -> (PlanFile, String) {
+    let text = planfile::to_json(&saved);
+    let digest = planfile::digest(text.as_bytes());
+    (PlanFile { saved, digest }, text)
+}
+
+pub fn write_plan_file(file: &Path, text: &str) -> Result<()> {
     // Private like state: a plan names every managed key id.
-    write_atomic(file, planfile::to_json(saved).as_bytes(), 0o600)
+    write_atomic(file, text.as_bytes(), 0o600)
         .map_err(|e| Error::Invalid(format!("cannot write plan file {}: {e}", file.display())))
 }
 
-pub fn read_plan_file(file: &Path) -> Result<SavedPlan> {
+pub fn read_plan_file(file: &Path) -> Result<PlanFile> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Error::Invalid(format!("cannot read plan file {}: {e}", file.display())))?;
-    planfile::from_json(&text).map_err(|e| {
+    let saved = planfile::from_json(&text).map_err(|e| {
         Error::Invalid(format!(
             "{}: {e}\n  hint: make a new one with `keyrot plan -out {}`",
             file.display(),
             file.display()
         ))
+    })?;
+    Ok(PlanFile {
+        saved,
+        digest: planfile::digest(text.as_bytes()),
     })
 }

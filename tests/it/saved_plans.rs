@@ -77,7 +77,12 @@ fn reviewed_plan_applies_exactly_and_only_once() {
         assert_eq!(mode & 0o777, 0o600, "plan files are private like state");
     }
     let md = project.ok(&["show", "plan.json", "--format", "markdown"], None, 0);
-    assert!(md.stdout.contains("<details>") && md.stdout.contains("`keyrot apply plan.json`"));
+    assert!(
+        md.stdout.contains("<details>")
+            && md
+                .stdout
+                .contains("`keyrot apply plan.json --expect-digest sha256:")
+    );
     let summary_pos = md
         .stdout
         .find("**Plan: 1 to import, 1 to create")
@@ -369,4 +374,93 @@ fn schemas_list_every_reason_code() {
             assert_eq!(listed, want, "{file}");
         }
     }
+}
+
+/// A reviewed plan is pinned by its digest: any other file, even one the re-derivation
+/// check would accept, is refused; so is a plan kept around past --max-plan-age.
+#[test]
+fn apply_file_takes_only_the_reviewed_digest_and_a_fresh_plan() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("digest");
+    seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&[&user]));
+    let address = format!("user.{user}.access_key");
+    let plan = project.ok(
+        &["plan", "-out", "p.json", "--force-rotate", &address],
+        None,
+        0,
+    );
+    let digest = plan
+        .stdout
+        .split("digest ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("plan -out names the digest")
+        .to_string();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    let shown = project.ok(&["show", "p.json", "--json"], None, 0);
+    assert!(shown.stdout.contains(&digest), "show carries the digest");
+    let md = project.ok(&["show", "p.json", "--format", "markdown"], None, 0);
+    let head: String = md.stdout.lines().take(4).collect::<Vec<_>>().join("\n");
+    assert!(head.contains(&digest), "markdown's first lines: {head}");
+
+    let before = snapshot(&project, &iam, &[&user]);
+    let run = project.ok(
+        &[
+            "apply",
+            "p.json",
+            "--expect-digest",
+            &format!("sha256:{}", "0".repeat(64)),
+        ],
+        None,
+        5,
+    );
+    assert!(
+        run.stderr.contains("not the plan that was reviewed"),
+        "{}",
+        run.stderr
+    );
+    // A copy that differs by one byte is another file.
+    let mut text = std::fs::read_to_string(project.path("p.json")).unwrap();
+    text.push('\n');
+    std::fs::write(project.path("edited.json"), text).unwrap();
+    let run = project.ok(
+        &["apply", "edited.json", "--expect-digest", &digest],
+        None,
+        5,
+    );
+    assert!(
+        run.stderr.contains("not the plan that was reviewed"),
+        "{}",
+        run.stderr
+    );
+    // Two days later the plan is stale for the default --max-plan-age of 24h.
+    let run = project.ok(
+        &["apply", "p.json", "--expect-digest", &digest],
+        Some(days_from_now(2)),
+        5,
+    );
+    assert!(run.stderr.contains("longer than --max-plan-age 1d"), "{}", run.stderr);
+    assert_eq!(
+        snapshot(&project, &iam, &[&user]),
+        before,
+        "refusals change nothing"
+    );
+
+    let run = project.ok(&["apply", "p.json", "--expect-digest", &digest], None, 0);
+    assert!(
+        run.stdout
+            .starts_with(&format!("Plan file p.json (digest {digest})")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        live_keys(&iam, &user).len(),
+        2,
+        "the reviewed plan was applied"
+    );
 }

@@ -8,6 +8,7 @@ use crate::core::config::Config;
 use crate::core::model::Time;
 use crate::core::plan::Plan;
 use crate::core::plan::PlanOptions;
+use crate::ops::admit::Admission;
 use crate::ops::apply::Report;
 use crate::ops::session::{Session, Writer};
 use crate::ops::{self, Error};
@@ -51,27 +52,38 @@ pub async fn run(
 }
 
 /// `apply FILE`: exactly the saved plan, refused if anything it was based on has moved.
-pub async fn run_saved(session: &Session, shell: &Shell, file: &Path) -> Result<u8, Error> {
-    let saved = ops::plan::read_plan_file(file)?;
+pub async fn run_saved(
+    session: &Session,
+    shell: &Shell,
+    path: &Path,
+    bounds: &Admission<'_>,
+) -> Result<u8, Error> {
+    let file = ops::plan::read_plan_file(path)?;
+    shell.out(format!(
+        "Plan file {} (digest {})",
+        path.display(),
+        file.digest
+    ));
     let config = session.load_config()?;
     let mut writer = session.begin_write("apply", &config).await?;
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
-    if let Err(refusal) = ops::admit::check(&writer, &config, &saved, session.now).await? {
+    if let Err(refusal) = ops::admit::check(&writer, &config, &file, bounds, session.now).await? {
         return Err(Error::Refused {
-            file: file.display().to_string(),
+            file: path.display().to_string(),
             refusal,
         });
     }
-    shell.print(render::text::plan(&saved.plan, shell.style));
-    if !saved.plan.summary().has_actions() {
+    let plan = &file.saved.plan;
+    shell.print(render::text::plan(plan, shell.style));
+    if !plan.summary().has_actions() {
         shell.out("\nNothing to apply.");
         return Ok(exit::OK);
     }
-    ops::admit::consume(&mut writer, &saved)?;
+    ops::admit::consume(&mut writer, &file.saved)?;
     shell.out("");
     // Recorded at the real instant: windows count from when things happened.
-    execute(shell, &mut writer, &config, &saved.plan, session.now).await
+    execute(shell, &mut writer, &config, plan, session.now).await
 }
 
 /// Runs the plan with a progress bar, then says what was done and where sets wait.

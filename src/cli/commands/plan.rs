@@ -1,4 +1,5 @@
 use crate::cli::render;
+use crate::cli::render::markdown::SavedFile;
 use crate::cli::shell::Shell;
 use crate::cli::{exit, Format};
 use crate::core::config::Config;
@@ -28,36 +29,56 @@ pub async fn run(
         ));
     }
     planned.plan.findings = findings;
-    let hint = out.map(|f| format!("keyrot apply {}", f.display()));
-    print_plan(shell, &planned.plan, format, hint.as_deref());
-    if let Some(file) = out {
-        let saved = ops::plan::saved_plan(&planned, options, &state, &config);
-        ops::plan::write_plan_file(file, &saved)?;
-        if format == Format::Text {
-            shell.out(format!(
-                "\nSaved the plan to {f}. To apply exactly this plan: keyrot apply {f}",
-                f = file.display()
-            ));
-        }
+    let Some(path) = out else {
+        print_plan(shell, &planned.plan, format, None);
+        return Ok(exit_code(&planned.plan, detailed));
+    };
+    let saved = ops::plan::saved_plan(&planned, options, &state, &config);
+    let (file, text) = ops::plan::plan_file(saved);
+    let apply = format!("keyrot apply {}", path.display());
+    let shown = SavedFile {
+        apply: &apply,
+        digest: &file.digest,
+    };
+    print_plan(shell, &planned.plan, format, Some(&shown));
+    ops::plan::write_plan_file(path, &text)?;
+    if format == Format::Text {
+        shell.out(format!(
+            "\nSaved the plan to {f} (digest {d}). To apply exactly this plan: keyrot apply {f} --expect-digest {d}",
+            f = path.display(),
+            d = file.digest
+        ));
     }
-    let summary = planned.plan.summary();
-    Ok(
-        match (detailed, summary.has_actions(), summary.waiting > 0) {
-            (false, _, _) => exit::OK,
-            (true, true, _) => exit::CHANGES,
-            (true, false, true) => exit::WAITING,
-            (true, false, false) => exit::OK,
-        },
-    )
+    Ok(exit_code(&planned.plan, detailed))
 }
 
-pub fn print_plan(shell: &Shell, plan: &Plan, format: Format, apply_hint: Option<&str>) {
+fn exit_code(plan: &Plan, detailed: bool) -> u8 {
+    let summary = plan.summary();
+    match (detailed, summary.has_actions(), summary.waiting > 0) {
+        (false, _, _) => exit::OK,
+        (true, true, _) => exit::CHANGES,
+        (true, false, true) => exit::WAITING,
+        (true, false, false) => exit::OK,
+    }
+}
+
+/// The plan in `format`; a saved plan's digest leads every rendering of it.
+pub fn print_plan(shell: &Shell, plan: &Plan, format: Format, saved: Option<&SavedFile>) {
     match format {
         Format::Json => {
-            shell.out(serde_json::to_string_pretty(&render::json::plan(plan)).unwrap_or_default())
+            let mut doc = render::json::plan(plan);
+            if let Some(file) = saved {
+                doc["plan_digest"] = file.digest.into();
+            }
+            shell.out(serde_json::to_string_pretty(&doc).unwrap_or_default())
         }
-        Format::Markdown => shell.print(render::markdown::plan(plan, apply_hint)),
-        Format::Text => shell.print(render::text::plan(plan, shell.style)),
+        Format::Markdown => shell.print(render::markdown::plan(plan, saved)),
+        Format::Text => {
+            if let Some(file) = saved {
+                shell.out(format!("Plan file digest: {}\n", file.digest));
+            }
+            shell.print(render::text::plan(plan, shell.style))
+        }
     }
 }
 

@@ -13,13 +13,29 @@ use std::fmt::Write;
 /// GitHub refuses comments over 65,536 characters; stay well under it.
 pub const MAX_CHARS: usize = 60_000;
 
-/// `apply_hint` is the command that applies this plan (e.g. `keyrot apply plan.json`).
-pub fn plan(plan: &Plan, apply_hint: Option<&str>) -> String {
+/// A saved plan's file: the command that applies it and the digest that pins it.
+pub struct SavedFile<'a> {
+    /// E.g. `keyrot apply plan.json`.
+    pub apply: &'a str,
+    pub digest: &'a str,
+}
+
+/// `saved` names the plan file this renders, when there is one.
+pub fn plan(plan: &Plan, saved: Option<&SavedFile>) -> String {
     let summary = plan.summary();
-    let head = head(plan);
+    let mut head = head(plan);
+    if let Some(file) = saved {
+        // Right under the title, where a reviewer sees what they approve.
+        let at = head.find("\n\n").map_or(head.len(), |i| i + 2);
+        head.insert_str(at, &format!("Plan file digest: `{}`\n\n", file.digest));
+    }
     let mut tail = String::new();
-    if let Some(cmd) = apply_hint.filter(|_| summary.has_actions()) {
-        let _ = writeln!(tail, "To apply exactly this plan: `{cmd}`\n");
+    if let Some(file) = saved.filter(|_| summary.has_actions()) {
+        let _ = writeln!(
+            tail,
+            "To apply exactly this plan: `{} --expect-digest {}`\n",
+            file.apply, file.digest
+        );
     }
     let _ = writeln!(tail, "<sub>labels: {}</sub>", plan.labels().join(", "));
     let open = "<details><summary>Details</summary>\n\n";
@@ -276,7 +292,11 @@ mod tests {
 
     #[test]
     fn long_plans_are_truncated_under_the_comment_limit() {
-        let text = plan(&huge_plan(3000), Some("keyrot apply plan.json"));
+        let saved = SavedFile {
+            apply: "keyrot apply plan.json",
+            digest: "sha256:00",
+        };
+        let text = plan(&huge_plan(3000), Some(&saved));
         assert!(text.len() <= 65_536, "{} characters", text.len());
         assert!(text.contains(
             "**Plan: 0 to import, 0 to create, 0 to deactivate, 3000 to delete, 0 waiting.**"

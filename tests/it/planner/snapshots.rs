@@ -253,7 +253,11 @@ fn snapshot_json_refresh_only() {
 
 #[test]
 fn snapshot_markdown_mixed() {
-    let md = render::markdown::plan(&mixed_fixture(), Some("keyrot apply plan.json"));
+    let saved = render::markdown::SavedFile {
+        apply: "keyrot apply plan.json",
+        digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    };
+    let md = render::markdown::plan(&mixed_fixture(), Some(&saved));
     snapshot!("markdown_mixed", md);
 }
 

@@ -186,6 +186,17 @@ pub enum PlanFileError {
     Invalid(String),
 }
 
+/// The content digest of a plan file's bytes: what a reviewer pins with
+/// `apply FILE --expect-digest`.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
 pub fn to_json(saved: &SavedPlan) -> String {
     let mut text = serde_json::to_string_pretty(&write::plan_file(saved)).unwrap_or_default();
     text.push('\n');
