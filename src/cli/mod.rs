@@ -10,9 +10,11 @@ pub mod shell;
 use crate::adapters::crash;
 use crate::adapters::store::Holder;
 use crate::core::audit::AuditOptions;
+use crate::core::duration::humanize;
 use crate::core::duration::Window;
-use crate::core::model::{instant, Address, Time};
+use crate::core::model::{instant, timestamp, Address, Time};
 use crate::core::plan::PlanOptions;
+use crate::core::state::ClockOverride;
 use crate::ops::admit::Admission;
 use crate::ops::session::Session;
 use crate::ops::Error;
@@ -46,6 +48,10 @@ pub struct Cli {
     /// Plan as if it were this time (RFC 3339), for what-if planning and tests.
     #[arg(long, global = true, env = "KEYROT_NOW", value_parser = instant::parse)]
     pub now: Option<Time>,
+    /// Let a writing command (apply, rollback, resume) run on a clock moved by --now /
+    /// KEYROT_NOW more than a minute from the real one; the state records both.
+    #[arg(long, global = true)]
+    pub allow_clock_override: bool,
     /// Never colour the output (NO_COLOR is honoured too).
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -205,7 +211,8 @@ impl Shape {
 /// Runs one command and returns its exit code; errors are printed here.
 pub async fn run(cli: Cli) -> u8 {
     // The clock is read here and nowhere else; whole seconds keep output stable.
-    let now = cli.now.unwrap_or_else(chrono::Utc::now);
+    let real = chrono::Utc::now();
+    let now = cli.now.unwrap_or(real);
     let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
     crash::arm(std::env::var("KEYROT_CRASH_AT").ok());
     crash::arm_pause(std::env::var("KEYROT_PAUSE_AT").ok());
@@ -220,13 +227,39 @@ pub async fn run(cli: Cli) -> u8 {
         holder: holder_from_env(),
         s3_endpoint: env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
     };
-    match dispatch(&cli.command, &session, &shell).await {
+    let checked = clock_allowed(&cli, now, real);
+    let result = match checked {
+        Ok(()) => dispatch(&cli.command, &session, &shell).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(code) => code,
         Err(error) => {
             shell.error(&error);
             exit::code(&error)
         }
     }
+}
+
+/// A writing command on a moved clock needs `--allow-clock-override`: a stray
+/// KEYROT_NOW would otherwise measure `unused_for` against a fake clock and deactivate a
+/// key used yesterday. Reading commands take `--now` freely.
+fn clock_allowed(cli: &Cli, now: Time, real: Time) -> Result<(), Error> {
+    let writes = matches!(
+        cli.command,
+        Command::Apply { .. } | Command::Rollback { .. } | Command::Resume { .. }
+    );
+    let moved = ClockOverride::between(now, real).is_some();
+    if writes && moved && !cli.allow_clock_override {
+        return Err(Error::Invalid(format!(
+            "keyrot's clock is set to {} (--now or KEYROT_NOW), {} from the real time: a command \
+             that changes IAM refuses a moved clock\n  hint: unset KEYROT_NOW, or pass \
+             --allow-clock-override if this is a test or a demo",
+            timestamp(now),
+            humanize((now - real).abs())
+        )));
+    }
+    Ok(())
 }
 
 async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result<u8, Error> {

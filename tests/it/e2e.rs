@@ -561,3 +561,39 @@ fn one_failing_set_does_not_stop_the_others() {
     );
     assert!(run.stdout.contains("Apply incomplete:"), "{}", run.stdout);
 }
+
+/// A stray KEYROT_NOW must not drive a writing command: without --allow-clock-override a
+/// moved clock is refused before anything happens; with it, the state records both clocks.
+#[test]
+fn a_moved_clock_needs_allow_clock_override_and_is_recorded() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("clock");
+    let old = seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let later = days_from_now(100);
+    let mut stray = project.command(&["apply", "--auto-approve"], None);
+    stray.env("KEYROT_NOW", rfc3339(later));
+    let run = with_stdin(stray, "");
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("--allow-clock-override"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(live_keys(&iam, &user), vec![(old.id, "Active".to_string())]);
+    assert!(
+        !project.path("state/keyrot.json").exists(),
+        "nothing recorded"
+    );
+    // Plans take --now freely.
+    let mut plan = project.command(&["plan"], None);
+    plan.env("KEYROT_NOW", rfc3339(later));
+    assert_eq!(with_stdin(plan, "").code, 0);
+    // Allowed (Project passes the flag with a clock): the step records both clocks.
+    project.ok(&["apply", "--auto-approve"], Some(later), 0);
+    let state = project.state_json();
+    let set = &state["credential_sets"][format!("user.{user}.access_key")];
+    assert_eq!(set["clock_override"]["used"], rfc3339(later), "{set}");
+    assert!(set["clock_override"]["real"].as_str().is_some(), "{set}");
+}

@@ -444,7 +444,11 @@ fn apply_file_takes_only_the_reviewed_digest_and_a_fresh_plan() {
         Some(days_from_now(2)),
         5,
     );
-    assert!(run.stderr.contains("longer than --max-plan-age 1d"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("longer than --max-plan-age 1d"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         snapshot(&project, &iam, &[&user]),
         before,

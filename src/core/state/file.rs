@@ -2,7 +2,7 @@
 //! written in a normalized, sorted order. Pure: text in, text out.
 
 use crate::core::model::{Address, KeyId, KeyStatus, Time};
-use crate::core::state::{Phase, SetState, State, TrackedKey};
+use crate::core::state::{ClockOverride, Phase, SetState, State, TrackedKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -44,6 +44,17 @@ struct SetDto {
     current: Option<KeyDto>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     previous: Option<KeyDto>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    clock_override: Option<ClockOverrideDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockOverrideDto {
+    #[serde(with = "crate::core::model::instant")]
+    used: Time,
+    #[serde(with = "crate::core::model::instant")]
+    real: Time,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -83,6 +94,10 @@ pub fn to_json(state: &State) -> String {
                     held: set.held,
                     current: set.current.as_ref().map(key),
                     previous: set.previous.as_ref().map(key),
+                    clock_override: set.clock_override.map(|o| ClockOverrideDto {
+                        used: o.used,
+                        real: o.real,
+                    }),
                 };
                 (address.clone(), dto)
             })
@@ -128,6 +143,10 @@ pub fn from_json(text: &str) -> Result<State, StateFileError> {
             current: set.current.map(key),
             previous: set.previous.map(key),
             held: set.held,
+            clock_override: set.clock_override.map(|o| ClockOverride {
+                used: o.used,
+                real: o.real,
+            }),
         };
         check(&address, &state, &set.phase)?;
         sets.insert(address, state);
@@ -195,6 +214,7 @@ mod tests {
                     status_since: t,
                 }),
                 held: false,
+                clock_override: None,
             },
         );
         s

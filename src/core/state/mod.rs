@@ -28,6 +28,26 @@ pub struct SetState {
     pub previous: Option<TrackedKey>,
     /// Set by `rollback` (or an out-of-band reactivation); cleared by `resume`.
     pub held: bool,
+    /// The set's last step ran on a clock moved away from the real one
+    /// (`--allow-clock-override`): kept so the state says when it really happened.
+    pub clock_override: Option<ClockOverride>,
+}
+
+/// keyrot's clock for a step (`--now`) and the real time it ran at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockOverride {
+    pub used: Time,
+    pub real: Time,
+}
+
+impl ClockOverride {
+    /// How far keyrot's clock may be from the real one before it counts as moved.
+    pub const TOLERANCE: chrono::Duration = chrono::Duration::seconds(60);
+
+    /// The override a step at `used` makes when the real time is `real`, if any.
+    pub fn between(used: Time, real: Time) -> Option<Self> {
+        ((used - real).abs() > Self::TOLERANCE).then_some(ClockOverride { used, real })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

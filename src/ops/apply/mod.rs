@@ -16,7 +16,7 @@ use crate::core::model::timestamp;
 use crate::core::model::{Address, KeyId, KeyStatus, Time};
 use crate::core::plan::{Action, ActionKind, Plan};
 use crate::core::policy::{PolicyAction, PolicyPlan};
-use crate::core::state::State;
+use crate::core::state::{ClockOverride, State};
 use crate::ops::error::Error;
 use crate::ops::recover;
 use crate::ops::session::Writer;
@@ -330,6 +330,9 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         };
         self.state
             .record(address, action, created.as_ref(), self.now);
+        if let Some(set) = self.state.sets.get_mut(address) {
+            set.clock_override = ClockOverride::between(self.now, (self.wall_clock)());
+        }
         self.store.save(self.state)?;
         if intent.is_some() {
             self.journal.clear()?;

@@ -93,6 +93,7 @@ fn sample_state() -> State {
                 current: Some(key("AKIAOVERLAP000000002", Active, 90, 90)),
                 previous: Some(key("AKIAOVERLAP000000001", Active, 0, 0)),
                 held: false,
+                clock_override: None,
             },
         ),
         (
@@ -101,6 +102,7 @@ fn sample_state() -> State {
                 current: Some(key("AKIAINACTIVE00000002", Active, 90, 90)),
                 previous: Some(key("AKIAINACTIVE00000001", Inactive, 0, 97)),
                 held: false,
+                clock_override: None,
             },
         ),
         (
@@ -109,6 +111,7 @@ fn sample_state() -> State {
                 current: Some(key("AKIAHELD000000000002", Active, 90, 90)),
                 previous: Some(key("AKIAHELD000000000001", Active, 0, 99)),
                 held: true,
+                clock_override: None,
             },
         ),
         (
