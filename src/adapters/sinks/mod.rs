@@ -254,7 +254,7 @@ async fn restore<R: Remote>(remote: &R, undo: Vec<(String, Undo)>) -> Vec<String
 pub async fn holds<R: Remote>(remote: &R, sink: &Sink, key: &KeyId) -> Option<bool> {
     match sink {
         Sink::File { path, .. } => Some(file::holds(path, key)),
-        Sink::AwsProfile { file, .. } => Some(profile::holds(file, key)),
+        Sink::AwsProfile { file, profile } => Some(profile::holds(file, profile, key)),
         Sink::SecretsManager { secret_id, .. } => {
             secrets_manager::holds(remote, secret_id, key).await
         }

@@ -22,9 +22,33 @@ pub async fn deliver(
     super::file::write_file(&path, text.as_bytes()).await
 }
 
-/// Whether the credentials file names `key`.
-pub fn holds(file: &Path, key: &KeyId) -> bool {
-    super::file::holds(&expand_home(file), key)
+/// Whether the managed `profile` of the credentials file uses `key` (another profile
+/// holding the same id is not this sink's consumer).
+pub fn holds(file: &Path, profile: &str, key: &KeyId) -> bool {
+    let Ok(Some(bytes)) = super::file::read_existing(&expand_home(file)) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    profile_key_id(&text, profile).is_some_and(|id| id == key.0)
+}
+
+/// The `aws_access_key_id` of one profile in a shared credentials file.
+fn profile_key_id<'t>(text: &'t str, profile: &str) -> Option<&'t str> {
+    let header = format!("[{profile}]");
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == header;
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        if inside && name.trim().eq_ignore_ascii_case("aws_access_key_id") {
+            return Some(value.trim());
+        }
+    }
+    None
 }
 
 /// Sets one profile's key lines in a shared credentials file, keeping every other line,
@@ -87,5 +111,24 @@ fn expand_home(path: &Path) -> PathBuf {
     match (path.strip_prefix("~"), std::env::var_os("HOME")) {
         (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => path.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_managed_profile_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        let text = "[ci]\naws_access_key_id = AKIANEW\n\n[backup]\naws_access_key_id = AKIAOLD\n";
+        std::fs::write(&file, text).unwrap();
+        assert!(holds(&file, "ci", &KeyId("AKIANEW".into())));
+        assert!(
+            !holds(&file, "ci", &KeyId("AKIAOLD".into())),
+            "another profile holding the old key is not the managed consumer"
+        );
+        assert!(!holds(&file, "missing", &KeyId("AKIANEW".into())));
     }
 }

@@ -13,7 +13,7 @@ use crate::adapters::store::journal::{Intent, Journal, JournalError, Op};
 use crate::adapters::store::{StateStore, StoreError};
 use crate::core::config::Config;
 use crate::core::model::timestamp;
-use crate::core::model::{Address, KeyId, KeyStatus, Time};
+use crate::core::model::{Address, KeyId, KeyStatus, LastUsed, Time};
 use crate::core::plan::{Action, ActionKind, Plan};
 use crate::core::policy::{PolicyAction, PolicyPlan};
 use crate::core::state::{ClockOverride, State};
@@ -306,6 +306,9 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                     _ => KeyStatus::Active,
                 };
                 if let Some(key) = key {
+                    if action.kind == ActionKind::Deactivate {
+                        self.still_unused(address, key).await?;
+                    }
                     self.set_status(address, key, status.clone()).await?;
                 }
                 format!("{address}: key {masked} is now {status}")
@@ -350,6 +353,35 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         let result = self.iam.set_credential_status(address, key, status).await;
         crash::point("after-iam-update");
         self.refused(address, result)
+    }
+
+    /// The deactivation gate, read again: a plan can wait at a prompt or in a review, and a
+    /// key used since must not be switched off under its consumer.
+    async fn still_unused(&mut self, address: &Address, key: &KeyId) -> Result<(), ApplyError> {
+        let Some(set) = self.config.sets.get(address) else {
+            return Ok(());
+        };
+        if !address.kind.has_last_use() {
+            return Ok(());
+        }
+        let used = match self.iam.last_used(key).await {
+            Ok(LastUsed::At(t)) => t,
+            Ok(LastUsed::Never) => return Ok(()),
+            Err(e) => return self.refused(address, Err(e)),
+        };
+        if self.now < used + set.windows.unused_for.to_chrono() {
+            self.journal.clear()?;
+            return Err(ApplyError::Changed {
+                address: address.clone(),
+                message: format!(
+                    "key {} was used at {} (since the plan), within unused_for {}: it was not deactivated; run `keyrot plan`",
+                    key.masked(),
+                    timestamp(used),
+                    set.windows.unused_for
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Deletes an Inactive key. Plans can wait at a prompt or in a review: never delete a

@@ -4,12 +4,14 @@ use super::harness::{Harness, Outcome};
 use super::schedule::{Schedule, Sinks, UserSpec};
 use super::Stats;
 use crate::fake::{quiet_crashes, ErrorKind, Fault, Op, Rule, When};
-use chrono::{TimeZone, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use keyrot::adapters::store::journal::Journal;
 use keyrot::adapters::store::StateStore;
 use keyrot::core::config::Windows;
-use keyrot::core::model::Address;
+use keyrot::core::model::{Address, KeyStatus};
+use keyrot::core::plan::ActionKind;
 use keyrot::core::plan::PlanOptions;
+use keyrot::ops::apply::Applier;
 use keyrot::ops::recover;
 
 /// A delivery fails, a sink cannot be put back, and the process dies right after the clean-up
@@ -77,4 +79,86 @@ fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
         !said.iter().any(|l| l.contains("secrets_manager")),
         "the secret never held it: {said:?}"
     );
+}
+
+/// A plan waits (at the prompt, in review) and meanwhile the old key is used again: the
+/// deactivation re-reads last use and leaves the key Active, the other sets unaffected.
+#[test]
+fn a_key_used_after_the_plan_is_not_deactivated() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let start = Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap();
+    let sc = Schedule {
+        users: vec![UserSpec {
+            windows: Windows::default(),
+            sinks: Sinks::File,
+            keys: vec![(true, 24 * 100)],
+        }],
+        cert: None,
+        steps: Vec::new(),
+    };
+    let mut h = Harness::new(&sc, start);
+    let address = Address::access_key("u0");
+    // Day 0: import and create; the old key is now the previous one.
+    let first = h.run(&rt, start, &PlanOptions::default(), &mut Stats::default());
+    assert!(matches!(first, Outcome::Done { .. }), "{first:?}");
+    let state = StateStore::new(h.state_path.clone()).load().unwrap();
+    let old = state.sets[&address]
+        .previous
+        .clone()
+        .expect("previous key")
+        .id;
+    // Past overlap and unused_for: the plan deactivates the old key…
+    let later = start + Duration::days(30);
+    h.iam.set_now(later);
+    let planned = rt
+        .block_on(keyrot::ops::plan::make(
+            &h.iam,
+            &h.config,
+            &state,
+            &PlanOptions::default(),
+            later,
+        ))
+        .unwrap()
+        .plan;
+    assert!(
+        planned.sets[0]
+            .actions
+            .iter()
+            .any(|a| a.kind == ActionKind::Deactivate),
+        "{planned:?}"
+    );
+    // …but a consumer uses it before apply runs.
+    h.iam.set_last_used(&old, later - Duration::hours(1));
+    let mut store = StateStore::new(h.state_path.clone());
+    let mut state = store.load().unwrap();
+    let journal = Journal::for_state(&h.state_path);
+    let clock = move || later;
+    let mut applier = Applier {
+        iam: &h.iam,
+        remote: &h.remote,
+        config: &h.config,
+        store: &mut store,
+        state: &mut state,
+        now: later,
+        stdout: &mut Vec::new(),
+        journal: &journal,
+        wall_clock: &clock,
+    };
+    let report = rt.block_on(applier.run(&planned, &mut |_| {})).unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(
+        report.failed[0]
+            .error
+            .to_string()
+            .contains("was not deactivated"),
+        "{report:?}"
+    );
+    let live = h.iam.credentials(&address).unwrap();
+    assert!(live
+        .iter()
+        .any(|k| k.id == old && k.status == KeyStatus::Active));
+    assert!(journal.pending().unwrap().is_none());
 }
