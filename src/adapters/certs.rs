@@ -5,6 +5,7 @@ use crate::core::config::KeyAlgorithm;
 use crate::core::model::{CertInfo, Time};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
 
 /// A new certificate and the only copy of its private key.
 pub struct NewCertificate {
@@ -124,9 +125,14 @@ pub fn generate(
     let cert = params
         .self_signed(&key)
         .map_err(|e| format!("cannot sign the certificate: {e}"))?;
+    // Copied into an exact-size secret, and rcgen's own string wiped (converting the String
+    // itself could reallocate and leave the old buffer unwiped).
+    let mut pem = key.serialize_pem();
+    let private_key_pem = SecretString::from(pem.as_str());
+    pem.zeroize();
     Ok(NewCertificate {
         certificate_pem: cert.pem(),
-        private_key_pem: SecretString::from(key.serialize_pem()),
+        private_key_pem,
     })
 }
 

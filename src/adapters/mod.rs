@@ -6,6 +6,7 @@ pub mod certs;
 pub mod crash;
 pub mod fsutil;
 pub mod iam;
+pub mod process;
 pub mod remote;
 pub mod sinks;
 pub mod store;

@@ -5,6 +5,7 @@ use crate::adapters::aws::s3::AwsObjects;
 use crate::adapters::aws::services::AwsServices;
 use crate::adapters::aws::{self, AwsIam, Connection};
 use crate::adapters::iam::Iam;
+use crate::adapters::process;
 use crate::adapters::remote::Remote;
 use crate::adapters::store::journal::{Intent, Journal};
 use crate::adapters::store::object::Versioning;
@@ -195,6 +196,9 @@ impl Session {
         operation: &str,
         config: &Config,
     ) -> Result<Writer<AwsIam, AwsServices>> {
+        // Before any secret can exist in this process, nothing may dump its memory.
+        process::forbid_dumps()
+            .map_err(|e| Error::Invalid(format!("cannot forbid core dumps: {e}")))?;
         // The lock comes first: no IAM call before we know no one else is writing.
         let opened = self.open(operation, config)?;
         let clients = self.connect(config).await;

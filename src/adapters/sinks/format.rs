@@ -27,26 +27,29 @@ struct JsonCertificate<'a> {
     upload_date: String,
 }
 
-/// Renders the credential in one format. The buffer is wiped when dropped.
+/// Renders the credential in one format. The buffer is wiped when dropped, and it is
+/// allocated once at its final size: a buffer that grew would leave the secret behind in
+/// the freed smaller ones.
 pub fn render(format: SecretFormat, cred: &Credential) -> Zeroizing<String> {
     let id = &cred.key_id.0;
     let created = cred
         .created
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let json = |value: &dyn erased::Json| {
-        let mut text = value.to_pretty();
-        text.push('\n');
-        text
-    };
-    Zeroizing::new(match (&cred.material, format) {
-        (Material::AccessKey { secret }, SecretFormat::Credentials) => format!(
-            "[default]\naws_access_key_id = {id}\naws_secret_access_key = {}\n",
-            secret.expose_secret()
-        ),
-        (Material::AccessKey { secret }, SecretFormat::Env) => format!(
-            "AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={}\n",
-            secret.expose_secret()
-        ),
+    match (&cred.material, format) {
+        (Material::AccessKey { secret }, SecretFormat::Credentials) => exact(&[
+            "[default]\naws_access_key_id = ",
+            id,
+            "\naws_secret_access_key = ",
+            secret.expose_secret(),
+            "\n",
+        ]),
+        (Material::AccessKey { secret }, SecretFormat::Env) => exact(&[
+            "AWS_ACCESS_KEY_ID=",
+            id,
+            "\nAWS_SECRET_ACCESS_KEY=",
+            secret.expose_secret(),
+            "\n",
+        ]),
         // Shaped for `credential_process` as well as for reading by hand.
         (Material::AccessKey { secret }, _) => json(&JsonCredential {
             version: 1,
@@ -75,23 +78,48 @@ pub fn render(format: SecretFormat, cred: &Credential) -> Zeroizing<String> {
                 private_key_pem,
             },
             _,
-        ) => format!(
-            "keyrot signing certificate {id} of user {}\n{}\n{}",
+        ) => exact(&[
+            "keyrot signing certificate ",
+            id,
+            " of user ",
             cred.user,
+            "\n",
             certificate_pem.trim_end(),
-            private_key_pem.expose_secret()
-        ),
-    })
+            "\n",
+            private_key_pem.expose_secret(),
+        ]),
+    }
 }
 
-/// Serializes either JSON shape without a second, unzeroized copy of the secret.
-mod erased {
-    pub trait Json {
-        fn to_pretty(&self) -> String;
+/// The concatenation of `parts` in one allocation of exactly its length.
+pub(super) fn exact(parts: &[&str]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(parts.iter().map(|p| p.len()).sum()));
+    for p in parts {
+        out.push_str(p);
     }
-    impl<T: serde::Serialize> Json for T {
-        fn to_pretty(&self) -> String {
-            serde_json::to_string_pretty(self).unwrap_or_default()
+    out
+}
+
+/// Pretty JSON and a newline, measured first and then written into a buffer of exactly
+/// that size, so serde never grows (and leaves behind) a copy of the secret.
+fn json<T: Serialize>(value: &T) -> Zeroizing<String> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
+    let mut count = Count(0);
+    // Serializing plain structs of strings cannot fail.
+    let _ = serde_json::to_writer_pretty(&mut count, value);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(count.0 + 1));
+    let _ = serde_json::to_writer_pretty(&mut *bytes, value);
+    bytes.push(b'\n');
+    // JSON is UTF-8; moving the bytes into the String keeps the one allocation.
+    let text = String::from_utf8(std::mem::take(&mut *bytes)).unwrap_or_default();
+    Zeroizing::new(text)
 }

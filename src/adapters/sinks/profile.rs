@@ -56,10 +56,13 @@ fn profile_key_id<'t>(text: &'t str, profile: &str) -> Option<&'t str> {
 pub fn update_profile(text: &str, profile: &str, cred: &Credential) -> Zeroizing<String> {
     let header = format!("[{profile}]");
     let lines = [
-        Zeroizing::new(format!("aws_access_key_id = {}", cred.key_id.0)),
-        Zeroizing::new(format!("aws_secret_access_key = {}", cred.secret())),
+        super::format::exact(&["aws_access_key_id = ", &cred.key_id.0]),
+        super::format::exact(&["aws_secret_access_key = ", cred.secret()]),
     ];
-    let mut out = Zeroizing::new(String::with_capacity(text.len() + 128));
+    // One allocation that fits the result (every line gets its newline, the profile may be
+    // appended): growing would leave the secret in freed buffers.
+    let added: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let mut out = Zeroizing::new(String::with_capacity(text.len() + 3 + header.len() + added));
     let mut in_profile = false;
     let mut found = false;
     let key_of = |line: &str| {
