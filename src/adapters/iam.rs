@@ -86,6 +86,12 @@ pub trait Iam: Sync {
         address: &Address,
     ) -> impl Future<Output = Result<Option<Vec<LiveKey>>, IamError>> + Send;
 
+    /// IAM's clock minus keyrot's, as the last response said (zero before any call): the
+    /// journal dates a create on IAM's clock, which stamps the CreateDate.
+    fn clock_skew(&self) -> chrono::Duration {
+        chrono::Duration::zero()
+    }
+
     /// GetAccessKeyLastUsed (access keys are the only kind with last-use records).
     fn last_used(&self, key: &KeyId) -> impl Future<Output = Result<LastUsed, IamError>> + Send;
 

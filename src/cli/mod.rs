@@ -12,7 +12,7 @@ use crate::adapters::store::Holder;
 use crate::core::audit::AuditOptions;
 use crate::core::duration::humanize;
 use crate::core::duration::Window;
-use crate::core::model::{instant, timestamp, Address, Time};
+use crate::core::model::{instant, timestamp, Address, KeyId, Time};
 use crate::core::plan::PlanOptions;
 use crate::core::state::ClockOverride;
 use crate::ops::admit::Admission;
@@ -113,6 +113,14 @@ pub enum Command {
     },
     /// Reactivate the previous key of a set at its checkpoint, and hold the rotation.
     Rollback { address: String },
+    /// Manage a key marked unresolved (one an interrupted create may have made): the next
+    /// plan imports it like any key keyrot did not create.
+    Import {
+        /// The credential set, e.g. user.NAME.access_key.
+        address: String,
+        /// The key's id, as `keyrot plan` shows it unmasked in its hint.
+        key_id: String,
+    },
     /// Continue a rotation held by rollback.
     Resume { address: String },
     /// Account-wide credential findings from the IAM credential report (never changes IAM).
@@ -247,7 +255,10 @@ pub async fn run(cli: Cli) -> u8 {
 fn clock_allowed(cli: &Cli, now: Time, real: Time) -> Result<(), Error> {
     let writes = matches!(
         cli.command,
-        Command::Apply { .. } | Command::Rollback { .. } | Command::Resume { .. }
+        Command::Apply { .. }
+            | Command::Rollback { .. }
+            | Command::Resume { .. }
+            | Command::Import { .. }
     );
     let moved = ClockOverride::between(now, real).is_some();
     if writes && moved && !cli.allow_clock_override {
@@ -315,6 +326,10 @@ async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result
         Command::Rollback { address } => {
             let address = Address::parse(address).map_err(Error::Invalid)?;
             commands::rollback::run(session, shell, &address).await
+        }
+        Command::Import { address, key_id } => {
+            let address = Address::parse(address).map_err(Error::Invalid)?;
+            commands::import::run(session, shell, &address, &KeyId(key_id.clone())).await
         }
         Command::Resume { address } => {
             let address = Address::parse(address).map_err(Error::Invalid)?;

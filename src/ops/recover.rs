@@ -5,7 +5,7 @@ use crate::adapters::iam::{Iam, IamError};
 use crate::adapters::sinks as sink;
 use crate::adapters::store::journal::{Intent, Op};
 use crate::core::config::{Config, Sink};
-use crate::core::model::{Address, KeyId, KeyStatus, LiveKey};
+use crate::core::model::{Address, KeyId, KeyStatus, LastUsed, LiveKey};
 use crate::core::plan::{Action, ActionKind, Reason, ReasonCode};
 use crate::core::state::{State, TrackedKey};
 use std::collections::BTreeSet;
@@ -83,7 +83,12 @@ async fn reconcile_create<I: Iam, R: sink::Remote>(
         }
     }
     said.extend(gone_but_held(remote, sinks, intent, live, &tracked).await);
-    said.extend(delete_undelivered(iam, intent, live, &tracked, keep.as_ref()).await?);
+    let swept = sweep_undelivered(iam, intent, live, &tracked, keep.as_ref()).await?;
+    said.extend(swept.said);
+    if !swept.unresolved.is_empty() {
+        let set = state.sets.entry(address.clone()).or_default();
+        set.mark_unresolved(swept.unresolved);
+    }
     if let (Some(id), None) = (&intent.key_id, &keep) {
         // The intent's own key, by id, wherever the clocks stand.
         if live.iter().any(|k| &k.id == id) && !tracked.contains(id) {
@@ -236,32 +241,68 @@ fn reconcile_delete(state: &mut State, intent: &Intent, live: &[LiveKey]) -> Vec
 /// How long after its intent a create (with the SDK's retries) can still have made a key.
 const CREATE_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
 
-/// Deletes keys a create made but never delivered: untracked, created around the intent's
-/// time, other than `keep`. Their secrets exist nowhere, so nothing can be using them.
-/// A key someone makes by hand long after an interruption falls outside the window.
-pub async fn delete_undelivered<I: Iam>(
+/// What a sweep did, and the keys it kept for a person to decide about.
+#[derive(Debug, Default)]
+pub struct Swept {
+    pub said: Vec<String>,
+    pub unresolved: Vec<KeyId>,
+}
+
+/// Keys a create may have made but never delivered: untracked, created (on IAM's clock)
+/// around the intent, other than `keep`. One such key that was never used is deleted: its
+/// secret exists nowhere. Anything else — two candidates, or one that was used — may be a
+/// person's or another run's, so it is kept and marked unresolved, never deleted on a guess.
+pub async fn sweep_undelivered<I: Iam>(
     iam: &I,
     intent: &Intent,
     live: &[LiveKey],
     tracked: &BTreeSet<KeyId>,
     keep: Option<&KeyId>,
-) -> Result<Vec<String>, IamError> {
-    let mut said = Vec::new();
-    for key in live {
-        let ours = key.created >= intent.at - CLOCK_SKEW
-            && key.created <= intent.at + CREATE_WINDOW
-            && intent.key_id.as_ref().is_none_or(|id| *id != key.id);
-        if ours && !tracked.contains(&key.id) && Some(&key.id) != keep {
-            match iam.delete_credential(&intent.address, &key.id).await {
+) -> Result<Swept, IamError> {
+    let address = &intent.address;
+    let candidates: Vec<&LiveKey> = live
+        .iter()
+        .filter(|k| {
+            k.created >= intent.at - CLOCK_SKEW
+                && k.created <= intent.at + CREATE_WINDOW
+                && intent.key_id.as_ref() != Some(&k.id)
+                && !tracked.contains(&k.id)
+                && Some(&k.id) != keep
+        })
+        .collect();
+    let mut swept = Swept::default();
+    match candidates.as_slice() {
+        [] => {}
+        [key] if never_used(iam, address, &key.id).await? => {
+            match iam.delete_credential(address, &key.id).await {
                 Err(e) if !e.is_no_such_entity() => return Err(e),
                 _ => {}
             }
-            said.push(format!(
-                "{}: deleted key {}, created by an interrupted or retried create whose secret was never delivered",
-                intent.address,
+            swept.said.push(format!(
+                "{address}: deleted key {}, created by an interrupted or retried create whose secret was never delivered",
                 key.id.masked()
             ));
         }
+        keys => {
+            for key in keys {
+                swept.unresolved.push(key.id.clone());
+                swept.said.push(format!(
+                    "{address}: key {} may come from an interrupted create, but it {}: kept and marked \
+                     unresolved for a person to decide (delete it by hand if no one uses it, or \
+                     `keyrot import {address} KEY_ID` to manage it)",
+                    key.id.masked(),
+                    if keys.len() > 1 { "is one of several" } else { "has been used" },
+                ));
+            }
+        }
     }
-    Ok(said)
+    Ok(swept)
+}
+
+/// Whether IAM has no record of the key's use (kinds without records count as unused).
+async fn never_used<I: Iam>(iam: &I, address: &Address, id: &KeyId) -> Result<bool, IamError> {
+    if !address.kind.has_last_use() {
+        return Ok(true);
+    }
+    Ok(iam.last_used(id).await? == LastUsed::Never)
 }

@@ -4,21 +4,57 @@
 use crate::adapters::iam::{Iam, IamError, NewCredential, NewKey};
 use crate::core::model::{Address, CredentialKind, KeyId, KeyStatus, LastUsed, LiveKey, Time};
 use crate::core::policy::PasswordPolicy;
+use aws_sdk_iam::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::primitives::DateTime;
 use aws_sdk_iam::types::StatusType;
 use aws_sdk_iam::Client;
 use secrecy::SecretString;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 pub struct AwsIam {
     client: Client,
+    /// The server's clock minus ours, in milliseconds, from the last response's Date.
+    skew_ms: Arc<AtomicI64>,
 }
 
 impl AwsIam {
     pub fn new(shared: &aws_config::SdkConfig) -> Self {
+        let skew_ms = Arc::new(AtomicI64::new(0));
+        let conf = aws_sdk_iam::config::Builder::from(shared)
+            .interceptor(ServerClock(skew_ms.clone()))
+            .build();
         AwsIam {
-            client: Client::new(shared),
+            client: Client::from_conf(conf),
+            skew_ms,
         }
+    }
+}
+
+/// Reads every IAM response's `Date`: IAM stamps CreateDate with its own clock, and keyrot's
+/// journal must say when a create started on that same clock.
+#[derive(Debug)]
+struct ServerClock(Arc<AtomicI64>);
+
+impl Intercept for ServerClock {
+    fn name(&self) -> &'static str {
+        "keyrot-server-clock"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_iam::error::BoxError> {
+        let date = context.response().headers().get("date");
+        if let Some(server) = date.and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok()) {
+            let skew = server.with_timezone(&chrono::Utc) - chrono::Utc::now();
+            self.0.store(skew.num_milliseconds(), Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 
@@ -267,6 +303,10 @@ impl Iam for AwsIam {
 
     async fn last_used(&self, key: &KeyId) -> Result<LastUsed, IamError> {
         self.access_key_last_used(key).await
+    }
+
+    fn clock_skew(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds(self.skew_ms.load(Ordering::Relaxed))
     }
 
     async fn create_credential(

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod audit;
+pub mod import;
 pub mod init;
 pub mod plan;
 pub mod resume;

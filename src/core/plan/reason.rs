@@ -20,6 +20,8 @@ pub enum ReasonCode {
     UserMissing,
     /// A second Inactive leftover waits for a free role.
     SecondLeftover,
+    /// A key an interrupted create may have made waits for a person's decision.
+    UnresolvedKey,
     /// Rotation held after a rollback.
     Held,
     /// The set has no Active credential.
@@ -54,13 +56,14 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in declaration order (the JSON schemas list the same values).
-    pub const ALL: [ReasonCode; 21] = [
+    pub const ALL: [ReasonCode; 22] = [
         ReasonCode::RemovedFromConfig,
         ReasonCode::DeletedOutside,
         ReasonCode::StatusChangedOutside,
         ReasonCode::UntrackedKey,
         ReasonCode::UserMissing,
         ReasonCode::SecondLeftover,
+        ReasonCode::UnresolvedKey,
         ReasonCode::Held,
         ReasonCode::NoActiveKey,
         ReasonCode::Forced,
@@ -86,6 +89,7 @@ impl ReasonCode {
             ReasonCode::UntrackedKey => "untracked_key",
             ReasonCode::UserMissing => "user_missing",
             ReasonCode::SecondLeftover => "second_leftover",
+            ReasonCode::UnresolvedKey => "unresolved_key",
             ReasonCode::Held => "held",
             ReasonCode::NoActiveKey => "no_active_key",
             ReasonCode::Forced => "forced",

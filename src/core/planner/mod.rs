@@ -141,6 +141,21 @@ fn plan_set(
     out.keys = key_views(live, &w, inventory);
     out.drift = reconciled.drift;
     out.actions = reconciled.actions;
+    for id in reconciled.unresolved {
+        out.waits.push(Wait {
+            step: Step::Blocked,
+            key: Some(id.clone()),
+            reason: Reason::new(
+                ReasonCode::UnresolvedKey,
+                format!(
+                    "an interrupted create may have made this key, but it could not be proven undelivered: \
+                     delete it by hand if no one uses it, or `keyrot import {address} KEY_ID` to manage it \
+                     (the full id from `aws iam list-access-keys`)"
+                ),
+            ),
+            due: None,
+        });
+    }
     for id in reconciled.unplaced {
         out.waits.push(Wait {
             step: Step::Blocked,

@@ -12,6 +12,8 @@ pub(super) struct Reconciled {
     pub(super) drift: Vec<Drift>,
     /// Untracked keys with no free role (two Inactive keys and no Active one).
     pub(super) unplaced: Vec<KeyId>,
+    /// Live keys marked unresolved: neither adopted nor touched until a person decides.
+    pub(super) unresolved: Vec<KeyId>,
 }
 
 impl Reconciled {
@@ -34,7 +36,9 @@ pub(super) fn reconcile(
         actions: Vec::new(),
         drift: Vec::new(),
         unplaced: Vec::new(),
+        unresolved: Vec::new(),
     };
+    keep_unresolved(&mut out, live, now);
     // Tracked keys: deleted or changed outside keyrot?
     let tracked_keys: Vec<_> = out.state.keys().map(|(r, k)| (r, k.clone())).collect();
     for (role, key) in tracked_keys {
@@ -106,11 +110,33 @@ fn status_changed_outside(
     out.push(action, now);
 }
 
+/// Keys marked unresolved stay out of every role while they exist (shown as drift, waiting
+/// for a person); one deleted since is forgotten.
+fn keep_unresolved(out: &mut Reconciled, live: &[LiveKey], now: Time) {
+    for id in out.state.unresolved.clone() {
+        if live.iter().any(|l| l.id == id) {
+            out.drift.push(Drift {
+                key: id.clone(),
+                kind: DriftKind::Appeared,
+            });
+            out.unresolved.push(id);
+        } else {
+            let action = state_only(
+                ActionKind::Untrack,
+                &id,
+                ReasonCode::DeletedOutside,
+                "the unresolved key was deleted".to_string(),
+            );
+            out.push(action, now);
+        }
+    }
+}
+
 /// Untracked keys fill empty roles, newest first: the newest Active key is current.
 fn adopt_untracked(out: &mut Reconciled, live: &[LiveKey], managed_before: bool, now: Time) {
     let mut untracked: Vec<&LiveKey> = live
         .iter()
-        .filter(|l| out.state.role_of(&l.id).is_none())
+        .filter(|l| out.state.role_of(&l.id).is_none() && !out.unresolved.contains(&l.id))
         .collect();
     untracked.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
     // A key older than the newest one keyrot tracks was there all along (a leftover that

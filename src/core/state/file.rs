@@ -44,6 +44,8 @@ struct SetDto {
     current: Option<KeyDto>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     previous: Option<KeyDto>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    unresolved: Vec<KeyId>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     clock_override: Option<ClockOverrideDto>,
 }
@@ -94,6 +96,7 @@ pub fn to_json(state: &State) -> String {
                     held: set.held,
                     current: set.current.as_ref().map(key),
                     previous: set.previous.as_ref().map(key),
+                    unresolved: set.unresolved.clone(),
                     clock_override: set.clock_override.map(|o| ClockOverrideDto {
                         used: o.used,
                         real: o.real,
@@ -143,6 +146,12 @@ pub fn from_json(text: &str) -> Result<State, StateFileError> {
             current: set.current.map(key),
             previous: set.previous.map(key),
             held: set.held,
+            unresolved: {
+                let mut ids = set.unresolved;
+                ids.sort();
+                ids.dedup();
+                ids
+            },
             clock_override: set.clock_override.map(|o| ClockOverride {
                 used: o.used,
                 real: o.real,
@@ -214,6 +223,7 @@ mod tests {
                     status_since: t,
                 }),
                 held: false,
+                unresolved: Vec::new(),
                 clock_override: None,
             },
         );

@@ -28,6 +28,10 @@ pub struct SetState {
     pub previous: Option<TrackedKey>,
     /// Set by `rollback` (or an out-of-band reactivation); cleared by `resume`.
     pub held: bool,
+    /// Keys an interrupted or retried create may have made but that could not be proven
+    /// undelivered (more than one, or used): never adopted or deleted on a guess; a person
+    /// decides (`keyrot import`, or a delete by hand). Sorted.
+    pub unresolved: Vec<KeyId>,
     /// The set's last step ran on a clock moved away from the real one
     /// (`--allow-clock-override`): kept so the state says when it really happened.
     pub clock_override: Option<ClockOverride>,
@@ -107,6 +111,21 @@ impl SetState {
         current.chain(self.previous.iter().map(|k| (Role::Previous, k)))
     }
 
+    /// Marks keys for a person to decide about (kept sorted and unique).
+    pub fn mark_unresolved(&mut self, ids: impl IntoIterator<Item = KeyId>) {
+        self.unresolved.extend(ids);
+        self.unresolved.sort();
+        self.unresolved.dedup();
+    }
+
+    /// A person's decision about an unresolved key: keyrot may manage it like any key it
+    /// did not create (the next plan imports it). False when `id` is not unresolved.
+    pub fn resolve(&mut self, id: &KeyId) -> bool {
+        let before = self.unresolved.len();
+        self.unresolved.retain(|k| k != id);
+        self.unresolved.len() != before
+    }
+
     pub fn role_of(&self, id: &KeyId) -> Option<Role> {
         self.keys().find(|(_, k)| &k.id == id).map(|(r, _)| r)
     }
@@ -154,6 +173,7 @@ impl SetState {
                 next.held |= *hold && next.previous.is_some();
             }
             ActionKind::Untrack | ActionKind::Delete => {
+                next.unresolved.retain(|id| Some(id) != key);
                 if next.current.as_ref().map(|k| &k.id) == key {
                     // The new key is gone: an Active old key is what consumers still use.
                     next.current = next.previous.take_if(|p| p.status == KeyStatus::Active);

@@ -276,15 +276,14 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             .get(address)
             .map(|s| s.keys().map(|(_, k)| k.id.clone()).collect())
             .unwrap_or_default();
-        crate::ops::recover::delete_undelivered(
-            self.iam,
-            intent,
-            &live,
-            &tracked,
-            intent.key_id.as_ref(),
-        )
-        .await
-        .map_err(iam_err)?;
+        let swept =
+            recover::sweep_undelivered(self.iam, intent, &live, &tracked, intent.key_id.as_ref())
+                .await
+                .map_err(iam_err)?;
+        if !swept.unresolved.is_empty() {
+            let set = self.state.sets.entry(address.clone()).or_default();
+            set.mark_unresolved(swept.unresolved);
+        }
         Ok(())
     }
 }

@@ -281,7 +281,8 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             op,
             address: address.clone(),
             key_id: action.key.clone(),
-            at: (self.wall_clock)(),
+            // On IAM's clock: recovery compares it with the CreateDate IAM stamps.
+            at: (self.wall_clock)() + self.iam.clock_skew(),
             now: self.now,
             sinks_started: 0,
         });

@@ -132,7 +132,14 @@ impl Harness {
         for address in self.config.sets.keys() {
             let live = self.iam.credentials(address).unwrap_or_default();
             let set = state.sets.get(address).cloned().unwrap_or_default();
-            for k in &live {
+            for id in &set.unresolved {
+                prop_assert!(
+                    set.role_of(id).is_none(),
+                    "{address}: {id} is both tracked and unresolved: {set:?}"
+                );
+            }
+            // A key marked unresolved is shown to a person, neither kept nor deleted.
+            for k in live.iter().filter(|k| !set.unresolved.contains(&k.id)) {
                 prop_assert!(
                     set.role_of(&k.id).is_some(),
                     "{address}: live {} {} is not tracked (orphan): {set:?}",

@@ -162,3 +162,155 @@ fn a_key_used_after_the_plan_is_not_deactivated() {
         .any(|k| k.id == old && k.status == KeyStatus::Active));
     assert!(journal.pending().unwrap().is_none());
 }
+
+/// A create dies before IAM's answer arrives, and a person (or another run) made a key in
+/// the same minutes: recovery cannot tell which key is whose, so it deletes neither, marks
+/// both unresolved, and the plan shows them for a person instead of adopting one. A person's
+/// `import` hands a key back to the planner.
+#[test]
+fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
+    quiet_crashes();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let start = Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap();
+    let sc = Schedule {
+        users: vec![UserSpec {
+            windows: Windows::default(),
+            sinks: Sinks::File,
+            keys: Vec::new(),
+        }],
+        cert: None,
+        steps: Vec::new(),
+    };
+    let mut h = Harness::new(&sc, start);
+    let address = Address::access_key("u0");
+    // The create happens in IAM, then the process dies before the answer is journaled.
+    h.iam.arm(
+        vec![Rule {
+            op: Some(Op::Create),
+            when: When::Nth(1),
+            fault: Fault::Crash { after: true },
+        }],
+        0,
+    );
+    let outcome = h.run(&rt, start, &PlanOptions::default(), &mut Stats::default());
+    assert!(matches!(outcome, Outcome::Crashed), "{outcome:?}");
+    h.iam.disarm();
+    // Someone else makes a key in the same minutes.
+    let by_hand = h.iam.seed(&address, KeyStatus::Active, start, None);
+    let made: Vec<_> = h.iam.credentials(&address).unwrap();
+    assert_eq!(made.len(), 2);
+
+    let journal = Journal::for_state(&h.state_path);
+    let intent = journal.pending().unwrap().expect("an intent");
+    assert!(intent.key_id.is_none(), "died before the answer");
+    let mut store = StateStore::new(h.state_path.clone());
+    let mut state = store.load().unwrap();
+    let said = rt
+        .block_on(recover::reconcile(
+            &h.iam, &h.remote, &h.config, &mut state, &intent,
+        ))
+        .unwrap();
+    assert_eq!(
+        h.iam.credentials(&address).unwrap().len(),
+        2,
+        "nothing deleted on a guess: {said:?}"
+    );
+    assert!(said.iter().all(|l| l.contains("unresolved")), "{said:?}");
+    assert_eq!(state.sets[&address].unresolved.len(), 2);
+    store.save(&mut state).unwrap();
+    journal.clear().unwrap();
+
+    // The plan adopts neither and shows both for a person.
+    let plan = rt
+        .block_on(keyrot::ops::plan::make(
+            &h.iam,
+            &h.config,
+            &state,
+            &PlanOptions::default(),
+            start,
+        ))
+        .unwrap()
+        .plan;
+    let set = &plan.sets[0];
+    assert!(
+        !set.actions
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::Import { .. })),
+        "{set:?}"
+    );
+    let blocked: Vec<_> = set
+        .waits
+        .iter()
+        .filter(|w| w.reason.code == keyrot::core::plan::ReasonCode::UnresolvedKey)
+        .collect();
+    assert_eq!(blocked.len(), 2, "{set:?}");
+    assert_eq!(set.drift.len(), 2, "shown as drift: {set:?}");
+
+    // A person decides the hand-made key is to be managed: the next plan imports it.
+    assert!(state.sets.get_mut(&address).unwrap().resolve(&by_hand));
+    let plan = rt
+        .block_on(keyrot::ops::plan::make(
+            &h.iam,
+            &h.config,
+            &state,
+            &PlanOptions::default(),
+            start,
+        ))
+        .unwrap()
+        .plan;
+    assert!(
+        plan.sets[0].actions.iter().any(
+            |a| matches!(a.kind, ActionKind::Import { .. }) && a.key.as_ref() == Some(&by_hand)
+        ),
+        "{plan:?}"
+    );
+}
+
+/// One candidate, but it has been used: someone holds its secret, so it is not deleted.
+#[test]
+fn a_used_key_after_an_interrupted_create_is_never_deleted() {
+    quiet_crashes();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let start = Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap();
+    let sc = Schedule {
+        users: vec![UserSpec {
+            windows: Windows::default(),
+            sinks: Sinks::File,
+            keys: Vec::new(),
+        }],
+        cert: None,
+        steps: Vec::new(),
+    };
+    let mut h = Harness::new(&sc, start);
+    let address = Address::access_key("u0");
+    h.iam.arm(
+        vec![Rule {
+            op: Some(Op::Create),
+            when: When::Nth(1),
+            fault: Fault::Crash { after: true },
+        }],
+        0,
+    );
+    let outcome = h.run(&rt, start, &PlanOptions::default(), &mut Stats::default());
+    assert!(matches!(outcome, Outcome::Crashed), "{outcome:?}");
+    h.iam.disarm();
+    let key = h.iam.credentials(&address).unwrap()[0].id.clone();
+    h.iam.set_last_used(&key, start + Duration::minutes(1));
+    let intent = Journal::for_state(&h.state_path)
+        .pending()
+        .unwrap()
+        .unwrap();
+    let mut state = StateStore::new(h.state_path.clone()).load().unwrap();
+    rt.block_on(recover::reconcile(
+        &h.iam, &h.remote, &h.config, &mut state, &intent,
+    ))
+    .unwrap();
+    assert_eq!(h.iam.credentials(&address).unwrap().len(), 1, "kept");
+    assert_eq!(state.sets[&address].unresolved, vec![key]);
+}

@@ -15,7 +15,7 @@
 //! fault never tried a create over the quota; no key is deleted in the run that
 //! deactivated it; every key a sink holds is Active in IAM (unless apply reported that
 //! sink could not be put back). After clean runs that converge: every live credential is
-//! tracked, with the status IAM has, the current one Active, and each is one IAM had
+//! tracked (or marked unresolved for a person, and then not tracked), with the status IAM has, the current one Active, and each is one IAM had
 //! before keyrot or one that reached a sink (nothing undelivered is kept).
 //!
 //! `KEYROT_PROPTEST_CASES` raises the case count; `--nocapture` shows what ran. The suite
