@@ -273,6 +273,26 @@ fn clock_allowed(cli: &Cli, now: Time, real: Time) -> Result<(), Error> {
     Ok(())
 }
 
+/// `apply`, or `apply FILE` (exactly as it was made: no shaping flags).
+async fn apply(
+    session: &Session,
+    shell: &Shell,
+    plan_file: Option<&std::path::Path>,
+    shape: &Shape,
+    auto_approve: bool,
+    bounds: &Admission<'_>,
+) -> Result<u8, Error> {
+    let Some(file) = plan_file else {
+        return commands::apply::run(session, shell, &shape.options()?, auto_approve).await;
+    };
+    if !shape.is_empty() {
+        return Err(Error::Invalid(
+            "a saved plan is applied exactly as it was made: give --target, --force-rotate or --refresh-only to `keyrot plan -out` instead".into(),
+        ));
+    }
+    commands::apply::run_saved(session, shell, file, bounds).await
+}
+
 async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result<u8, Error> {
     match command {
         Command::Init { user } => commands::init::run(session, shell, user),
@@ -296,29 +316,26 @@ async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result
             .await
         }
         Command::Apply {
-            plan_file: Some(file),
+            plan_file,
             shape,
-            auto_approve: _,
+            auto_approve,
             expect_digest,
             max_plan_age,
         } => {
-            if !shape.is_empty() {
-                return Err(Error::Invalid(
-                    "a saved plan is applied exactly as it was made: give --target, --force-rotate or --refresh-only to `keyrot plan -out` instead".into(),
-                ));
-            }
             let bounds = Admission {
                 expect_digest: expect_digest.as_deref(),
                 max_age: *max_plan_age,
             };
-            commands::apply::run_saved(session, shell, file, &bounds).await
+            apply(
+                session,
+                shell,
+                plan_file.as_deref(),
+                shape,
+                *auto_approve,
+                &bounds,
+            )
+            .await
         }
-        Command::Apply {
-            plan_file: None,
-            shape,
-            auto_approve,
-            ..
-        } => commands::apply::run(session, shell, &shape.options()?, *auto_approve).await,
         Command::Show { plan_file, output } => {
             commands::show::run(shell, plan_file, output.format())
         }

@@ -4,7 +4,7 @@
 //! most one lifecycle step: create → (overlap) → deactivate → (checkpoint) → delete.
 
 use crate::core::config::{Config, SetConfig};
-use crate::core::model::{Inventory, KeyId, KeyStatus, LiveKey, Time};
+use crate::core::model::{Address, Inventory, KeyId, KeyStatus, LiveKey, Time};
 use crate::core::plan::{
     Action, ActionKind, KeyView, Plan, PlanOptions, Reason, ReasonCode, SetPlan, Step, Wait,
 };
@@ -141,32 +141,11 @@ fn plan_set(
     out.keys = key_views(live, &w, inventory);
     out.drift = reconciled.drift;
     out.actions = reconciled.actions;
-    for id in reconciled.unresolved {
-        out.waits.push(Wait {
-            step: Step::Blocked,
-            key: Some(id.clone()),
-            reason: Reason::new(
-                ReasonCode::UnresolvedKey,
-                format!(
-                    "an interrupted create may have made this key, but it could not be proven undelivered: \
-                     delete it by hand if no one uses it, or `keyrot import {address} KEY_ID` to manage it \
-                     (the full id from `aws iam list-access-keys`)"
-                ),
-            ),
-            due: None,
-        });
-    }
-    for id in reconciled.unplaced {
-        out.waits.push(Wait {
-            step: Step::Blocked,
-            key: Some(id),
-            reason: Reason::new(
-                ReasonCode::SecondLeftover,
-                "another Inactive key: keyrot retires one old key at a time and adopts this one once a slot is free",
-            ),
-            due: None,
-        });
-    }
+    out.waits.extend(blocked_waits(
+        address,
+        reconciled.unresolved,
+        reconciled.unplaced,
+    ));
     if refresh_only {
         return out;
     }
@@ -201,4 +180,33 @@ fn key_views(live: &[LiveKey], w: &SetState, inventory: &Inventory) -> Vec<KeyVi
         .collect();
     views.sort_by(|a, b| a.born.cmp(&b.born).then(a.id.cmp(&b.id)));
     views
+}
+
+/// Keys that wait for a person (unresolved) or for a free role (a second leftover).
+fn blocked_waits(address: &Address, unresolved: Vec<KeyId>, unplaced: Vec<KeyId>) -> Vec<Wait> {
+    let blocked = |id: KeyId, reason| Wait {
+        step: Step::Blocked,
+        key: Some(id),
+        reason,
+        due: None,
+    };
+    let unresolved = unresolved.into_iter().map(|id| {
+        let reason = Reason::new(
+            ReasonCode::UnresolvedKey,
+            format!(
+                "an interrupted create may have made this key, but it could not be proven undelivered: \
+                 delete it by hand if no one uses it, or `keyrot import {address} KEY_ID` to manage it \
+                 (the full id from `aws iam list-access-keys`)"
+            ),
+        );
+        blocked(id, reason)
+    });
+    let unplaced = unplaced.into_iter().map(|id| {
+        let reason = Reason::new(
+            ReasonCode::SecondLeftover,
+            "another Inactive key: keyrot retires one old key at a time and adopts this one once a slot is free",
+        );
+        blocked(id, reason)
+    });
+    unresolved.chain(unplaced).collect()
 }
