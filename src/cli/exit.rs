@@ -17,6 +17,9 @@ pub const LOCKED: u8 = 4;
 pub const PLAN_REFUSED: u8 = 5;
 /// AWS refused keyrot's credentials or permissions: fix them.
 pub const ACCESS_DENIED: u8 = 6;
+/// `plan --detailed-exitcode` and `apply`: a set cannot go on until a person acts (a
+/// missing user, a key changed by hand, slots held by unmanaged keys, an unresolved key).
+pub const BLOCKED: u8 = 7;
 
 /// The `--help` text that lists every exit code.
 pub const HELP: &str = "Exit codes:
@@ -26,7 +29,8 @@ pub const HELP: &str = "Exit codes:
   3  plan --detailed-exitcode: only waiting steps
   4  the state is locked by another run: retry later
   5  a saved plan was refused (stale, replayed, config or IAM moved, edited): plan again
-  6  AWS denied keyrot's credentials or permissions: fix them";
+  6  AWS denied keyrot's credentials or permissions: fix them
+  7  plan --detailed-exitcode, apply: a set is blocked until a person acts (the plan says how)";
 
 pub fn code(error: &Error) -> u8 {
     match error.class() {

@@ -56,7 +56,12 @@ impl Shell {
         }
     }
 
-    /// Terraform's prompt: only `yes` approves. EOF (no terminal) declines.
+    /// Whether a person can answer a prompt: stdin is a terminal.
+    pub fn can_prompt(&self) -> bool {
+        std::io::stdin().is_terminal()
+    }
+
+    /// Terraform's prompt: only `yes` approves. EOF declines.
     pub fn confirm(&self) -> std::io::Result<bool> {
         let mut stdout = std::io::stdout().lock();
         write!(stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")?;

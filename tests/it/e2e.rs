@@ -247,9 +247,8 @@ fn a_second_concurrent_apply_is_refused_at_once() {
     seed_user(&iam, &user);
     let project = Project::new(&moto.endpoint, &config(&user, ""));
     let day0 = days_from_now(100);
-    // The first apply holds the lock while it waits at the confirmation prompt.
-    let mut first = project
-        .command(&["apply"], Some(day0))
+    // The first apply holds the lock while it waits at the confirmation prompt, on a terminal.
+    let mut first = under_a_terminal(&project.command(&["apply"], Some(day0)))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -270,18 +269,50 @@ fn a_second_concurrent_apply_is_refused_at_once() {
         "{}",
         second.stderr
     );
-    assert!(
-        second.stderr.contains(&format!("pid {}", first.id())),
-        "{}",
-        second.stderr
-    );
-    // Declining the first leaves IAM as it was.
-    drop(first.stdin.take());
+    // Ctrl-C at the prompt: the first apply dies there, having changed nothing…
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    use std::io::Write;
+    let mut stdin = first.stdin.take().unwrap();
+    stdin.write_all(b"\x03").unwrap();
+    stdin.flush().unwrap();
     let out = first.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Apply cancelled"));
+    assert_ne!(out.status.code(), Some(0), "interrupted");
     assert_eq!(live_keys(&iam, &user).len(), 1);
-    assert!(!lock.exists(), "lock released");
+    // …and left no lock behind: the next run goes on at once.
+    project.ok(&["apply", "--auto-approve"], Some(day0), 0);
+    assert_eq!(live_keys(&iam, &user).len(), 2);
+}
+
+/// With stdin not a terminal, apply never prompts (a pipe left open would hang a job
+/// forever): it refuses at once, names --auto-approve, and changes nothing.
+#[test]
+fn apply_without_a_terminal_refuses_instead_of_prompting() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("notty");
+    seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let mut cmd = project.command(&["apply"], Some(days_from_now(100)));
+    // An open pipe that never says anything.
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break (status, child.wait_with_output().unwrap());
+        }
+        assert!(started.elapsed().as_secs() < 30, "apply blocked on a pipe");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(out.0.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.1.stderr);
+    assert!(stderr.contains("--auto-approve"), "{stderr}");
+    assert_eq!(live_keys(&iam, &user).len(), 1, "nothing changed");
+    assert!(!project.path("state/keyrot.json").exists());
 }
 
 #[test]
@@ -380,19 +411,26 @@ fn out_of_band_deactivation_is_drift_and_not_fought() {
         plan.stdout
     );
     assert!(plan.stdout.contains("waiting: blocked"), "{}", plan.stdout);
-    project.ok(&["apply", "--auto-approve"], Some(now), 0);
+    assert!(plan.stdout.contains("1 blocked"), "{}", plan.stdout);
+    // Exit 7: the set is blocked until a person acts (after recording the drift).
+    let run = project.ok(&["apply", "--auto-approve"], Some(now), 7);
+    assert!(
+        run.stderr.contains("cannot go on until a person acts"),
+        "{}",
+        run.stderr
+    );
     project.ok(
         &["apply", "--auto-approve"],
         Some(now + Duration::days(200)),
-        0,
+        7,
     );
     assert_eq!(
         live_keys(&iam, &user),
         vec![(old.id.clone(), "Inactive".into())],
         "not re-enabled, no new key"
     );
-    // Once recorded, the drift is not reported again.
-    let plan = project.ok(&["plan", "--detailed-exitcode"], Some(now), 3);
+    // Once recorded, the drift is not reported again; the set stays blocked (exit 7).
+    let plan = project.ok(&["plan", "--detailed-exitcode"], Some(now), 7);
     assert!(
         !plan.stdout.contains("outside keyrot (drift)"),
         "{}",
@@ -408,10 +446,17 @@ fn interactive_apply_needs_yes() {
     seed_user(&iam, &user);
     let project = Project::new(&moto.endpoint, &config(&user, ""));
     let day0 = days_from_now(100);
-    let no = with_stdin(project.command(&["apply"], Some(day0)), "no\n");
-    assert_eq!(no.code, 1);
+    let no = with_stdin(
+        under_a_terminal(&project.command(&["apply"], Some(day0))),
+        "no\n",
+    );
+    assert_eq!(no.code, 1, "{}", no.stdout);
+    assert!(no.stdout.contains("Apply cancelled"), "{}", no.stdout);
     assert_eq!(live_keys(&iam, &user).len(), 1);
-    let yes = with_stdin(project.command(&["apply"], Some(day0)), "yes\n");
+    let yes = with_stdin(
+        under_a_terminal(&project.command(&["apply"], Some(day0))),
+        "yes\n",
+    );
     assert_eq!(yes.code, 0, "{}{}", yes.stdout, yes.stderr);
     assert_eq!(live_keys(&iam, &user).len(), 2);
 }
@@ -467,8 +512,8 @@ fn a_key_reactivated_while_apply_waits_at_the_prompt_is_not_deleted() {
         Some(day0 + Duration::days(8)),
         0,
     );
-    let mut child = project
-        .command(&["apply"], Some(day0 + Duration::days(16)))
+    // On a terminal (stderr comes through the same terminal, so it is read from stdout).
+    let mut child = under_a_terminal(&project.command(&["apply"], Some(day0 + Duration::days(16))))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -490,12 +535,7 @@ fn a_key_reactivated_while_apply_waits_at_the_prompt_is_not_deleted() {
     set_status(&iam, &user, &old.id, "Active");
     child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
     let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    stdout.read_to_string(&mut stderr).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(1));
     assert!(stderr.contains("is Active again"), "{stderr}");
     assert!(
@@ -596,4 +636,28 @@ fn a_moved_clock_needs_allow_clock_override_and_is_recorded() {
     let set = &state["credential_sets"][format!("user.{user}.access_key")];
     assert_eq!(set["clock_override"]["used"], rfc3339(later), "{set}");
     assert!(set["clock_override"]["real"].as_str().is_some(), "{set}");
+}
+
+/// A misspelt user never rotates: a cron job must not stay silent. The set is blocked, the
+/// summary counts it apart from waiting, and plan --detailed-exitcode and apply exit 7.
+#[test]
+fn a_missing_user_is_an_error_level_outcome() {
+    let moto = Moto::shared();
+    let user = unique_user("nosuchuser");
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let plan = project.ok(&["plan", "--detailed-exitcode"], None, 7);
+    assert!(
+        plan.stdout.contains("0 waiting, 1 blocked"),
+        "{}",
+        plan.stdout
+    );
+    let apply = project.ok(&["apply", "--auto-approve"], None, 7);
+    assert!(
+        apply.stdout.contains("Nothing to apply"),
+        "{}",
+        apply.stdout
+    );
+    assert!(apply.stderr.contains("does not exist"), "{}", apply.stderr);
+    // A plain plan is still a successful read (Terraform's convention).
+    project.ok(&["plan"], None, 0);
 }

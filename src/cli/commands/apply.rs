@@ -21,6 +21,15 @@ pub async fn run(
     options: &PlanOptions,
     auto_approve: bool,
 ) -> Result<u8, Error> {
+    // A prompt nobody can answer hangs a job forever: refuse before anything happens.
+    if !auto_approve && !shell.can_prompt() {
+        return Err(Error::Invalid(
+            "apply asks for confirmation, but stdin is not a terminal\n  hint: review \
+             `keyrot plan`, then run `keyrot apply --auto-approve` (or apply a reviewed plan \
+             file: `keyrot plan -out FILE`, `keyrot apply FILE`); nothing was changed"
+                .into(),
+        ));
+    }
     let config = session.load_config()?;
     let mut writer = session.begin_write("apply", &config).await?;
     say_opened(shell, &writer.notes);
@@ -37,7 +46,7 @@ pub async fn run(
     shell.print(render::text::plan(&plan, shell.style));
     if !plan.summary().has_actions() {
         shell.out("\nNothing to apply.");
-        return Ok(exit::OK);
+        return Ok(blocked_code(shell, &plan));
     }
     let approved = auto_approve
         || shell
@@ -78,7 +87,7 @@ pub async fn run_saved(
     shell.print(render::text::plan(plan, shell.style));
     if !plan.summary().has_actions() {
         shell.out("\nNothing to apply.");
-        return Ok(exit::OK);
+        return Ok(blocked_code(shell, plan));
     }
     ops::admit::consume(&mut writer, &file.saved)?;
     shell.out("");
@@ -105,7 +114,7 @@ pub async fn execute<I: Iam, R: Remote>(
     let done = result?;
     report(shell, &done);
     if done.failed.is_empty() {
-        return Ok(exit::OK);
+        return Ok(blocked_code(shell, plan));
     }
     shell.error(format!(
         "{} credential set(s) failed and were left as they were; every other step is saved in {}:",
@@ -135,4 +144,29 @@ pub fn report(shell: &Shell, report: &Report) {
         shell.style.red("Apply incomplete:")
     };
     shell.out(format!("\n{heading} {} action(s) done.", report.done.len()));
+}
+
+/// Exit 7 when a set of the plan is blocked until a person acts, naming them.
+fn blocked_code(shell: &Shell, plan: &Plan) -> u8 {
+    let blocked: Vec<String> = plan
+        .sets
+        .iter()
+        .flat_map(|set| {
+            set.waits
+                .iter()
+                .filter(|w| w.needs_a_person())
+                .map(move |w| format!("  {}: {}", set.address, w.reason.message))
+        })
+        .collect();
+    if blocked.is_empty() {
+        return exit::OK;
+    }
+    shell.error(format!(
+        "{} credential set(s) cannot go on until a person acts:",
+        blocked.len()
+    ));
+    for line in &blocked {
+        shell.err_line(line);
+    }
+    exit::BLOCKED
 }

@@ -56,6 +56,8 @@ fn exit_code(plan: &Plan, detailed: bool) -> u8 {
     let summary = plan.summary();
     match (detailed, summary.has_actions(), summary.waiting > 0) {
         (false, _, _) => exit::OK,
+        // Error-level, over any change also due: a cron job must not stay quiet.
+        (true, _, _) if summary.blocked > 0 => exit::BLOCKED,
         (true, true, _) => exit::CHANGES,
         (true, false, true) => exit::WAITING,
         (true, false, false) => exit::OK,

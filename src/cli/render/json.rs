@@ -23,6 +23,7 @@ pub fn plan(plan: &Plan) -> Value {
             "delete": s.delete,
             "state_only": s.state_only,
             "waiting": s.waiting,
+            "blocked": s.blocked,
             "policy": s.policy,
             "drift": plan.drift_count(),
         },

@@ -28,7 +28,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         }
         out.push('\n');
     }
-    if !summary.has_actions() && summary.waiting == 0 {
+    if !summary.has_actions() && summary.waiting == 0 && summary.blocked == 0 {
         let _ = writeln!(
             out,
             "No changes. Live IAM matches the config and nothing is due."
@@ -241,6 +241,9 @@ pub fn summary_line(s: &Summary, refresh_only: bool) -> String {
         "Plan: {} to import, {} to create, {} to deactivate, {} to delete, {} waiting.",
         s.import, s.create, s.deactivate, s.delete, s.waiting
     );
+    if s.blocked > 0 {
+        line.insert_str(line.len() - 1, &format!(", {} blocked", s.blocked));
+    }
     if s.reactivate > 0 {
         line.insert_str(line.len() - 1, &format!(", {} to reactivate", s.reactivate));
     }

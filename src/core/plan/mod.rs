@@ -144,6 +144,14 @@ impl Step {
     }
 }
 
+impl Wait {
+    /// A blocked step no window will release. (A second Inactive leftover is blocked only
+    /// until the planned deletion frees a slot.)
+    pub fn needs_a_person(&self) -> bool {
+        self.step == Step::Blocked && self.reason.code != ReasonCode::SecondLeftover
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wait {
     pub step: Step,
@@ -215,7 +223,11 @@ pub struct Summary {
     pub delete: usize,
     /// Refresh, untrack and forget: state-only changes.
     pub state_only: usize,
+    /// Steps that fall due by themselves (a window passes).
     pub waiting: usize,
+    /// Sets that cannot go on until a person acts (a missing user, a key changed by hand,
+    /// both slots held by keys keyrot does not manage, an unresolved key): error-level.
+    pub blocked: usize,
     /// 1 when the account password policy changes.
     pub policy: usize,
 }
@@ -240,7 +252,13 @@ impl Plan {
             ..Summary::default()
         };
         for set in &self.sets {
-            s.waiting += set.waits.len();
+            for w in &set.waits {
+                if w.needs_a_person() {
+                    s.blocked += 1;
+                } else {
+                    s.waiting += 1;
+                }
+            }
             for a in &set.actions {
                 match a.kind {
                     ActionKind::Import { .. } => s.import += 1,

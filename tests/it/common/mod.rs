@@ -394,3 +394,26 @@ pub fn assert_matches_schema(schema_file: &str, instance: &serde_json::Value) {
     );
 }
 pub mod proxy;
+
+/// `cmd` run under a pseudo-terminal (util-linux `script`), so keyrot sees a terminal on
+/// stdin; what is written to the child's stdin reaches keyrot as typed.
+pub fn under_a_terminal(cmd: &std::process::Command) -> std::process::Command {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let line = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = std::process::Command::new("script");
+    script.args(["-qfec", &format!("exec {line}"), "/dev/null"]);
+    script.env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        script.current_dir(dir);
+    }
+    script
+}
