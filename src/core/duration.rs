@@ -23,8 +23,19 @@ impl Window {
         chrono::Duration::seconds(i64::try_from(self.0).unwrap_or(i64::MAX))
     }
 
-    /// Parses `<number><unit>`; several parts may be chained (`1d12h`).
+    /// Parses `<number><unit>`; several parts may be chained (`1d12h`). A near miss
+    /// (`90 days`, `7days`) is refused with the spelling keyrot reads.
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_strict(text).map_err(|problem| match suggestion(text) {
+            Some(fix) => format!(
+                "`{}` is not a duration keyrot reads: write `{fix}`",
+                text.trim()
+            ),
+            None => format!("{problem} (units: s, m, h, d, w; chained like `1d12h`)"),
+        })
+    }
+
+    fn parse_strict(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if text.is_empty() {
             return Err("empty duration".into());
@@ -62,6 +73,38 @@ impl Window {
         }
         Ok(Window(total))
     }
+}
+
+/// The spelling keyrot reads for a duration written in words (`90 days` → `90d`), if
+/// every part is a number and a known unit word.
+fn suggestion(text: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return None;
+        }
+        let (number, after) = rest.split_at(digits);
+        let after = after.trim_start();
+        let letters = after.len()
+            - after
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
+        let (word, tail) = after.split_at(letters);
+        let unit = match word.to_ascii_lowercase().as_str() {
+            "s" | "sec" | "secs" | "second" | "seconds" => 's',
+            "m" | "min" | "mins" | "minute" | "minutes" => 'm',
+            "h" | "hr" | "hrs" | "hour" | "hours" => 'h',
+            "d" | "day" | "days" => 'd',
+            "w" | "wk" | "wks" | "week" | "weeks" => 'w',
+            _ => return None,
+        };
+        out.push_str(number);
+        out.push(unit);
+        rest = tail.trim_start_matches([' ', ',']).trim_start();
+    }
+    (out != text.trim() && Window::parse_strict(&out).is_ok()).then_some(out)
 }
 
 /// Keeps every window far from chrono's range limits.
@@ -134,5 +177,21 @@ mod tests {
         assert_eq!(humanize(chrono::Duration::minutes(5)), "5m");
         assert_eq!(humanize(chrono::Duration::hours(26)), "1d 2h");
         assert_eq!(humanize(chrono::Duration::days(3)), "3d");
+    }
+
+    #[test]
+    fn near_misses_get_the_spelling_keyrot_reads() {
+        let err = Window::parse("90 days").unwrap_err();
+        assert!(
+            err.contains("`90 days`") && err.contains("write `90d`"),
+            "{err}"
+        );
+        let err = Window::parse("7days").unwrap_err();
+        assert!(err.contains("write `7d`"), "{err}");
+        let err = Window::parse("1 day 12 hours").unwrap_err();
+        assert!(err.contains("write `1d12h`"), "{err}");
+        let err = Window::parse("3 fortnights").unwrap_err();
+        assert!(err.contains("units: s, m, h, d, w"), "{err}");
+        assert_eq!(Window::parse("90d").unwrap().as_secs(), 90 * 86_400);
     }
 }

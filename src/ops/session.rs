@@ -14,7 +14,7 @@ use crate::adapters::store::{
     self, lease, Holder, Lease, LeaseInfo, Lock, StateLock, StateStore, StoreError,
 };
 use crate::core::config::{self, Config, RetryMode, S3Backend, Source};
-use crate::core::diagnostic::LineIndex;
+use crate::core::diagnostic::{Diagnostic, LineIndex};
 use crate::core::model::Time;
 use crate::core::state::State;
 use crate::ops::error::{Error, Result};
@@ -88,6 +88,12 @@ impl Session {
     pub fn load_config(&self) -> Result<Config> {
         let sources = read_sources(&self.config_path)?;
         config::parse(&sources).map_err(Error::Config)
+    }
+
+    /// The config, and what it was accepted with but deserves a look.
+    pub fn load_config_with_warnings(&self) -> Result<(Config, Vec<Diagnostic>)> {
+        let sources = read_sources(&self.config_path)?;
+        config::parse_with_warnings(&sources).map_err(Error::Config)
     }
 
     /// The config when there is a valid one (audit looks at the whole account without).

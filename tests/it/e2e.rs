@@ -172,10 +172,17 @@ fn unused_for_gate_holds_while_the_old_key_is_used() {
     let iam = admin(&moto.endpoint);
     let user = unique_user("gate");
     let old = seed_user(&iam, &user);
-    let windows = "    max_age = \"1h\"\n    overlap = \"10m\"\n    unused_for = \"1d\"\n";
+    // A rotation must be able to finish before the next falls due (max_age > the rest).
+    let windows = "    max_age = \"3d\"\n    overlap = \"10m\"\n    unused_for = \"1d\"\n    inactive_for = \"1h\"\n";
     let project = Project::new(&moto.endpoint, &config(&user, windows));
-    let t0 = chrono::Utc::now() + Duration::hours(2);
-    project.ok(&["apply", "--auto-approve"], Some(t0), 0);
+    // Rotated early, so keyrot's clock stays within unused_for of the real use below.
+    let t0 = chrono::Utc::now() + Duration::hours(1);
+    let address = format!("user.{user}.access_key");
+    project.ok(
+        &["apply", "--auto-approve", "--force-rotate", &address],
+        Some(t0),
+        0,
+    );
 
     // Someone still signs with the old key: its last use is "now".
     assert_eq!(

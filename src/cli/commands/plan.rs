@@ -16,7 +16,10 @@ pub async fn run(
     detailed: bool,
     out: Option<&Path>,
 ) -> Result<u8, Error> {
-    let config = session.load_config()?;
+    let (config, warnings) = session.load_config_with_warnings()?;
+    for w in &warnings {
+        shell.warn(w);
+    }
     let state = session.load_state(&config)?;
     warn_pending(session, shell, &config)?;
     let clients = session.connect(&config).await;

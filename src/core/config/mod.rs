@@ -31,9 +31,16 @@ pub struct Source {
 
 /// Parses and validates all sources together; returns every problem found, in order.
 pub fn parse(sources: &[Source]) -> Result<Config, Vec<Diagnostic>> {
+    parse_with_warnings(sources).map(|(config, _)| config)
+}
+
+/// As [`parse`], with what was accepted but deserves a look (positioned like errors).
+pub fn parse_with_warnings(
+    sources: &[Source],
+) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut walker = Walker::default();
     for source in sources {
         walker.file(source);
     }
-    walker.finish()
+    walker.finish_with_warnings()
 }

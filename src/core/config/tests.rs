@@ -75,7 +75,7 @@ bogus {}
     assert_eq!(
         errs,
         vec![
-            "2:13: bad duration for `max_age`: unknown unit `x` in `90x`",
+            "2:13: bad duration for `max_age`: unknown unit `x` in `90x` (units: s, m, h, d, w; chained like `1d12h`)",
             "3:3: unknown attribute `colour` in `defaults`",
             "6:3: access_key has no `deliver` block: a new secret would have nowhere to go",
             "8:1: duplicate user \"a\"",
@@ -187,5 +187,34 @@ fn bad_user_names_and_formats() {
             "1:1: `bad name!` is not a valid IAM user name",
             "5:2: unknown format `yaml`",
         ]
+    );
+}
+
+#[test]
+fn windows_that_cannot_finish_a_rotation_are_errors_and_short_ones_warnings() {
+    let source = |text: &str| Source {
+        name: "keyrot.hcl".into(),
+        text: text.into(),
+    };
+    let text = "user \"ci\" {\n  access_key {\n    max_age = \"3m\"\n    deliver \"file\" {\n      path = \"ci.json\"\n    }\n  }\n}\n";
+    let errors = parse(&[source(text)]).unwrap_err();
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        shown.iter().any(|e| e.starts_with("keyrot.hcl:1:1")
+            && e.contains(
+                "max_age 3m does not exceed overlap 7d + unused_for 3d + inactive_for 7d = 17d"
+            )),
+        "{shown:#?}"
+    );
+    let small = text.replace(
+        "max_age = \"3m\"",
+        "max_age = \"50m\"\n    overlap = \"10m\"\n    unused_for = \"10m\"\n    inactive_for = \"10m\"",
+    );
+    let (_, warnings) = parse_with_warnings(&[source(&small)]).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].message.contains("under an hour"),
+        "{:?}",
+        warnings[0]
     );
 }

@@ -23,6 +23,8 @@ pub(super) struct Origin {
 #[derive(Default)]
 pub(super) struct Walker {
     pub(super) diagnostics: Vec<Diagnostic>,
+    /// Accepted but worth a look (windows under an hour).
+    pub(super) warnings: Vec<Diagnostic>,
     pub(super) aws: AwsSettings,
     pub(super) aws_origin: Option<Origin>,
     pub(super) defaults: PartialWindows,
@@ -233,10 +235,55 @@ impl Walker {
         true
     }
 
-    pub(super) fn finish(mut self) -> Result<Config, Vec<Diagnostic>> {
+    /// A rotation must be able to finish before the next falls due; windows under an hour
+    /// are allowed (tests, demos) but rarely meant.
+    fn check_windows(&mut self, address: &Address, windows: &Windows, at: &Origin) {
+        let parts = [
+            ("overlap", windows.overlap),
+            ("unused_for", windows.unused_for),
+            ("inactive_for", windows.inactive_for),
+        ];
+        let needed: u64 = parts.iter().map(|(_, w)| w.as_secs()).sum();
+        if windows.max_age.as_secs() <= needed {
+            let sum = parts
+                .iter()
+                .filter(|(_, w)| w.as_secs() > 0)
+                .map(|(name, w)| format!("{name} {w}"))
+                .collect::<Vec<_>>()
+                .join(" + ");
+            self.report(
+                at,
+                format!(
+                    "{address}: max_age {} does not exceed {sum} = {}: a rotation could never finish before the next falls due",
+                    windows.max_age,
+                    Window::from_secs(needed)
+                ),
+                "raise max_age, or shorten the other windows",
+            );
+        }
+        let short: Vec<String> = [("max_age", windows.max_age)]
+            .into_iter()
+            .chain(parts)
+            .filter(|(_, w)| w.as_secs() > 0 && w.as_secs() < 3_600)
+            .map(|(name, w)| format!("{name} = \"{w}\""))
+            .collect();
+        if !short.is_empty() {
+            self.warnings.push(Diagnostic {
+                file: at.file.clone(),
+                line: at.line,
+                column: at.column,
+                message: format!("{address}: {} is under an hour", short.join(", ")),
+                hint: Some("durations count `m` as minutes: write days as `d` (`90d`)".into()),
+            });
+        }
+    }
+
+    pub(super) fn finish_with_warnings(
+        mut self,
+    ) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
         let defaults = self.defaults;
         let mut sets = BTreeMap::new();
-        for (name, _, declared) in std::mem::take(&mut self.users) {
+        for (name, at, declared) in std::mem::take(&mut self.users) {
             for (kind, (windows, sinks, certificate)) in declared {
                 let address = Address {
                     user: name.clone(),
@@ -247,6 +294,7 @@ impl Walker {
                     // No last-use evidence exists for certificates.
                     windows.unused_for = Window::from_secs(0);
                 }
+                self.check_windows(&address, &windows, &at);
                 sets.insert(
                     address.clone(),
                     SetConfig {
@@ -259,12 +307,13 @@ impl Walker {
             }
         }
         if self.diagnostics.is_empty() {
-            Ok(Config {
+            let config = Config {
                 aws: self.aws,
                 sets,
                 password_policy: self.policy,
                 backend: self.backend,
-            })
+            };
+            Ok((config, self.warnings))
         } else {
             Err(self.diagnostics)
         }
