@@ -35,6 +35,16 @@ pub enum IamError {
     /// can succeed, so a run stops.
     #[error("{operation}: the AWS credentials were refused ({message})\n  hint: check the AWS credentials keyrot runs with (--profile, AWS_PROFILE, `aws sso login`); they may be expired")]
     Credentials { operation: String, message: String },
+    /// No credentials in the chain (no profile, no environment, no SSO session).
+    #[error("{operation}: no AWS credentials found\n  hint: pass --profile NAME or set AWS_PROFILE (run `aws sso login --profile NAME` for an SSO profile), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")]
+    NoCredentials { operation: String },
+    /// The endpoint did not answer (DNS, connection, timeout).
+    #[error("{operation}: cannot reach {endpoint} ({reason})\n  hint: check the network, the region (--region) and --endpoint-url / AWS_ENDPOINT_URL")]
+    Unreachable {
+        operation: String,
+        endpoint: String,
+        reason: String,
+    },
     #[error("{operation}: {message}")]
     Other { operation: String, message: String },
 }
@@ -50,13 +60,19 @@ impl IamError {
     pub fn nothing_happened(&self) -> bool {
         matches!(
             self,
-            IamError::NoSuchEntity { .. } | IamError::Denied { .. } | IamError::Credentials { .. }
+            IamError::NoSuchEntity { .. }
+                | IamError::Denied { .. }
+                | IamError::Credentials { .. }
+                | IamError::NoCredentials { .. }
         )
     }
 
     /// Refused for who keyrot is, not for what it asked.
     pub fn is_denied(&self) -> bool {
-        matches!(self, IamError::Denied { .. } | IamError::Credentials { .. })
+        matches!(
+            self,
+            IamError::Denied { .. } | IamError::Credentials { .. } | IamError::NoCredentials { .. }
+        )
     }
 }
 
@@ -90,6 +106,12 @@ pub trait Iam: Sync {
     /// journal dates a create on IAM's clock, which stamps the CreateDate.
     fn clock_skew(&self) -> chrono::Duration {
         chrono::Duration::zero()
+    }
+
+    /// Who keyrot acts as (STS GetCallerIdentity with its own credentials): one call that
+    /// fails fast on missing or refused credentials. `None` when the port cannot tell.
+    fn caller_identity(&self) -> impl Future<Output = Result<Option<String>, IamError>> + Send {
+        async { Ok(None) }
     }
 
     /// GetAccessKeyLastUsed (access keys are the only kind with last-use records).

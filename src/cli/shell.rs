@@ -38,6 +38,15 @@ impl Shell {
         );
     }
 
+    /// Context for a person on stderr, out of the way of stdout (which may be JSON).
+    pub fn note(&self, text: impl std::fmt::Display) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{}",
+            self.style.dim(&text.to_string())
+        );
+    }
+
     /// A line on stderr as it is (a continuation of an error).
     pub fn err_line(&self, text: impl std::fmt::Display) {
         let _ = writeln!(std::io::stderr().lock(), "{text}");

@@ -55,6 +55,8 @@ pub struct Writer<I, R> {
     pub journal: Journal,
     /// The interrupted step settled before anything else, if there was one.
     pub recovered: Option<Recovered>,
+    /// Who keyrot acts as in IAM, checked before anything else reaches IAM.
+    pub identity: Option<String>,
 }
 
 /// What opening an S3 backend found, for the CLI to say.
@@ -196,6 +198,17 @@ impl Session {
         }
     }
 
+    /// AWS clients for a reading command, with who keyrot acts as: a missing or refused
+    /// credential costs one call, not one per user.
+    pub async fn connect_checked(
+        &self,
+        config: &Config,
+    ) -> Result<(Clients<AwsIam, AwsServices>, Option<String>)> {
+        let clients = self.connect(config).await;
+        let identity = clients.iam.caller_identity().await?;
+        Ok((clients, identity))
+    }
+
     /// Lock, state, AWS clients, and any interrupted step settled.
     pub async fn begin_write(
         &self,
@@ -269,7 +282,11 @@ async fn open_writer<I: Iam, R: Remote>(
         clients,
         journal,
         recovered: None,
+        identity: None,
     };
+    // One call that fails fast on missing or refused credentials, before recovery or a
+    // plan makes one call per user.
+    writer.identity = writer.clients.iam.caller_identity().await?;
     writer.recovered = writer.recover(config).await?;
     Ok(writer)
 }

@@ -668,3 +668,59 @@ fn a_missing_user_is_an_error_level_outcome() {
     // A plain plan is still a successful read (Terraform's convention).
     project.ok(&["plan"], None, 0);
 }
+
+/// With no credentials anywhere, one short message says what to do: no SDK debug dump,
+/// and it costs one call (the identity check), not one per user.
+#[test]
+fn no_credentials_is_one_short_message_naming_the_fix() {
+    let moto = Moto::shared();
+    let user = unique_user("nocreds");
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let mut cmd = project.command(&["plan"], None);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let run = with_stdin(cmd, "");
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    for fix in [
+        "--profile",
+        "AWS_PROFILE",
+        "aws sso login",
+        "AWS_ACCESS_KEY_ID",
+    ] {
+        assert!(run.stderr.contains(fix), "names {fix}: {}", run.stderr);
+    }
+    assert!(
+        run.stderr.contains("GetCallerIdentity"),
+        "failed fast: {}",
+        run.stderr
+    );
+    for dump in ["DispatchFailure", "ConnectorError", "Attempted:"] {
+        assert!(!run.stderr.contains(dump), "{dump} in: {}", run.stderr);
+    }
+    assert!(
+        run.stderr.len() < 600,
+        "short: {} chars\n{}",
+        run.stderr.len(),
+        run.stderr
+    );
+}
+
+/// An endpoint that does not answer is named, in keyrot's words.
+#[test]
+fn an_unreachable_endpoint_is_named_in_one_short_message() {
+    // A loopback port nothing listens on: refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let user = unique_user("unreachable");
+    let project = Project::new(&endpoint, &config(&user, ""));
+    let run = project.ok(&["plan"], None, 1);
+    assert!(
+        run.stderr.contains(&format!("cannot reach {endpoint}")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--endpoint-url"), "{}", run.stderr);
+    assert!(!run.stderr.contains("DispatchFailure"), "{}", run.stderr);
+    assert!(run.stderr.len() < 600, "short: {}", run.stderr);
+}

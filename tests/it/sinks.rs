@@ -411,7 +411,9 @@ fn a_key_that_never_works_and_a_denied_secret_leave_nothing_behind() {
         &[],
         1,
         vec![Rule {
-            marker: "Action=GetCallerIdentity",
+            // Only calls signed by a key IAM issued (the new key's proof), not keyrot's own
+            // identity check, which is signed with the test credentials.
+            marker: "Credential=AKIA",
             respond: "403 Forbidden",
             body: denied,
         }],

@@ -16,6 +16,9 @@ use std::sync::Arc;
 
 pub struct AwsIam {
     client: Client,
+    sts: aws_sdk_sts::Client,
+    /// Named in errors when the endpoint does not answer.
+    endpoint: String,
     /// The server's clock minus ours, in milliseconds, from the last response's Date.
     skew_ms: Arc<AtomicI64>,
 }
@@ -26,8 +29,17 @@ impl AwsIam {
         let conf = aws_sdk_iam::config::Builder::from(shared)
             .interceptor(ServerClock(skew_ms.clone()))
             .build();
+        let endpoint = match shared.endpoint_url() {
+            Some(url) => url.to_string(),
+            None => format!(
+                "the AWS endpoints of region {}",
+                shared.region().map_or("us-east-1", |r| r.as_ref())
+            ),
+        };
         AwsIam {
             client: Client::from_conf(conf),
+            sts: aws_sdk_sts::Client::new(shared),
+            endpoint,
             skew_ms,
         }
     }
@@ -63,47 +75,121 @@ fn to_time(t: Option<&DateTime>) -> Time {
         .unwrap_or_default()
 }
 
-fn map_err<E>(
-    operation: &str,
-    err: SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
-) -> IamError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let operation = operation.to_string();
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let message = err
-        .message()
-        .map(str::to_string)
-        .unwrap_or_else(|| aws_sdk_iam::error::DisplayErrorContext(&err).to_string());
-    // moto's auth errors come in a shape the SDK does not parse: read the code from the body.
-    let body_code = || {
-        let body = err.raw_response().and_then(|r| r.body().bytes())?;
-        let text = String::from_utf8_lossy(body);
-        let start = text.find("<Code>")? + "<Code>".len();
-        let end = text[start..].find("</Code>")? + start;
-        Some(text[start..end].to_string())
-    };
-    let code = err
-        .code()
-        .map(str::to_string)
-        .or_else(|| matches!(status, Some(401 | 403)).then(body_code).flatten());
-    match (code.as_deref(), status) {
-        (Some("NoSuchEntity"), _) => IamError::NoSuchEntity { operation, message },
-        (Some("LimitExceeded"), _) => IamError::LimitExceeded { operation, message },
-        (Some("AccessDenied"), _) => IamError::Denied { operation, message },
-        (
-            Some(
-                "InvalidClientTokenId"
-                | "SignatureDoesNotMatch"
-                | "ExpiredToken"
-                | "UnrecognizedClientException",
-            ),
-            _,
-        )
-        | (None, Some(401 | 403)) => IamError::Credentials { operation, message },
-        _ => IamError::Other { operation, message },
+impl AwsIam {
+    /// An SDK error as keyrot says it: transport failures (no credentials, an endpoint that
+    /// does not answer) in one short sentence, service errors by code — and by HTTP status
+    /// and body where moto's auth errors carry no parsed code. Never the SDK's debug dump.
+    fn fail<E>(
+        &self,
+        operation: &str,
+        err: SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
+    ) -> IamError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let operation = operation.to_string();
+        if let Some(e) = transport_failure(&operation, &self.endpoint, &err) {
+            return e;
+        }
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let message = err
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| match status {
+                Some(s) => format!("HTTP {s} ({})", root_cause(&err)),
+                None => root_cause(&err),
+            });
+        // moto's auth errors come in a shape the SDK does not parse: read the code from the body.
+        let body_code = || {
+            let body = err.raw_response().and_then(|r| r.body().bytes())?;
+            let text = String::from_utf8_lossy(body);
+            let start = text.find("<Code>")? + "<Code>".len();
+            let end = text[start..].find("</Code>")? + start;
+            Some(text[start..end].to_string())
+        };
+        let code = err
+            .code()
+            .map(str::to_string)
+            .or_else(|| matches!(status, Some(401 | 403)).then(body_code).flatten());
+        match (code.as_deref(), status) {
+            (Some("NoSuchEntity"), _) => IamError::NoSuchEntity { operation, message },
+            (Some("LimitExceeded"), _) => IamError::LimitExceeded { operation, message },
+            (Some("AccessDenied"), _) => IamError::Denied { operation, message },
+            (
+                Some(
+                    "InvalidClientTokenId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "UnrecognizedClientException",
+                ),
+                _,
+            )
+            | (None, Some(401 | 403)) => IamError::Credentials { operation, message },
+            _ => IamError::Other { operation, message },
+        }
     }
+}
+
+/// No credentials, or no answer from the endpoint: the request never got a service reply.
+fn transport_failure<E, R>(
+    operation: &str,
+    endpoint: &str,
+    err: &SdkError<E, R>,
+) -> Option<IamError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let detail = aws_sdk_iam::error::DisplayErrorContext(err).to_string();
+    let no_credentials = [
+        "no credentials",
+        "credential provider was not enabled",
+        "CredentialsNotLoaded",
+    ]
+    .iter()
+    .any(|s| detail.contains(s));
+    let operation = operation.to_string();
+    let endpoint = endpoint.to_string();
+    match err {
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) if no_credentials => {
+            Some(IamError::NoCredentials { operation })
+        }
+        SdkError::DispatchFailure(d) if d.is_timeout() => Some(IamError::Unreachable {
+            operation,
+            endpoint,
+            reason: "timed out".into(),
+        }),
+        SdkError::DispatchFailure(d) if d.is_io() || d.is_other() => Some(IamError::Unreachable {
+            operation,
+            endpoint,
+            reason: root_cause(err),
+        }),
+        SdkError::TimeoutError(_) => Some(IamError::Unreachable {
+            operation,
+            endpoint,
+            reason: "timed out".into(),
+        }),
+        _ => None,
+    }
+}
+
+/// The innermost cause of an error (`Connection refused (os error 111)`), cut short.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    short(&cause.to_string())
+}
+
+/// At most one line of 160 characters.
+fn short(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    let mut cut: String = line.chars().take(160).collect();
+    if cut.len() < line.len() {
+        cut.push('…');
+    }
+    cut
 }
 
 /// Per-kind calls; `impl Iam` below picks one by kind.
@@ -119,7 +205,7 @@ impl AwsIam {
         while let Some(page) = pages.next().await {
             let page = match page {
                 Ok(page) => page,
-                Err(err) => match map_err("ListAccessKeys", err) {
+                Err(err) => match self.fail("ListAccessKeys", err) {
                     e if e.is_no_such_entity() => return Ok(None),
                     e => return Err(e),
                 },
@@ -146,7 +232,7 @@ impl AwsIam {
             .access_key_id(&key.0)
             .send()
             .await
-            .map_err(|e| map_err("GetAccessKeyLastUsed", e))?;
+            .map_err(|e| self.fail("GetAccessKeyLastUsed", e))?;
         Ok(
             match out.access_key_last_used().and_then(|u| u.last_used_date()) {
                 Some(t) => LastUsed::At(to_time(Some(t))),
@@ -162,7 +248,7 @@ impl AwsIam {
             .user_name(user)
             .send()
             .await
-            .map_err(|e| map_err("CreateAccessKey", e))?;
+            .map_err(|e| self.fail("CreateAccessKey", e))?;
         let key = out.access_key().ok_or_else(|| IamError::Other {
             operation: "CreateAccessKey".into(),
             message: "the response held no key".into(),
@@ -191,7 +277,7 @@ impl AwsIam {
             .status(StatusType::from(status.as_str()))
             .send()
             .await
-            .map_err(|e| map_err("UpdateAccessKey", e))?;
+            .map_err(|e| self.fail("UpdateAccessKey", e))?;
         Ok(())
     }
 
@@ -202,7 +288,7 @@ impl AwsIam {
             .access_key_id(&key.0)
             .send()
             .await
-            .map_err(|e| map_err("DeleteAccessKey", e))?;
+            .map_err(|e| self.fail("DeleteAccessKey", e))?;
         Ok(())
     }
 
@@ -220,7 +306,7 @@ impl AwsIam {
         while let Some(page) = pages.next().await {
             let page = match page {
                 Ok(page) => page,
-                Err(err) => match map_err("ListSigningCertificates", err) {
+                Err(err) => match self.fail("ListSigningCertificates", err) {
                     e if e.is_no_such_entity() => return Ok(None),
                     e => return Err(e),
                 },
@@ -249,7 +335,7 @@ impl AwsIam {
             .certificate_body(certificate_pem)
             .send()
             .await
-            .map_err(|e| map_err("UploadSigningCertificate", e))?;
+            .map_err(|e| self.fail("UploadSigningCertificate", e))?;
         let c = out.certificate().ok_or_else(|| IamError::Other {
             operation: "UploadSigningCertificate".into(),
             message: "the response held no certificate".into(),
@@ -275,7 +361,7 @@ impl AwsIam {
             .status(StatusType::from(status.as_str()))
             .send()
             .await
-            .map_err(|e| map_err("UpdateSigningCertificate", e))?;
+            .map_err(|e| self.fail("UpdateSigningCertificate", e))?;
         Ok(())
     }
 
@@ -286,7 +372,7 @@ impl AwsIam {
             .certificate_id(&id.0)
             .send()
             .await
-            .map_err(|e| map_err("DeleteSigningCertificate", e))?;
+            .map_err(|e| self.fail("DeleteSigningCertificate", e))?;
         Ok(())
     }
 }
@@ -303,6 +389,16 @@ impl Iam for AwsIam {
 
     async fn last_used(&self, key: &KeyId) -> Result<LastUsed, IamError> {
         self.access_key_last_used(key).await
+    }
+
+    async fn caller_identity(&self) -> Result<Option<String>, IamError> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| self.fail("GetCallerIdentity", e))?;
+        Ok(out.arn().map(str::to_string))
     }
 
     fn clock_skew(&self) -> chrono::Duration {
@@ -352,7 +448,7 @@ impl Iam for AwsIam {
     async fn password_policy(&self) -> Result<Option<PasswordPolicy>, IamError> {
         let out = match self.client.get_account_password_policy().send().await {
             Ok(out) => out,
-            Err(e) => match map_err("GetAccountPasswordPolicy", e) {
+            Err(e) => match self.fail("GetAccountPasswordPolicy", e) {
                 e if e.is_no_such_entity() => return Ok(None),
                 e => return Err(e),
             },
@@ -390,14 +486,14 @@ impl Iam for AwsIam {
             .hard_expiry(policy.hard_expiry)
             .send()
             .await
-            .map_err(|e| map_err("UpdateAccountPasswordPolicy", e))?;
+            .map_err(|e| self.fail("UpdateAccountPasswordPolicy", e))?;
         Ok(())
     }
 
     async fn delete_password_policy(&self) -> Result<(), IamError> {
         match self.client.delete_account_password_policy().send().await {
             Ok(_) => Ok(()),
-            Err(e) => match map_err("DeleteAccountPasswordPolicy", e) {
+            Err(e) => match self.fail("DeleteAccountPasswordPolicy", e) {
                 e if e.is_no_such_entity() => Ok(()),
                 e => Err(e),
             },
@@ -426,7 +522,7 @@ impl Iam for AwsIam {
                             self.generate_report().await?;
                         }
                         Some("ReportInProgress") => {}
-                        _ => return Err(map_err("GetCredentialReport", e)),
+                        _ => return Err(self.fail("GetCredentialReport", e)),
                     }
                 }
             }
@@ -448,7 +544,7 @@ impl AwsIam {
             .generate_credential_report()
             .send()
             .await
-            .map_err(|e| map_err("GenerateCredentialReport", e))?;
+            .map_err(|e| self.fail("GenerateCredentialReport", e))?;
         Ok(out.state().is_some_and(|s| s.as_str() == "COMPLETE"))
     }
 }

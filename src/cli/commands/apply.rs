@@ -1,5 +1,6 @@
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
+use crate::cli::commands::say_identity;
 use crate::cli::commands::{say_opened, say_recovered};
 use crate::cli::exit;
 use crate::cli::render;
@@ -32,6 +33,7 @@ pub async fn run(
     }
     let config = session.load_config()?;
     let mut writer = session.begin_write("apply", &config).await?;
+    say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
     let plan = ops::plan::make(
@@ -75,6 +77,7 @@ pub async fn run_saved(
     ));
     let config = session.load_config()?;
     let mut writer = session.begin_write("apply", &config).await?;
+    say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
     if let Err(refusal) = ops::admit::check(&writer, &config, &file, bounds, session.now).await? {

@@ -1,3 +1,4 @@
+use crate::cli::commands::say_identity;
 use crate::cli::exit;
 use crate::cli::render::{self, timestamp};
 use crate::cli::shell::Shell;
@@ -12,7 +13,8 @@ pub async fn run(
 ) -> Result<u8, Error> {
     // The config is optional here: audit looks at the whole account.
     let config = session.optional_config();
-    let clients = session.connect(&config).await;
+    let (clients, identity) = session.connect_checked(&config).await?;
+    say_identity(shell, identity.as_deref());
     let findings = ops::audit::audit(&clients.iam, session.now, options).await?;
     if json {
         let doc = serde_json::json!({

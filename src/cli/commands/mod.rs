@@ -51,3 +51,10 @@ pub fn say_recovered(shell: &Shell, recovered: &Option<Recovered>) {
     }
     shell.out("");
 }
+
+/// Who keyrot acts as, on stderr (stdout may be JSON for a machine).
+pub fn say_identity(shell: &Shell, identity: Option<&str>) {
+    if let Some(arn) = identity {
+        shell.note(format!("Acting as {arn}"));
+    }
+}

@@ -1,3 +1,4 @@
+use crate::cli::commands::say_identity;
 use crate::cli::render;
 use crate::cli::render::markdown::SavedFile;
 use crate::cli::shell::Shell;
@@ -22,7 +23,8 @@ pub async fn run(
     }
     let state = session.load_state(&config)?;
     warn_pending(session, shell, &config)?;
-    let clients = session.connect(&config).await;
+    let (clients, identity) = session.connect_checked(&config).await?;
+    say_identity(shell, identity.as_deref());
     let iam = &clients.iam;
     let mut planned = ops::plan::make(iam, &config, &state, options, session.now).await?;
     let (findings, unreadable) = ops::plan::findings(iam, &config, session.now).await;

@@ -1,3 +1,4 @@
+use crate::cli::commands::say_identity;
 use crate::cli::exit;
 use crate::cli::render;
 use crate::cli::shell::Shell;
@@ -7,7 +8,8 @@ pub async fn run(session: &Session, shell: &Shell, json: bool) -> Result<u8, Err
     let config = session.load_config()?;
     let state = session.load_state(&config)?;
     let unfinished = session.pending(&config)?;
-    let clients = session.connect(&config).await;
+    let (clients, identity) = session.connect_checked(&config).await?;
+    say_identity(shell, identity.as_deref());
     let status =
         ops::status::status(&clients.iam, &config, &state, unfinished, session.now).await?;
     if json {

@@ -134,9 +134,12 @@ impl ApplyError {
     pub fn stops_everything(&self) -> bool {
         match self {
             ApplyError::Store(_) | ApplyError::Journal(_) | ApplyError::Unsettled(_) => true,
-            ApplyError::Iam { source, .. } | ApplyError::Policy(source) => {
-                matches!(source, IamError::Credentials { .. })
-            }
+            ApplyError::Iam { source, .. } | ApplyError::Policy(source) => matches!(
+                source,
+                IamError::Credentials { .. }
+                    | IamError::NoCredentials { .. }
+                    | IamError::Unreachable { .. }
+            ),
             _ => false,
         }
     }
