@@ -5,7 +5,7 @@ use crate::adapters::fsutil::write_atomic;
 use crate::adapters::iam::Iam;
 use crate::core::audit::{self, Finding};
 use crate::core::config::{CertSource, Config};
-use crate::core::model::{Address, Time};
+use crate::core::model::{Address, CredentialKind, Time};
 use crate::core::plan::saved::{self as planfile, BackendId, Facts, SavedPlan};
 use crate::core::plan::Plan;
 use crate::core::plan::PlanOptions;
@@ -57,8 +57,10 @@ pub async fn make<I: Iam>(
     })
 }
 
-/// Credential-report findings for the declared users. A report that cannot be read is
-/// not a failed plan: the error comes back beside an empty list, for a warning.
+/// Credential-report findings about what keyrot does not manage: the root account, users
+/// and credential kinds no set declares. (What it manages, the plan itself shows with ages,
+/// last use and the schedule, on keyrot's clock.) A report that cannot be read is not a
+/// failed plan: the error comes back beside an empty list, for a warning.
 pub async fn findings<I: Iam>(
     iam: &I,
     config: &Config,
@@ -73,13 +75,24 @@ pub async fn findings<I: Iam>(
     };
     match report {
         Ok(all) => (
-            all.into_iter()
-                .filter(|f| config.sets.keys().any(|a| a.user == f.user))
-                .collect(),
+            all.into_iter().filter(|f| !managed(config, f)).collect(),
             None,
         ),
         Err(e) => (Vec::new(), Some(e)),
     }
+}
+
+/// Whether a finding is about a credential some set of the config manages.
+fn managed(config: &Config, finding: &Finding) -> bool {
+    let kind = match finding.check {
+        "key_too_old" | "key_unused" => CredentialKind::AccessKey,
+        "cert_too_old" => CredentialKind::SigningCertificate,
+        _ => return false,
+    };
+    config.sets.contains_key(&Address {
+        user: finding.user.clone(),
+        kind,
+    })
 }
 
 /// The config's digest, plus the contents of bring-your-own certificate files: a saved
