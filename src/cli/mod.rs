@@ -43,12 +43,18 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub region: Option<String>,
     /// IAM endpoint, e.g. a local emulator (overrides the config's `aws.endpoint_url`).
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", hide_env_values = true)]
     pub endpoint_url: Option<String>,
     /// Plan as if it were this time (RFC 3339), for what-if planning and tests.
-    #[arg(long, global = true, env = "KEYROT_NOW", value_parser = instant::parse)]
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROT_NOW",
+        hide_env_values = true,
+        value_parser = instant::parse
+    )]
     pub now: Option<Time>,
-    /// Let a writing command (apply, rollback, resume) run on a clock moved by --now /
+    /// Let a writing command (apply, rollback, resume, import) run on a clock moved by --now /
     /// KEYROT_NOW more than a minute from the real one; the state records both.
     #[arg(long, global = true)]
     pub allow_clock_override: bool,
@@ -102,17 +108,22 @@ pub enum Command {
     },
     /// Render a saved plan.
     Show {
+        /// A plan saved with `keyrot plan -out FILE`.
         plan_file: PathBuf,
         #[command(flatten)]
         output: Output,
     },
     /// Each credential set's phase, key ages, last use, and what comes next.
     Status {
+        /// Print machine-readable JSON (with `format_version`).
         #[arg(long)]
         json: bool,
     },
     /// Reactivate the previous key of a set at its checkpoint, and hold the rotation.
-    Rollback { address: String },
+    Rollback {
+        /// The credential set, e.g. user.NAME.access_key.
+        address: String,
+    },
     /// Manage a key marked unresolved (one an interrupted create may have made): the next
     /// plan imports it like any key keyrot did not create.
     Import {
@@ -122,9 +133,13 @@ pub enum Command {
         key_id: String,
     },
     /// Continue a rotation held by rollback.
-    Resume { address: String },
+    Resume {
+        /// The credential set, e.g. user.NAME.access_key.
+        address: String,
+    },
     /// Account-wide credential findings from the IAM credential report (never changes IAM).
     Audit {
+        /// Print machine-readable JSON (with `format_version`).
         #[arg(long)]
         json: bool,
         /// Active keys and certificates older than this are findings.
@@ -136,7 +151,10 @@ pub enum Command {
     },
     /// Remove a state lock left by a process that is gone, or (S3) a stuck run's live
     /// lease, which fences it off (the id is in the lock error).
-    ForceUnlock { lock_id: String },
+    ForceUnlock {
+        /// The lock's id, as the "state is locked" error names it.
+        lock_id: String,
+    },
     /// Read or replace the stored state (and migrate it between backends).
     State {
         #[command(subcommand)]
@@ -151,7 +169,9 @@ pub enum StateCommand {
     /// Replace the stored state with FILE, keeping its lineage and serial. Refuses another
     /// lineage, an older serial, or the same serial with other content unless --force.
     Push {
+        /// A state file (e.g. from `keyrot state pull`).
         file: PathBuf,
+        /// Replace even a state of another lineage or a newer serial.
         #[arg(long)]
         force: bool,
     },
@@ -398,4 +418,33 @@ fn holder_from_env() -> Holder {
 
 fn parse_window(text: &str) -> Result<Window, String> {
     Window::parse(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `--help` says what every command, argument and flag is for.
+    #[test]
+    fn every_command_and_flag_is_described() {
+        fn check(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(name.clone());
+                }
+                check(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        check(&Cli::command(), "keyrot", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
 }

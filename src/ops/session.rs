@@ -340,7 +340,7 @@ fn read_sources(path: &Path) -> Result<Vec<Source>> {
 fn read_source(path: &Path) -> Result<Source> {
     let bytes = std::fs::read(path).map_err(|e| {
         Error::Invalid(format!(
-            "cannot read config {}: {e}\n  hint: create keyrot.hcl (see examples/) or pass -c PATH",
+            "cannot read config {}: {e}\n  hint: `keyrot init` writes a starter keyrot.hcl (more in examples/), or pass -c PATH",
             path.display()
         ))
     })?;
