@@ -48,9 +48,10 @@ defaults {
 
 user "USER" {
   access_key {
+    # Written atomically; a new file is mode 0600. Formats: json | credentials | env.
     deliver "file" {
-      path   = "secrets/USER.json"   # written atomically, mode 0600
-      format = "json"                # json | credentials | env
+      path   = "secrets/USER.json"
+      format = "json"
     }
   }
 }
