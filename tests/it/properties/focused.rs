@@ -8,19 +8,15 @@ use chrono::{Duration, TimeZone, Utc};
 use keyrot::adapters::store::journal::Journal;
 use keyrot::adapters::store::StateStore;
 use keyrot::core::config::Windows;
-use keyrot::core::model::{Address, KeyStatus};
+use keyrot::core::model::{Address, KeyStatus, Time};
 use keyrot::core::plan::ActionKind;
 use keyrot::core::plan::PlanOptions;
 use keyrot::ops::apply::Applier;
 use keyrot::ops::recover;
 
-/// A delivery fails, a sink cannot be put back, and the process dies right after the clean-up
-/// deleted the new key: the sink holds a deleted key. The next command's recovery must say
-/// so, as the live failure would have (otherwise consumers read a dead key until the next
-/// rotation, and nobody was told).
-#[test]
-fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
-    quiet_crashes();
+/// A runtime, the schedule's start, and a harness over one user `u0` with default windows,
+/// `sinks`, and the keys IAM has at the start ((Active, age in hours)).
+fn one_user(sinks: Sinks, keys: Vec<(bool, i64)>) -> (tokio::runtime::Runtime, Time, Harness) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -29,13 +25,24 @@ fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
     let sc = Schedule {
         users: vec![UserSpec {
             windows: Windows::default(),
-            sinks: Sinks::ParameterAndSecret,
-            keys: vec![(true, 24 * 100)],
+            sinks,
+            keys,
         }],
         cert: None,
         steps: Vec::new(),
     };
-    let mut h = Harness::new(&sc, start);
+    let h = Harness::new(&sc, start);
+    (rt, start, h)
+}
+
+/// A delivery fails, a sink cannot be put back, and the process dies right after the clean-up
+/// deleted the new key: the sink holds a deleted key. The next command's recovery must say
+/// so, as the live failure would have (otherwise consumers read a dead key until the next
+/// rotation, and nobody was told).
+#[test]
+fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
+    quiet_crashes();
+    let (rt, start, mut h) = one_user(Sinks::ParameterAndSecret, vec![(true, 24 * 100)]);
     let rule = |op, fault| Rule {
         op: Some(op),
         when: When::Nth(1),
@@ -85,21 +92,7 @@ fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
 /// deactivation re-reads last use and leaves the key Active, the other sets unaffected.
 #[test]
 fn a_key_used_after_the_plan_is_not_deactivated() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let start = Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap();
-    let sc = Schedule {
-        users: vec![UserSpec {
-            windows: Windows::default(),
-            sinks: Sinks::File,
-            keys: vec![(true, 24 * 100)],
-        }],
-        cert: None,
-        steps: Vec::new(),
-    };
-    let mut h = Harness::new(&sc, start);
+    let (rt, start, mut h) = one_user(Sinks::File, vec![(true, 24 * 100)]);
     let address = Address::access_key("u0");
     // Day 0: import and create; the old key is now the previous one.
     let first = h.run(&rt, start, &PlanOptions::default(), &mut Stats::default());
@@ -170,21 +163,7 @@ fn a_key_used_after_the_plan_is_not_deactivated() {
 #[test]
 fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
     quiet_crashes();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let start = Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap();
-    let sc = Schedule {
-        users: vec![UserSpec {
-            windows: Windows::default(),
-            sinks: Sinks::File,
-            keys: Vec::new(),
-        }],
-        cert: None,
-        steps: Vec::new(),
-    };
-    let mut h = Harness::new(&sc, start);
+    let (rt, start, mut h) = one_user(Sinks::File, Vec::new());
     let address = Address::access_key("u0");
     // The create happens in IAM, then the process dies before the answer is journaled.
     h.iam.arm(
@@ -273,21 +252,7 @@ fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
 #[test]
 fn a_used_key_after_an_interrupted_create_is_never_deleted() {
     quiet_crashes();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let start = Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap();
-    let sc = Schedule {
-        users: vec![UserSpec {
-            windows: Windows::default(),
-            sinks: Sinks::File,
-            keys: Vec::new(),
-        }],
-        cert: None,
-        steps: Vec::new(),
-    };
-    let mut h = Harness::new(&sc, start);
+    let (rt, start, mut h) = one_user(Sinks::File, Vec::new());
     let address = Address::access_key("u0");
     h.iam.arm(
         vec![Rule {
