@@ -32,31 +32,6 @@ impl Default for AuditOptions {
     }
 }
 
-/// Splits one CSV line, honouring double quotes.
-fn split_csv(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                if let Some(f) = fields.last_mut() {
-                    f.push('"');
-                }
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(String::new()),
-            c => {
-                if let Some(f) = fields.last_mut() {
-                    f.push(c)
-                }
-            }
-        }
-    }
-    fields
-}
-
 /// The report's own dates, so a reader can tell them from keyrot's clock (`--now`).
 fn day(t: Time) -> String {
     t.format("%Y-%m-%d").to_string()
@@ -67,23 +42,33 @@ fn time(value: &str) -> Option<Time> {
     value.parse().ok()
 }
 
+/// Findings from the credential report's CSV (RFC 4180: quoted fields, embedded commas,
+/// quotes and line breaks are read by the `csv` crate).
 pub fn findings(csv: &str, now: Time, options: &AuditOptions) -> Result<Vec<Finding>, String> {
-    let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
-    let header = split_csv(lines.next().ok_or("the credential report is empty")?);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(csv.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("the credential report is not CSV: {e}"))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if header.iter().all(|h| h.trim().is_empty()) {
+        return Err("the credential report is empty".into());
+    }
     let col = |name: &str| header.iter().position(|h| h == name);
     let need =
         |name: &str| col(name).ok_or(format!("the credential report has no `{name}` column"));
     let user_col = need("user")?;
     let mut out = Vec::new();
-    for line in lines {
-        let row = split_csv(line);
-        let get = |name: &str| {
-            col(name)
-                .and_then(|i| row.get(i))
-                .map(String::as_str)
-                .unwrap_or("")
-        };
-        let user = row.get(user_col).cloned().unwrap_or_default();
+    for record in reader.records() {
+        let row = record.map_err(|e| format!("the credential report is not CSV: {e}"))?;
+        if row.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        let get = |name: &str| col(name).and_then(|i| row.get(i)).unwrap_or("");
+        let user = row.get(user_col).unwrap_or_default().to_string();
         for n in 1..=2 {
             access_key_findings(&mut out, &user, n, &get, now, options);
         }
@@ -219,5 +204,27 @@ mod tests {
     fn a_report_without_columns_is_an_error_not_a_panic() {
         assert!(findings("", Time::default(), &AuditOptions::default()).is_err());
         assert!(findings("a,b\n1,2", Time::default(), &AuditOptions::default()).is_err());
+    }
+
+    /// RFC 4180: a quoted field may hold commas, doubled quotes and a line break; the row
+    /// after it is still read with the right columns.
+    #[test]
+    fn quoted_fields_follow_rfc_4180() {
+        let csv = format!(
+            "{HEADER}\n\
+             \"odd \"\"name\"\",\nsecond line\",arn:aws:iam::1:user/odd,2026-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-01-01T00:00:00+00:00,2026-05-01T00:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
+             old,arn:aws:iam::1:user/old,2026-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-01-01T00:00:00+00:00,2026-05-01T00:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        );
+        let now: Time = "2026-05-01T00:00:00Z".parse().unwrap();
+        let found = findings(&csv, now, &AuditOptions::default()).unwrap();
+        let codes: Vec<_> = found.iter().map(|f| (f.user.as_str(), f.check)).collect();
+        assert_eq!(
+            codes,
+            vec![
+                ("odd \"name\",\nsecond line", "key_too_old"),
+                ("old", "key_too_old")
+            ]
+        );
+        assert!(findings("", now, &AuditOptions::default()).is_err());
     }
 }
