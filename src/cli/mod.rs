@@ -164,6 +164,19 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum StateCommand {
+    /// Every credential set the state tracks, with its phase.
+    List,
+    /// One set's tracked keys, roles, statuses and times.
+    Show {
+        /// The credential set, e.g. user.NAME.access_key.
+        address: String,
+    },
+    /// Stop managing a set: it leaves the state; IAM and its sinks are untouched (a set the
+    /// config still declares is imported again by the next plan).
+    Rm {
+        /// The credential set, e.g. user.NAME.access_key.
+        address: String,
+    },
     /// Print the state exactly as stored (local file or S3).
     Pull,
     /// Replace the stored state with FILE, keeping its lineage and serial. Refuses another
@@ -293,6 +306,17 @@ fn clock_allowed(cli: &Cli, now: Time, real: Time) -> Result<(), Error> {
     Ok(())
 }
 
+fn state_command(session: &Session, shell: &Shell, command: &StateCommand) -> Result<u8, Error> {
+    let address = |text: &str| Address::parse(text).map_err(Error::Invalid);
+    match command {
+        StateCommand::List => commands::state::list(session, shell),
+        StateCommand::Show { address: a } => commands::state::show(session, shell, &address(a)?),
+        StateCommand::Rm { address: a } => commands::state::rm(session, shell, &address(a)?),
+        StateCommand::Pull => commands::state::pull(session, shell),
+        StateCommand::Push { file, force } => commands::state::push(session, shell, file, *force),
+    }
+}
+
 /// `apply`, or `apply FILE` (exactly as it was made: no shaping flags).
 async fn apply(
     session: &Session,
@@ -384,12 +408,7 @@ async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result
             commands::audit::run(session, shell, *json, &options).await
         }
         Command::ForceUnlock { lock_id } => commands::unlock::run(session, shell, lock_id),
-        Command::State {
-            command: StateCommand::Pull,
-        } => commands::state::pull(session, shell),
-        Command::State {
-            command: StateCommand::Push { file, force },
-        } => commands::state::push(session, shell, file, *force),
+        Command::State { command } => state_command(session, shell, command),
     }
 }
 

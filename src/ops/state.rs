@@ -1,9 +1,12 @@
-//! `keyrot state pull` and `state push FILE`: the state as stored, and replacing it
-//! (a migration between the local file and S3 keeps lineage and serial).
+//! `keyrot state list|show|rm|pull|push`: what the state tracks, dropping a set from
+//! management, the state as stored, and replacing it (a migration between the local file
+//! and S3 keeps lineage and serial).
 
 use crate::adapters::store::StoreError;
 use crate::core::config::Config;
+use crate::core::model::Address;
 use crate::core::state::file as state_file;
+use crate::core::state::{SetState, State};
 use crate::ops::error::{Error, Result};
 use crate::ops::session::{BackendNotes, Session};
 use std::path::Path;
@@ -81,4 +84,31 @@ pub fn push(session: &Session, config: &Config, file: &Path, force: bool) -> Res
         replaced: exists.then_some((current.lineage, current.serial)),
         notes: opened.notes,
     })
+}
+
+/// The state as tracked (a missing state is empty).
+pub fn read(session: &Session, config: &Config) -> Result<State> {
+    Ok(session.reader(config)?.load()?)
+}
+
+/// Stops managing `address`: the set leaves the state (under the lock, with serial and
+/// backup); IAM and every sink are left as they are. Returns what was removed.
+pub fn remove(session: &Session, config: &Config, address: &Address) -> Result<SetState> {
+    let mut opened = session.open("state rm", config)?;
+    if let Some(intent) = opened.journal.pending()? {
+        if &intent.address == address {
+            return Err(Error::Invalid(format!(
+                "an interrupted {:?} of {address} is unsettled\n  hint: run `keyrot apply` first; it settles it",
+                intent.op
+            )));
+        }
+    }
+    let mut state = opened.store.load()?;
+    let removed = state.sets.remove(address).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{address} is not in the state; `keyrot state list` shows what is"
+        ))
+    })?;
+    opened.store.save(&mut state)?;
+    Ok(removed)
 }

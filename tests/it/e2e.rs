@@ -724,3 +724,53 @@ fn an_unreachable_endpoint_is_named_in_one_short_message() {
     assert!(!run.stderr.contains("DispatchFailure"), "{}", run.stderr);
     assert!(run.stderr.len() < 600, "short: {}", run.stderr);
 }
+
+/// `state list` and `show` read the tracked sets; `state rm` drops one from management
+/// (serial bumped, backup kept) and never touches IAM or its sink.
+#[test]
+fn state_rm_stops_managing_a_set_and_leaves_iam_alone() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let user = unique_user("staterm");
+    seed_user(&iam, &user);
+    let project = Project::new(&moto.endpoint, &config(&user, ""));
+    let address = format!("user.{user}.access_key");
+    project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 0);
+    let keys = live_keys(&iam, &user);
+    let delivered = std::fs::read(project.path(&format!("secrets/{user}.json"))).unwrap();
+    let serial = project.state_json()["serial"].as_u64().unwrap();
+
+    let list = project.ok(&["state", "list"], None, 0);
+    assert!(
+        list.stdout.contains(&format!("{address}  overlap")),
+        "{}",
+        list.stdout
+    );
+    let show = project.ok(&["state", "show", &address], None, 0);
+    assert!(
+        show.stdout.contains("current key") && show.stdout.contains("previous key"),
+        "{}",
+        show.stdout
+    );
+
+    let rm = project.ok(&["state", "rm", &address], None, 0);
+    assert!(
+        rm.stdout.contains("IAM and its sinks are untouched"),
+        "{}",
+        rm.stdout
+    );
+    let state = project.state_json();
+    assert!(state["credential_sets"].get(&address).is_none(), "{state}");
+    assert_eq!(state["serial"].as_u64().unwrap(), serial + 1);
+    assert!(project.path("state/keyrot.json.backup").exists());
+    assert_eq!(live_keys(&iam, &user), keys, "IAM untouched");
+    assert_eq!(
+        std::fs::read(project.path(&format!("secrets/{user}.json"))).unwrap(),
+        delivered,
+        "sink untouched"
+    );
+    // The config still declares it: the next plan shows its keys to import again.
+    let plan = project.ok(&["plan"], Some(days_from_now(100)), 0);
+    assert!(plan.stdout.contains("import key"), "{}", plan.stdout);
+    project.ok(&["state", "rm", &address], None, 1);
+}
