@@ -160,6 +160,18 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Print the completion script for SHELL to stdout (see the README for where it goes).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write a man page for every command (keyrot.1, keyrot-plan.1, …) into DIR.
+    Man {
+        /// The directory to write the pages into (made if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -390,6 +402,8 @@ async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result
         Command::State {
             command: StateCommand::Push { file, force },
         } => commands::state::push(session, shell, file, *force),
+        Command::Completions { shell: target } => commands::completions::run(shell, *target),
+        Command::Man { dir } => commands::man::run(shell, dir),
     }
 }
 
