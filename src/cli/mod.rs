@@ -25,7 +25,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "keyrot",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KEYROT_GIT_COMMIT"), ")"),
     about = "Plan and apply zero-downtime rotation of AWS IAM access keys and signing certificates, and the account password policy",
     after_help = exit::HELP
 )]

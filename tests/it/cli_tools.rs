@@ -1,5 +1,5 @@
-//! The commands that fit keyrot into a shell and a system: completions and man pages,
-//! run as the real binary in an empty directory (no config, no state: these
+//! The commands that fit keyrot into a shell and a system: completions, man pages and
+//! `--version`, run as the real binary in an empty directory (no config, no state: these
 //! commands read neither).
 
 use std::process::{Command, Output};
@@ -70,4 +70,17 @@ fn man_writes_a_page_per_command_into_the_current_directory_by_default() {
     assert!(String::from_utf8(out.stdout)
         .unwrap()
         .contains("keyrot-state-push.1"));
+}
+
+#[test]
+fn version_names_the_release_and_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = keyrot(dir.path(), &["--version"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.trim();
+    let want = format!("keyrot {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(line.starts_with(&want), "{line}");
+    let commit = line[want.len()..].trim_end_matches(')');
+    let hex = commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit());
+    assert!(hex || commit == "unknown", "not a commit: {commit:?}");
 }
