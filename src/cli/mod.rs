@@ -25,7 +25,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "keyrot",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KEYROT_GIT_COMMIT"), ")"),
     about = "Plan and apply zero-downtime rotation of AWS IAM access keys and signing certificates, and the account password policy",
     after_help = exit::HELP
 )]
@@ -159,6 +159,18 @@ pub enum Command {
     State {
         #[command(subcommand)]
         command: StateCommand,
+    },
+    /// Print the completion script for SHELL to stdout (see the README for where it goes).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write a man page for every command (keyrot.1, keyrot-plan.1, …) into DIR.
+    Man {
+        /// The directory to write the pages into (made if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -409,6 +421,8 @@ async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result
         }
         Command::ForceUnlock { lock_id } => commands::unlock::run(session, shell, lock_id),
         Command::State { command } => state_command(session, shell, command),
+        Command::Completions { shell: target } => commands::completions::run(shell, *target),
+        Command::Man { dir } => commands::man::run(shell, dir),
     }
 }
 

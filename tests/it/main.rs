@@ -8,6 +8,7 @@ mod architecture;
 mod audit;
 mod auth;
 mod certs;
+mod cli_tools;
 mod crash;
 mod e2e;
 mod examples;

@@ -3,8 +3,10 @@
 
 pub mod apply;
 pub mod audit;
+pub mod completions;
 pub mod import;
 pub mod init;
+pub mod man;
 pub mod plan;
 pub mod resume;
 pub mod rollback;
