@@ -29,13 +29,24 @@ pub async fn status<I: Iam>(
     now: Time,
 ) -> Result<Status> {
     let planned = plan::make(iam, config, state, &PlanOptions::default(), now).await?;
-    let ids: Vec<KeyId> = planned
+    // Last use the plan already read is reused; only kinds IAM records it for are asked.
+    let mut inv = Inventory::default();
+    let mut ids: Vec<KeyId> = Vec::new();
+    for set in planned
         .plan
         .sets
         .iter()
-        .flat_map(|s| s.keys.iter().map(|k| k.id.clone()))
-        .collect();
-    let mut inv = Inventory::default();
+        .filter(|s| s.address.kind.has_last_use())
+    {
+        for k in &set.keys {
+            match &k.last_used {
+                Some(used) => {
+                    inv.last_used.insert(k.id.clone(), used.clone());
+                }
+                None => ids.push(k.id.clone()),
+            }
+        }
+    }
     inventory::read_last_used(iam, &ids, &mut inv).await?;
     let phases = planned
         .plan

@@ -18,8 +18,6 @@ mod stdout;
 pub use crate::adapters::remote::{NoRemote, ParameterMeta, Remote};
 use crate::core::config::Sink;
 use crate::core::model::{KeyId, Time};
-pub use format::render;
-pub use profile::update_profile;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::io::Write;
