@@ -5,6 +5,7 @@ pub mod aws;
 pub mod certs;
 pub mod crash;
 pub mod fsutil;
+pub mod http;
 pub mod iam;
 pub mod process;
 pub mod remote;

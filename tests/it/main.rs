@@ -15,6 +15,7 @@ mod examples;
 mod fake;
 mod faults;
 mod hostile;
+mod http;
 mod planner;
 mod policy;
 mod properties;

@@ -393,6 +393,7 @@ pub fn assert_matches_schema(schema_file: &str, instance: &serde_json::Value) {
         "{schema_file}: {errors:#?}\n{instance:#}"
     );
 }
+pub mod http_server;
 pub mod proxy;
 
 /// `cmd` run under a pseudo-terminal (util-linux `script`), so keyrot sees a terminal on

@@ -106,7 +106,7 @@ impl Proxy {
 }
 
 /// Reads one HTTP/1.1 request (headers and a Content-Length body).
-fn read_request(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+pub fn read_request(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -134,7 +134,7 @@ fn read_request(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
