@@ -1,6 +1,8 @@
 //! The small IAM interface keyrot needs. `aws` implements it; tests can swap it.
 
-use crate::core::model::{Address, CredentialKind, KeyId, KeyStatus, LastUsed, LiveKey};
+use crate::core::model::{
+    Address, CredentialKind, IamUser, KeyId, KeyStatus, LastUsed, LiveKey, UserQuery,
+};
 use crate::core::policy::PasswordPolicy;
 use secrecy::SecretString;
 use std::fmt;
@@ -113,6 +115,14 @@ pub trait Iam: Sync {
     fn caller_identity(&self) -> impl Future<Output = Result<Option<String>, IamError>> + Send {
         async { Ok(None) }
     }
+
+    /// The users selectors choose from: ListUsers under the query's path, or, when tags are
+    /// asked for, the pages of GetAccountAuthorizationDetails (users with their tags; never
+    /// one call per user).
+    fn list_users(
+        &self,
+        query: &UserQuery,
+    ) -> impl Future<Output = Result<Vec<IamUser>, IamError>> + Send;
 
     /// GetAccessKeyLastUsed (access keys are the only kind with last-use records).
     fn last_used(&self, key: &KeyId) -> impl Future<Output = Result<LastUsed, IamError>> + Send;

@@ -25,6 +25,34 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Where something stands in a config file, for messages that point at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Position {
+    /// A diagnostic at this position; an empty hint is none.
+    pub fn diagnostic(&self, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
+        let hint: String = hint.into();
+        Diagnostic {
+            file: self.file.clone(),
+            line: self.line,
+            column: self.column,
+            message: message.into(),
+            hint: (!hint.is_empty()).then_some(hint),
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
 /// Maps byte offsets of one source text to 1-based line and column (in characters).
 pub struct LineIndex<'a> {
     text: &'a str,

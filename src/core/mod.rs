@@ -10,4 +10,5 @@ pub mod model;
 pub mod plan;
 pub mod planner;
 pub mod policy;
+pub mod selection;
 pub mod state;

@@ -274,6 +274,25 @@ pub enum LastUsed {
     At(Time),
 }
 
+/// An IAM user as a listing returns it: what selectors choose by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IamUser {
+    pub name: String,
+    /// The IAM path, `/` when none was given.
+    pub path: String,
+    /// Empty when the listing was not asked for tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What one user listing must return so that it serves every selector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Only users under this path (ListUsers' PathPrefix); `None`: every user.
+    pub path_prefix: Option<String>,
+    /// Each user's tags too: a listing that carries them (one paged call, not one per user).
+    pub with_tags: bool,
+}
+
 /// Live IAM facts for the declared credential sets. A set absent from `credentials` is one
 /// whose user does not exist.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -36,6 +36,8 @@ pub async fn check<I: Iam, R: Remote>(
     let ids = planfile::keys_with_last_use(&saved.facts);
     inventory::read_last_used(iam, &ids, &mut inv).await?;
     let mut moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &sets));
+    let chosen = config.selection.clone().unwrap_or_default();
+    moved.extend(planfile::selection_moved(&saved.selections, &chosen));
     let live_policy = match seen_policy(config, saved) {
         Some(seen) => {
             let live = iam.password_policy().await?;

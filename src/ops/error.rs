@@ -64,6 +64,10 @@ pub enum Error {
     #[error("{}\n{} error(s) in the config; nothing was read from IAM and state is untouched",
         .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"), .0.len())]
     Config(Vec<Diagnostic>),
+    /// What selectors chose from live IAM cannot be used (a user two selectors choose).
+    #[error("{}\n{} error(s) in what the selectors chose from IAM; nothing was changed",
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"), .0.len())]
+    Selection(Vec<Diagnostic>),
     /// Input keyrot cannot use (a file, an address, a certificate pair); the message says
     /// what to do.
     #[error("{0}")]

@@ -164,6 +164,7 @@ pub fn saved_plan(
         }),
         config_digest: config_digest(config),
         facts: planned.facts.clone(),
+        selections: config.selection.clone().unwrap_or_default(),
         plan: planned.plan.clone(),
     }
 }

@@ -18,7 +18,7 @@ use crate::core::diagnostic::{Diagnostic, LineIndex};
 use crate::core::model::Time;
 use crate::core::state::State;
 use crate::ops::error::{Error, Result};
-use crate::ops::recover;
+use crate::ops::{fleet, recover};
 use std::path::{Path, PathBuf};
 
 /// Where a command reads and writes, and as whom it talks to AWS. Command-line values
@@ -57,6 +57,8 @@ pub struct Writer<I, R> {
     pub recovered: Option<Recovered>,
     /// Who keyrot acts as in IAM, checked before anything else reaches IAM.
     pub identity: Option<String>,
+    /// What expanding the selectors found worth a look (a selector that chose nobody).
+    pub selection_warnings: Vec<Diagnostic>,
 }
 
 /// What opening an S3 backend found, for the CLI to say.
@@ -209,11 +211,12 @@ impl Session {
         Ok((clients, identity))
     }
 
-    /// Lock, state, AWS clients, and any interrupted step settled.
+    /// Lock, state, AWS clients, the selectors expanded into `config`, and any interrupted
+    /// step settled.
     pub async fn begin_write(
         &self,
         operation: &str,
-        config: &Config,
+        config: &mut Config,
     ) -> Result<Writer<AwsIam, AwsServices>> {
         // Before any secret can exist in this process, nothing may dump its memory.
         process::forbid_dumps()
@@ -248,7 +251,7 @@ impl Session {
 pub async fn begin_write_with<I: Iam, R: Remote>(
     state_path: &Path,
     operation: &str,
-    config: &Config,
+    config: &mut Config,
     clients: Clients<I, R>,
     wall_clock: Time,
 ) -> Result<Writer<I, R>> {
@@ -264,7 +267,7 @@ pub async fn begin_write_with<I: Iam, R: Remote>(
 
 async fn open_writer<I: Iam, R: Remote>(
     opened: Opened,
-    config: &Config,
+    config: &mut Config,
     clients: Clients<I, R>,
 ) -> Result<Writer<I, R>> {
     let Opened {
@@ -283,10 +286,13 @@ async fn open_writer<I: Iam, R: Remote>(
         journal,
         recovered: None,
         identity: None,
+        selection_warnings: Vec::new(),
     };
     // One call that fails fast on missing or refused credentials, before recovery or a
     // plan makes one call per user.
     writer.identity = writer.clients.iam.caller_identity().await?;
+    // Recovery may need the sinks of a set a selector chose.
+    writer.selection_warnings = fleet::expand(&writer.clients.iam, config).await?;
     writer.recovered = writer.recover(config).await?;
     Ok(writer)
 }

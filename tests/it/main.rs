@@ -21,4 +21,5 @@ mod policy;
 mod properties;
 mod s3_backend;
 mod saved_plans;
+mod selectors;
 mod sinks;

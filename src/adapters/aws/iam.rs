@@ -2,13 +2,15 @@
 //! operations, and SDK errors to [`IamError`].
 
 use crate::adapters::iam::{Iam, IamError, NewCredential, NewKey};
-use crate::core::model::{Address, CredentialKind, KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use crate::core::model::{
+    Address, CredentialKind, IamUser, KeyId, KeyStatus, LastUsed, LiveKey, Time, UserQuery,
+};
 use crate::core::policy::PasswordPolicy;
 use aws_sdk_iam::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::primitives::DateTime;
-use aws_sdk_iam::types::StatusType;
+use aws_sdk_iam::types::{EntityType, StatusType};
 use aws_sdk_iam::Client;
 use secrecy::SecretString;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -377,7 +379,75 @@ impl AwsIam {
     }
 }
 
+/// Listing users for selectors.
+impl AwsIam {
+    /// ListUsers under a path prefix: names and paths, no tags.
+    async fn list_users_by_path(&self, prefix: Option<&str>) -> Result<Vec<IamUser>, IamError> {
+        let mut pages = self
+            .client
+            .list_users()
+            .set_path_prefix(prefix.map(str::to_string))
+            .into_paginator()
+            .send();
+        let mut users = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.fail("ListUsers", e))?;
+            users.extend(page.users().iter().map(|u| IamUser {
+                name: u.user_name().to_string(),
+                path: u.path().to_string(),
+                tags: Default::default(),
+            }));
+        }
+        Ok(users)
+    }
+
+    /// GetAccountAuthorizationDetails(Filter=User): every user with its tags, a page at a time.
+    async fn list_users_with_tags(&self) -> Result<Vec<IamUser>, IamError> {
+        let mut pages = self
+            .client
+            .get_account_authorization_details()
+            .filter(EntityType::User)
+            .into_paginator()
+            .send();
+        let mut users = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.fail("GetAccountAuthorizationDetails", e))?;
+            for u in page.user_detail_list() {
+                let Some(name) = u.user_name() else {
+                    continue;
+                };
+                users.push(IamUser {
+                    name: name.to_string(),
+                    path: u.path().unwrap_or("/").to_string(),
+                    tags: u
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().to_string(), t.value().to_string()))
+                        .collect(),
+                });
+            }
+        }
+        Ok(users)
+    }
+}
+
 impl Iam for AwsIam {
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<IamUser>, IamError> {
+        let users = if query.with_tags {
+            self.list_users_with_tags().await?
+        } else {
+            self.list_users_by_path(query.path_prefix.as_deref())
+                .await?
+        };
+        let under = |u: &IamUser| {
+            query
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| u.path.starts_with(p))
+        };
+        Ok(users.into_iter().filter(under).collect())
+    }
+
     async fn list_credentials(&self, address: &Address) -> Result<Option<Vec<LiveKey>>, IamError> {
         match address.kind {
             CredentialKind::AccessKey => self.list_access_keys(&address.user).await,

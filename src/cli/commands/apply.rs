@@ -1,7 +1,7 @@
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::cli::commands::say_identity;
-use crate::cli::commands::{say_opened, say_recovered};
+use crate::cli::commands::{say_opened, say_recovered, say_selection};
 use crate::cli::exit;
 use crate::cli::render;
 use crate::cli::shell::Shell;
@@ -31,8 +31,9 @@ pub async fn run(
                 .into(),
         ));
     }
-    let config = session.load_config()?;
-    let mut writer = session.begin_write("apply", &config).await?;
+    let mut config = session.load_config()?;
+    let mut writer = session.begin_write("apply", &mut config).await?;
+    say_selection(shell, &writer.selection_warnings);
     say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
@@ -75,8 +76,9 @@ pub async fn run_saved(
         path.display(),
         file.digest
     ));
-    let config = session.load_config()?;
-    let mut writer = session.begin_write("apply", &config).await?;
+    let mut config = session.load_config()?;
+    let mut writer = session.begin_write("apply", &mut config).await?;
+    say_selection(shell, &writer.selection_warnings);
     say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);

@@ -1,4 +1,5 @@
 use crate::cli::commands::say_recovered;
+use crate::cli::commands::say_selection;
 use crate::cli::exit;
 use crate::cli::shell::Shell;
 use crate::core::model::{Address, KeyId};
@@ -10,8 +11,9 @@ pub async fn run(
     address: &Address,
     key: &KeyId,
 ) -> Result<u8, Error> {
-    let config = session.load_config()?;
-    let mut writer = session.begin_write("import", &config).await?;
+    let mut config = session.load_config()?;
+    let mut writer = session.begin_write("import", &mut config).await?;
+    say_selection(shell, &writer.selection_warnings);
     say_recovered(shell, &writer.recovered);
     ops::import::import(&mut writer, address, key)?;
     shell.out(format!(

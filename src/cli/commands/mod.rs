@@ -54,6 +54,13 @@ pub fn say_recovered(shell: &Shell, recovered: &Option<Recovered>) {
     shell.out("");
 }
 
+/// What expanding the selectors found worth a look (a selector that chose nobody).
+pub fn say_selection(shell: &Shell, warnings: &[crate::core::diagnostic::Diagnostic]) {
+    for w in warnings {
+        shell.warn(w);
+    }
+}
+
 /// Who keyrot acts as, on stderr (stdout may be JSON for a machine).
 pub fn say_identity(shell: &Shell, identity: Option<&str>) {
     if let Some(arn) = identity {

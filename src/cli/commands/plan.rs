@@ -1,4 +1,4 @@
-use crate::cli::commands::say_identity;
+use crate::cli::commands::{say_identity, say_selection};
 use crate::cli::render;
 use crate::cli::render::markdown::SavedFile;
 use crate::cli::shell::Shell;
@@ -17,7 +17,7 @@ pub async fn run(
     detailed: bool,
     out: Option<&Path>,
 ) -> Result<u8, Error> {
-    let (config, warnings) = session.load_config_with_warnings()?;
+    let (mut config, warnings) = session.load_config_with_warnings()?;
     for w in &warnings {
         shell.warn(w);
     }
@@ -26,6 +26,7 @@ pub async fn run(
     let (clients, identity) = session.connect_checked(&config).await?;
     say_identity(shell, identity.as_deref());
     let iam = &clients.iam;
+    say_selection(shell, &ops::fleet::expand(iam, &mut config).await?);
     let mut planned = ops::plan::make(iam, &config, &state, options, session.now).await?;
     let (findings, unreadable) = ops::plan::findings(iam, &config, session.now).await;
     if let Some(e) = unreadable {

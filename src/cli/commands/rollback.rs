@@ -1,3 +1,4 @@
+use crate::cli::commands::say_selection;
 use crate::cli::commands::{apply, say_opened, say_recovered};
 use crate::cli::exit;
 use crate::cli::shell::Shell;
@@ -5,8 +6,9 @@ use crate::core::model::Address;
 use crate::ops::{self, session::Session, Error};
 
 pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<u8, Error> {
-    let config = session.load_config()?;
-    let mut writer = session.begin_write("rollback", &config).await?;
+    let mut config = session.load_config()?;
+    let mut writer = session.begin_write("rollback", &mut config).await?;
+    say_selection(shell, &writer.selection_warnings);
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
     let mut stdout = std::io::stdout();

@@ -72,6 +72,8 @@ pub fn rm(session: &Session, shell: &Shell, address: &Address) -> Result<u8, Err
         },
         if config.sets.contains_key(address) {
             " The config still declares it: the next plan imports its keys again."
+        } else if !config.selectors.is_empty() {
+            " If a selector still chooses it, the next plan imports its keys again."
         } else {
             ""
         }

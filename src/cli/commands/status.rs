@@ -1,15 +1,16 @@
-use crate::cli::commands::say_identity;
+use crate::cli::commands::{say_identity, say_selection};
 use crate::cli::exit;
 use crate::cli::render;
 use crate::cli::shell::Shell;
 use crate::ops::{self, session::Session, Error};
 
 pub async fn run(session: &Session, shell: &Shell, json: bool) -> Result<u8, Error> {
-    let config = session.load_config()?;
+    let mut config = session.load_config()?;
     let state = session.load_state(&config)?;
     let unfinished = session.pending(&config)?;
     let (clients, identity) = session.connect_checked(&config).await?;
     say_identity(shell, identity.as_deref());
+    say_selection(shell, &ops::fleet::expand(&clients.iam, &mut config).await?);
     let status =
         ops::status::status(&clients.iam, &config, &state, unfinished, session.now).await?;
     if json {

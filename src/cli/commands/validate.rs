@@ -7,8 +7,12 @@ pub fn run(session: &Session, shell: &Shell) -> Result<u8, Error> {
     for w in &warnings {
         shell.warn(w);
     }
+    let selectors = match config.selectors.len() {
+        0 => String::new(),
+        n => format!(" and {n} selector(s), expanded against IAM at plan time"),
+    };
     shell.out(format!(
-        "{} The configuration is valid: {} credential set(s).",
+        "{} The configuration is valid: {} credential set(s){selectors}.",
         shell.style.green("Success!"),
         config.sets.len()
     ));

@@ -45,6 +45,7 @@ fn set(set: &SetPlan) -> Value {
     };
     json!({
         "address": set.address.to_string(),
+        "selector": set.selector,
         "phase": set.phase.as_str(),
         "keys": set.keys.iter().map(key).collect::<Vec<_>>(),
         "before": slots(set.slots_before()),

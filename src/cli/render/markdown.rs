@@ -150,9 +150,14 @@ fn fit(mut body: String, budget: usize) -> String {
 }
 
 fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
+    let origin = set
+        .selector
+        .as_ref()
+        .map(|s| format!(" — selector `{s}`"))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "#### `{}` — phase: {}\n",
+        "#### `{}`{origin} — phase: {}\n",
         set.address,
         set.phase.as_str()
     );
@@ -258,6 +263,7 @@ mod tests {
                 let id = KeyId(format!("AKIA{i:016}"));
                 SetPlan {
                     address: Address::access_key(format!("user-{i}")),
+                    selector: None,
                     phase: Phase::Inactive,
                     keys: vec![KeyView {
                         id: id.clone(),

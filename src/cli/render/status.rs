@@ -39,9 +39,14 @@ pub fn text(status: &Status, style: Style) -> String {
             .get(&set.address)
             .copied()
             .unwrap_or(Phase::Empty);
+        let origin = set
+            .selector
+            .as_ref()
+            .map(|s| format!("  selector: {s}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{}  phase: {}",
+            "{}  phase: {}{origin}",
             style.bold(&set.address.to_string()),
             phase.as_str()
         );

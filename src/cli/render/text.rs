@@ -73,11 +73,16 @@ pub fn plan(plan: &Plan, style: Style) -> String {
 }
 
 fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
+    let origin = set
+        .selector
+        .as_ref()
+        .map(|s| format!("selector \"{s}\", "))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
         "  # {} {}",
         style.bold(&set.address.to_string()),
-        style.dim(&format!("(phase: {})", set.phase.as_str()))
+        style.dim(&format!("({origin}phase: {})", set.phase.as_str()))
     );
     for k in &set.keys {
         key_line(out, k, plan.now);

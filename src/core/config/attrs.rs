@@ -5,6 +5,7 @@ use crate::core::diagnostic::Diagnostic;
 use crate::core::duration::Window;
 use hcl::edit::expr::{Expression, ObjectKey};
 use hcl::edit::structure::{Attribute, Body};
+use hcl::edit::template::Element;
 use hcl::edit::Span;
 use std::collections::BTreeMap;
 
@@ -43,7 +44,6 @@ impl Walker {
         value
     }
 
-    /// A non-empty list of plain strings, e.g. a command and its arguments.
     /// `key = { NAME = "value", … }`: plain string values under identifier or string keys.
     pub(super) fn string_map_attr(
         &mut self,
@@ -61,10 +61,9 @@ impl Walker {
                         ObjectKey::Expression(Expression::String(s)) => s.as_str().to_string(),
                         ObjectKey::Expression(_) => return None,
                     };
-                    match v.expr() {
-                        Expression::String(s) => Some((name, s.as_str().to_string())),
-                        _ => None,
-                    }
+                    template_text(v.expr(), self.template_vars)
+                        .ok()
+                        .map(|text| (name, text))
                 })
                 .collect(),
             _ => None,
@@ -80,22 +79,20 @@ impl Walker {
         entries
     }
 
+    /// A non-empty list of strings; `example` is the list's inside in the hint.
     pub(super) fn string_list_attr(
         &mut self,
         ctx: &FileCtx,
         body: &Body,
         key: &str,
+        example: &str,
     ) -> Option<Vec<String>> {
         let attr = body.get_attribute(key)?;
-        let items: Option<Vec<String>> = attr.value.as_array().and_then(|array| {
-            array
-                .iter()
-                .map(|e| match e {
-                    Expression::String(s) => Some(s.as_str().to_string()),
-                    _ => None,
-                })
-                .collect()
-        });
+        let vars = self.template_vars;
+        let items: Option<Vec<String>> = attr
+            .value
+            .as_array()
+            .and_then(|array| array.iter().map(|e| template_text(e, vars).ok()).collect());
         match items.filter(|v| !v.is_empty()) {
             Some(v) => Some(v),
             None => {
@@ -103,7 +100,7 @@ impl Walker {
                 self.report(
                     &at,
                     format!("`{key}` must be a non-empty list of plain strings"),
-                    format!("write it as `{key} = [\"./program\", \"--flag\"]`"),
+                    format!("write it as `{key} = [{example}]`"),
                 );
                 None
             }
@@ -139,7 +136,7 @@ impl Walker {
 
     pub(super) fn string_attr(&mut self, ctx: &FileCtx, body: &Body, key: &str) -> Option<String> {
         let attr = body.get_attribute(key)?;
-        match string_value(attr) {
+        match string_value(attr, self.template_vars) {
             Ok(s) => Some(s),
             Err(message) => {
                 let at = ctx.origin(attr.value.span().or(attr.span()));
@@ -150,21 +147,53 @@ impl Walker {
     }
 }
 
-fn string_value(attr: &Attribute) -> Result<String, String> {
-    match &attr.value {
+fn string_value(attr: &Attribute, vars: &[&str]) -> Result<String, String> {
+    template_text(&attr.value, vars).map_err(|e| format!("`{}` {e}", attr.key.as_str()))
+}
+
+/// A string expression's text. In a selector, `${user}` (the names in `vars`) stays in the
+/// text as written, to be filled in per user; nothing else is interpolated anywhere.
+fn template_text(expr: &Expression, vars: &[&str]) -> Result<String, String> {
+    let literal_dollar =
+        "must not hold a literal `${` in a `users` block (it would read as `${user}`)";
+    match expr {
+        Expression::String(s) if !vars.is_empty() && s.contains("${") => Err(literal_dollar.into()),
         Expression::String(s) => Ok(s.as_str().to_string()),
-        Expression::StringTemplate(_) | Expression::HeredocTemplate(_) => Err(format!(
-            "`{}` must be a plain string: interpolation is not supported",
-            attr.key.as_str()
-        )),
-        _ => Err(format!("`{}` must be a string", attr.key.as_str())),
+        Expression::StringTemplate(template) if !vars.is_empty() => {
+            let mut text = String::new();
+            for element in template.iter() {
+                match element {
+                    Element::Literal(l) if l.contains("${") => return Err(literal_dollar.into()),
+                    Element::Literal(l) => text.push_str(l),
+                    Element::Interpolation(i) => match &i.expr {
+                        Expression::Variable(v) if vars.contains(&v.as_str()) => {
+                            text.push_str(&format!("${{{}}}", v.as_str()));
+                        }
+                        _ => return Err(format!("can interpolate only {}", names(vars))),
+                    },
+                    Element::Directive(_) => {
+                        return Err(format!("can interpolate only {}", names(vars)))
+                    }
+                }
+            }
+            Ok(text)
+        }
+        Expression::StringTemplate(_) | Expression::HeredocTemplate(_) => {
+            Err("must be a plain string: interpolation is not supported".into())
+        }
+        _ => Err("must be a string".into()),
     }
+}
+
+fn names(vars: &[&str]) -> String {
+    let list: Vec<String> = vars.iter().map(|v| format!("`${{{v}}}`")).collect();
+    list.join(" and ")
 }
 
 pub(super) fn duration_attr(ctx: &FileCtx, attr: &Attribute) -> Result<Window, Diagnostic> {
     let at = ctx.origin(attr.value.span().or(attr.span()));
     let hint = "durations are a number and a unit: \"90d\", \"12h\", \"30m\", \"2w\"";
-    let result = string_value(attr).and_then(|text| {
+    let result = string_value(attr, &[]).and_then(|text| {
         Window::parse(&text).map_err(|e| format!("bad duration for `{}`: {e}", attr.key.as_str()))
     });
     result.map_err(|message| Diagnostic {

@@ -207,13 +207,30 @@ impl Walker {
             &[],
             &["access_key", "signing_certificate"],
         );
+        let declared = self.credential_blocks(ctx, &block.body);
+        if declared.is_empty() {
+            self.report(
+                &at,
+                format!("user \"{name}\" declares no credentials"),
+                "add an `access_key { … }` or `signing_certificate { … }` block with a `deliver` block",
+            );
+        }
+        self.users.push((name, at, declared));
+    }
+
+    /// The `access_key` and `signing_certificate` blocks of a `user` or `users` block.
+    pub(super) fn credential_blocks(
+        &mut self,
+        ctx: &FileCtx,
+        body: &Body,
+    ) -> Vec<(CredentialKind, KeyDecl)> {
         let mut declared = Vec::new();
         for kind in [
             CredentialKind::AccessKey,
             CredentialKind::SigningCertificate,
         ] {
             let mut first: Option<Origin> = None;
-            for cred_block in block.body.get_blocks(kind.as_str()) {
+            for cred_block in body.get_blocks(kind.as_str()) {
                 let cred_at = ctx.origin(cred_block.span());
                 let usage = format!("`{} {{ … }}`", kind.as_str());
                 self.labels(cred_block, &cred_at, 0, &usage);
@@ -223,14 +240,7 @@ impl Walker {
                 declared.push((kind, self.credential_block(ctx, cred_block, &cred_at, kind)));
             }
         }
-        if declared.is_empty() {
-            self.report(
-                &at,
-                format!("user \"{name}\" declares no credentials"),
-                "add an `access_key { … }` or `signing_certificate { … }` block with a `deliver` block",
-            );
-        }
-        self.users.push((name, at, declared));
+        declared
     }
 
     fn credential_block(
@@ -282,7 +292,7 @@ impl Walker {
     }
 }
 
-fn valid_user_name(name: &str) -> bool {
+pub(super) fn valid_user_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()

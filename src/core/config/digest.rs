@@ -6,8 +6,8 @@
 //! new config field does not compile until it is either added here or left out on purpose.
 
 use super::types::{
-    AwsSettings, CertSource, Config, KeyAlgorithm, RetryMode, SecretFormat, SetConfig, Sink,
-    Windows,
+    AwsSettings, CertSource, Config, KeyAlgorithm, RetryMode, SecretFormat, Selector, SetConfig,
+    SetTemplate, Sink, Windows,
 };
 use crate::core::duration::Window;
 use crate::core::policy::PolicySpec;
@@ -75,21 +75,33 @@ impl Config {
         let Config {
             aws,
             sets,
+            selectors,
+            // What live IAM made of the selectors: saved plans hold it among the IAM facts.
+            selection: _,
             password_policy,
             // Not meaning for a plan: saved plans record the backend's identity themselves
             // (and are refused against another), and a new lease length changes no step.
             backend: _,
         } = self;
-        let doc = Canon::object([
+        // Sets a selector chose come from IAM; the selector's own text is the config.
+        let declared = sets.values().filter(|s| s.selector.is_none());
+        let mut doc = BTreeMap::from([
             ("digest_version", Canon::Number(DIGEST_VERSION)),
             ("aws", canon_aws(aws)),
             (
                 "password_policy",
                 Canon::option(password_policy.as_ref(), canon_policy),
             ),
-            ("sets", Canon::List(sets.values().map(canon_set).collect())),
+            ("sets", Canon::List(declared.map(canon_set).collect())),
         ]);
-        serde_json::to_string(&doc).unwrap_or_default()
+        // Present only when there are some, so digests of configs without them never change.
+        if !selectors.is_empty() {
+            let mut sorted: Vec<&Selector> = selectors.iter().collect();
+            sorted.sort_by(|a, b| a.name.cmp(&b.name));
+            let list = sorted.into_iter().map(canon_selector).collect();
+            doc.insert("selectors", Canon::List(list));
+        }
+        serde_json::to_string(&Canon::Object(doc)).unwrap_or_default()
     }
 }
 
@@ -176,7 +188,30 @@ fn canon_set(set: &SetConfig) -> Canon {
         windows,
         sinks,
         certificate,
+        // Only sets without a selector are digested as sets.
+        selector: _,
     } = set;
+    let [w, s, c] = canon_credentials(windows, sinks, certificate);
+    Canon::object([("address", Canon::text(address.to_string())), w, s, c])
+}
+
+/// What a set and a selector's template share: windows, sinks, certificate source.
+fn canon_credentials(
+    windows: &Windows,
+    sinks: &[Sink],
+    certificate: &Option<CertSource>,
+) -> [(&'static str, Canon); 3] {
+    [
+        ("windows", canon_windows(windows)),
+        ("sinks", Canon::List(sinks.iter().map(canon_sink).collect())),
+        (
+            "certificate",
+            Canon::option(certificate.as_ref(), canon_cert),
+        ),
+    ]
+}
+
+fn canon_windows(windows: &Windows) -> Canon {
     let Windows {
         max_age,
         overlap,
@@ -184,22 +219,53 @@ fn canon_set(set: &SetConfig) -> Canon {
         inactive_for,
     } = *windows;
     Canon::object([
-        ("address", Canon::text(address.to_string())),
+        ("max_age", Canon::window(max_age)),
+        ("overlap", Canon::window(overlap)),
+        ("unused_for", Canon::window(unused_for)),
+        ("inactive_for", Canon::window(inactive_for)),
+    ])
+}
+
+fn canon_selector(selector: &Selector) -> Canon {
+    let Selector {
+        name,
+        path_prefix,
+        tags,
+        names,
+        exclude,
+        sets,
+        // Where the block stands is not meaning.
+        at: _,
+    } = selector;
+    let texts = |list: &[String]| Canon::List(list.iter().map(Canon::text).collect());
+    let tags = tags
+        .iter()
+        .map(|(k, v)| Canon::List(vec![Canon::text(k), Canon::text(v)]));
+    Canon::object([
+        ("name", Canon::text(name)),
         (
-            "windows",
-            Canon::object([
-                ("max_age", Canon::window(max_age)),
-                ("overlap", Canon::window(overlap)),
-                ("unused_for", Canon::window(unused_for)),
-                ("inactive_for", Canon::window(inactive_for)),
-            ]),
+            "path_prefix",
+            Canon::option(path_prefix.clone(), Canon::Text),
         ),
-        ("sinks", Canon::List(sinks.iter().map(canon_sink).collect())),
+        ("tags", Canon::List(tags.collect())),
+        ("names", texts(names)),
+        ("exclude", texts(exclude)),
         (
-            "certificate",
-            Canon::option(certificate.as_ref(), canon_cert),
+            "sets",
+            Canon::List(sets.iter().map(canon_template).collect()),
         ),
     ])
+}
+
+fn canon_template(template: &SetTemplate) -> Canon {
+    let SetTemplate {
+        kind,
+        windows,
+        sinks,
+        certificate,
+    } = template;
+    let [w, s, c] = canon_credentials(windows, sinks, certificate);
+    Canon::object([("kind", Canon::text(kind.as_str())), w, s, c])
 }
 
 fn canon_format(format: &SecretFormat) -> Canon {

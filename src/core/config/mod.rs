@@ -8,16 +8,19 @@ mod backend;
 mod blocks;
 mod cert;
 mod digest;
+mod selector;
 mod sink;
 mod types;
 mod walker;
 
 #[cfg(test)]
+mod selector_tests;
+#[cfg(test)]
 mod tests;
 
 pub use types::{
     AwsSettings, CertSource, Config, ExecEnv, KeyAlgorithm, RetryMode, S3Backend, SecretFormat,
-    SetConfig, Sink, Windows,
+    Selection, Selector, SetConfig, SetTemplate, Sink, Windows,
 };
 
 use crate::core::diagnostic::Diagnostic;

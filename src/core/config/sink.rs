@@ -36,7 +36,7 @@ impl Walker {
             self.report(at, "an aws_profile holds access keys, not certificates", "deliver certificates to a `file`, `secrets_manager`, `ssm_parameter` or `exec` sink");
             return None;
         }
-        match kind {
+        let sink = match kind {
             "file" => self.file_sink(&d),
             "stdout" => self.stdout_sink(&d),
             "secrets_manager" => self.secrets_manager_sink(&d),
@@ -51,6 +51,23 @@ impl Walker {
                 );
                 None
             }
+        }?;
+        self.check_shared(&sink, at);
+        Some(sink)
+    }
+
+    /// In a selector, a sink that names one place for every user would have each user's
+    /// key overwrite the last: its place must say `${user}`.
+    fn check_shared(&mut self, sink: &Sink, at: &Origin) {
+        if !self.template_vars.contains(&"user") {
+            return;
+        }
+        if let Some(place) = sink.destination().filter(|p| !p.contains("${user}")) {
+            self.report(
+                at,
+                format!("every user this selector matches would write the same {place}"),
+                "put `${user}` in it, e.g. `secret_id = \"ci/${user}/aws\"` or `path = \"secrets/${user}.json\"`",
+            );
         }
     }
 
@@ -155,7 +172,7 @@ impl Walker {
             &["command", "timeout", "format", "env", "pass_env"],
             &[],
         );
-        let command = self.string_list_attr(ctx, body, "command");
+        let command = self.string_list_attr(ctx, body, "command", r#""./reload.sh", "--now""#);
         if command.is_none() && body.get_attribute("command").is_none() {
             self.report(
                 d.at,
@@ -172,7 +189,7 @@ impl Walker {
         let env = ExecEnv {
             set: self.string_map_attr(ctx, body, "env").unwrap_or_default(),
             pass: match body.get_attribute("pass_env") {
-                Some(_) => self.string_list_attr(ctx, body, "pass_env")?,
+                Some(_) => self.string_list_attr(ctx, body, "pass_env", r#""HTTPS_PROXY""#)?,
                 None => Vec::new(),
             },
         };

@@ -5,14 +5,14 @@ use crate::core::diagnostic::Diagnostic;
 use crate::core::duration::Window;
 use crate::core::model::Address;
 
-fn parse_one(text: &str) -> Result<Config, Vec<Diagnostic>> {
+pub(super) fn parse_one(text: &str) -> Result<Config, Vec<Diagnostic>> {
     parse(&[Source {
         name: "keyrot.hcl".into(),
         text: text.into(),
     }])
 }
 
-fn errors(text: &str) -> Vec<String> {
+pub(super) fn errors(text: &str) -> Vec<String> {
     parse_one(text)
         .unwrap_err()
         .iter()

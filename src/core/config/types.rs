@@ -1,5 +1,6 @@
 //! The validated config model: what the walker produces and the rest of keyrot reads.
 
+use crate::core::diagnostic::Position;
 use crate::core::duration::Window;
 use crate::core::model::{Address, CredentialKind};
 use crate::core::policy::PolicySpec;
@@ -20,6 +21,9 @@ pub struct AwsSettings {
     /// How long a new access key gets to start working (STS) before it is deleted again.
     pub verify_timeout: Option<Window>,
 }
+
+/// Selector name → the names of the users it chose, sorted.
+pub type Selection = BTreeMap<String, Vec<String>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryMode {
@@ -130,6 +134,14 @@ pub struct ExecEnv {
 }
 
 impl Sink {
+    /// The one place this sink writes (`None` for a command or stdout), as `describe` says it.
+    pub fn destination(&self) -> Option<String> {
+        match self {
+            Sink::Exec { .. } | Sink::Stdout { .. } => None,
+            _ => Some(self.describe()),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Sink::File { path, .. } => format!("file {}", path.display()),
@@ -152,6 +164,36 @@ pub struct SetConfig {
     pub windows: Windows,
     pub sinks: Vec<Sink>,
     /// Signing certificates only: where each new certificate comes from.
+    pub certificate: Option<CertSource>,
+    /// The `users` block (selector) this set was expanded from; `None` for a `user` block.
+    pub selector: Option<String>,
+}
+
+/// `users "NAME" { … }`: a group of IAM users chosen against live IAM at plan time. Every
+/// criterion given must match; `names` and `exclude` are glob patterns (`*`, `?`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selector {
+    pub name: String,
+    /// The IAM path the users are under (`/ci/`), as ListUsers' PathPrefix.
+    pub path_prefix: Option<String>,
+    /// Tags every selected user carries with exactly these values.
+    pub tags: BTreeMap<String, String>,
+    /// Name patterns a user must match one of; empty: any name.
+    pub names: Vec<String>,
+    /// Name patterns that take a user out again.
+    pub exclude: Vec<String>,
+    /// One per credential kind, with `${user}` still in the sinks' text.
+    pub sets: Vec<SetTemplate>,
+    /// Where the block stands, for errors and warnings found at plan time.
+    pub at: Position,
+}
+
+/// A credential block of a selector: a [`SetConfig`] for any user it selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetTemplate {
+    pub kind: CredentialKind,
+    pub windows: Windows,
+    pub sinks: Vec<Sink>,
     pub certificate: Option<CertSource>,
 }
 
@@ -197,7 +239,13 @@ pub enum CertSource {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     pub aws: AwsSettings,
+    /// Every concrete set: `user` blocks, plus (once expanded against IAM) what selectors chose.
     pub sets: BTreeMap<Address, SetConfig>,
+    /// `users` blocks, by name.
+    pub selectors: Vec<Selector>,
+    /// Which users each selector chose, once expanded (`None` before): what a saved plan
+    /// holds the expansion to.
+    pub selection: Option<Selection>,
     /// `None`: keyrot does not manage the account password policy.
     pub password_policy: Option<PolicySpec>,
     /// Where the state lives: `None` is the local file (`--state`).

@@ -2,9 +2,11 @@
 //! block uses (labels, allowed names, duplicates). The blocks themselves are in
 //! `blocks`, `cert` and `sink`; attribute readers in `attrs`.
 
-use super::types::{AwsSettings, CertSource, Config, S3Backend, SetConfig, Sink, Windows};
+use super::types::{
+    AwsSettings, CertSource, Config, S3Backend, Selector, SetConfig, SetTemplate, Sink, Windows,
+};
 use super::Source;
-use crate::core::diagnostic::{Diagnostic, LineIndex};
+use crate::core::diagnostic::{Diagnostic, LineIndex, Position};
 use crate::core::duration::Window;
 use crate::core::model::{Address, CredentialKind};
 use crate::core::policy::PolicySpec;
@@ -13,12 +15,7 @@ use hcl::edit::Span;
 use std::collections::BTreeMap;
 
 /// Where a definition stood, for "first defined at" notes.
-#[derive(Clone)]
-pub(super) struct Origin {
-    pub(super) file: String,
-    pub(super) line: usize,
-    pub(super) column: usize,
-}
+pub(super) type Origin = Position;
 
 #[derive(Default)]
 pub(super) struct Walker {
@@ -34,10 +31,17 @@ pub(super) struct Walker {
     pub(super) users: Vec<UserDecl>,
     pub(super) backend: Option<S3Backend>,
     pub(super) backend_origin: Option<Origin>,
+    pub(super) selectors: Vec<SelectorDecl>,
+    /// The variables a string may interpolate here: `user` inside a selector, none elsewhere.
+    pub(super) template_vars: &'static [&'static str],
 }
 
 /// A user block: name, where it stands, and its credential blocks.
 pub(super) type UserDecl = (String, Origin, Vec<(CredentialKind, KeyDecl)>);
+
+/// A `users` block: the selector (its `sets` still empty) and its credential blocks, whose
+/// windows take `defaults` once every file is read.
+pub(super) type SelectorDecl = (Selector, Vec<(CredentialKind, KeyDecl)>);
 
 /// A credential block's own windows (defaults not yet applied), sinks and, for
 /// certificates, their source.
@@ -52,7 +56,7 @@ pub(super) struct PartialWindows {
 }
 
 impl PartialWindows {
-    fn or(self, fallback: PartialWindows) -> PartialWindows {
+    pub(super) fn or(self, fallback: PartialWindows) -> PartialWindows {
         PartialWindows {
             max_age: self.max_age.or(fallback.max_age),
             overlap: self.overlap.or(fallback.overlap),
@@ -61,7 +65,7 @@ impl PartialWindows {
         }
     }
 
-    fn resolve(self) -> Windows {
+    pub(super) fn resolve(self) -> Windows {
         let d = Windows::default();
         Windows {
             max_age: self.max_age.unwrap_or(d.max_age),
@@ -141,12 +145,13 @@ impl Walker {
                 "aws" => self.aws_block(ctx, block, at),
                 "defaults" => self.defaults_block(ctx, block, at),
                 "user" => self.user_block(ctx, block, at),
+                "users" => self.selector_block(ctx, block, at),
                 "password_policy" => self.policy_block(ctx, block, at),
                 "backend" => self.backend_block(ctx, block, at),
                 other => self.report(
                     &at,
                     format!("unknown block `{other}`"),
-                    "top-level blocks are `aws`, `backend \"s3\"`, `defaults`, `password_policy` and `user \"NAME\"`",
+                    "top-level blocks are `aws`, `backend \"s3\"`, `defaults`, `password_policy`, `user \"NAME\"` and `users \"NAME\"`",
                 ),
             }
         }
@@ -237,7 +242,7 @@ impl Walker {
 
     /// A rotation must be able to finish before the next falls due; windows under an hour
     /// are allowed (tests, demos) but rarely meant.
-    fn check_windows(&mut self, address: &Address, windows: &Windows, at: &Origin) {
+    pub(super) fn check_windows(&mut self, address: &str, windows: &Windows, at: &Origin) {
         let parts = [
             ("overlap", windows.overlap),
             ("unused_for", windows.unused_for),
@@ -278,10 +283,26 @@ impl Walker {
         }
     }
 
+    /// A set's windows: its own, else `defaults`, else keyrot's; checked they can finish.
+    pub(super) fn set_windows(
+        &mut self,
+        label: &str,
+        kind: CredentialKind,
+        own: PartialWindows,
+        at: &Origin,
+    ) -> Windows {
+        let mut windows = own.or(self.defaults).resolve();
+        if kind == CredentialKind::SigningCertificate {
+            // No last-use evidence exists for certificates.
+            windows.unused_for = Window::from_secs(0);
+        }
+        self.check_windows(label, &windows, at);
+        windows
+    }
+
     pub(super) fn finish_with_warnings(
         mut self,
     ) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
-        let defaults = self.defaults;
         let mut sets = BTreeMap::new();
         for (name, at, declared) in std::mem::take(&mut self.users) {
             for (kind, (windows, sinks, certificate)) in declared {
@@ -289,12 +310,7 @@ impl Walker {
                     user: name.clone(),
                     kind,
                 };
-                let mut windows = windows.or(defaults).resolve();
-                if kind == CredentialKind::SigningCertificate {
-                    // No last-use evidence exists for certificates.
-                    windows.unused_for = Window::from_secs(0);
-                }
-                self.check_windows(&address, &windows, &at);
+                let windows = self.set_windows(&address.to_string(), kind, windows, &at);
                 sets.insert(
                     address.clone(),
                     SetConfig {
@@ -302,14 +318,31 @@ impl Walker {
                         windows,
                         sinks,
                         certificate,
+                        selector: None,
                     },
                 );
             }
+        }
+        let mut selectors = Vec::new();
+        for (mut selector, declared) in std::mem::take(&mut self.selectors) {
+            for (kind, (windows, sinks, certificate)) in declared {
+                let label = format!("users.{}.{}", selector.name, kind.as_str());
+                let windows = self.set_windows(&label, kind, windows, &selector.at);
+                selector.sets.push(SetTemplate {
+                    kind,
+                    windows,
+                    sinks,
+                    certificate,
+                });
+            }
+            selectors.push(selector);
         }
         if self.diagnostics.is_empty() {
             let config = Config {
                 aws: self.aws,
                 sets,
+                selectors,
+                selection: None,
                 password_policy: self.policy,
                 backend: self.backend,
             };

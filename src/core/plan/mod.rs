@@ -195,6 +195,9 @@ pub struct KeyView {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetPlan {
     pub address: Address,
+    /// The selector (`users` block) that chose this set; `None` for a `user` block, and for
+    /// a set no longer declared.
+    pub selector: Option<String>,
     pub phase: Phase,
     /// Live keys of the user as seen by this plan, oldest first.
     pub keys: Vec<KeyView>,

@@ -41,6 +41,7 @@ pub fn rollback(
         findings: Vec::new(),
         sets: vec![SetPlan {
             address: address.clone(),
+            selector: None,
             phase: set.phase(),
             keys: Vec::new(),
             drift: Vec::new(),

@@ -37,20 +37,26 @@ pub fn plan(
         })
         .collect();
     // Sets keyrot tracks but the config no longer declares: stop managing, leave IAM alone.
-    for address in state.sets.keys() {
+    // Selectors not yet expanded against IAM cannot tell what they no longer choose.
+    let known = config.selectors.is_empty() || config.selection.is_some();
+    let why = if config.selectors.is_empty() {
+        "no longer in the config: keyrot stops tracking it; its keys stay in IAM as they are"
+    } else {
+        "no longer declared by a `user` block nor chosen by a selector (tag, path or name changed, \
+         or the user is gone): keyrot stops tracking it; its keys stay in IAM as they are"
+    };
+    for address in state.sets.keys().filter(|_| known) {
         if !config.sets.contains_key(address) && options.targets(address) {
             sets.push(SetPlan {
                 address: address.clone(),
+                selector: None,
                 phase: state.sets[address].phase(),
                 keys: Vec::new(),
                 drift: Vec::new(),
                 actions: vec![Action {
                     kind: ActionKind::Forget,
                     key: None,
-                    reason: Reason::new(
-                        ReasonCode::RemovedFromConfig,
-                        "no longer in the config: keyrot stops tracking it; its keys stay in IAM as they are",
-                    ),
+                    reason: Reason::new(ReasonCode::RemovedFromConfig, why),
                     frees_slot: false,
                 }],
                 waits: Vec::new(),
@@ -114,6 +120,7 @@ fn plan_set(
     let live = inventory.credentials(address);
     let mut out = SetPlan {
         address: address.clone(),
+        selector: set.selector.clone(),
         phase: tracked.map_or(crate::core::state::Phase::Empty, SetState::phase),
         keys: Vec::new(),
         drift: Vec::new(),

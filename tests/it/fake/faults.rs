@@ -10,6 +10,7 @@ use std::sync::Mutex;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Op {
     List,
+    ListUsers,
     LastUsed,
     Create,
     SetStatus,

@@ -3,7 +3,7 @@
 use super::faults::{call, About, Op};
 use super::{live, nse, Cred, FakeIam, World, ACCOUNT, QUOTA};
 use keyrot::adapters::iam::{Iam, IamError, NewCredential, NewKey};
-use keyrot::core::model::{Address, KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use keyrot::core::model::{Address, IamUser, KeyId, KeyStatus, LastUsed, LiveKey, Time, UserQuery};
 use keyrot::core::policy::PasswordPolicy;
 use secrecy::SecretString;
 
@@ -42,6 +42,22 @@ impl World {
 }
 
 impl Iam for FakeIam {
+    /// Every fake user stands at path `/` with no tags.
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<IamUser>, IamError> {
+        let under_root = query.path_prefix.as_deref().is_none_or(|p| p == "/");
+        call(&self.0, Op::ListUsers, About::default(), |w| {
+            Ok(w.users
+                .keys()
+                .filter(|_| under_root)
+                .map(|name| IamUser {
+                    name: name.clone(),
+                    path: "/".into(),
+                    tags: Default::default(),
+                })
+                .collect())
+        })
+    }
+
     async fn list_credentials(&self, address: &Address) -> Result<Option<Vec<LiveKey>>, IamError> {
         let about = About {
             address: Some(address),

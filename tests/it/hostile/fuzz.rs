@@ -150,6 +150,7 @@ fn plan_over(state: &keyrot::core::state::State) {
                 windows: Windows::default(),
                 sinks: Vec::new(),
                 certificate: None,
+                selector: None,
             },
         );
         let live = set

@@ -206,6 +206,7 @@ fn sample_plan() -> SavedPlan {
     };
     let alice = SetPlan {
         address: Address::access_key("alice"),
+        selector: Some("ci".into()),
         phase: Phase::Overlap,
         keys: vec![
             KeyView {
@@ -285,6 +286,7 @@ fn sample_plan() -> SavedPlan {
     };
     let dropped = SetPlan {
         address: Address::access_key("dropped"),
+        selector: None,
         phase: Phase::Steady,
         keys: Vec::new(),
         drift: Vec::new(),
@@ -300,6 +302,7 @@ fn sample_plan() -> SavedPlan {
         prior_backend: None,
         config_digest: format!("sha256:{}", "ab".repeat(32)),
         facts,
+        selections: [("ci".to_string(), vec!["alice".to_string()])].into(),
         plan: Plan {
             sets: vec![alice, dropped],
             ..empty_plan(t(100))

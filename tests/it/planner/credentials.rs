@@ -71,6 +71,7 @@ fn cert_config() -> Config {
             },
             sinks: Vec::new(),
             certificate: None,
+            selector: None,
         },
     );
     config

@@ -82,6 +82,7 @@ fn config_with(sets: &[(&str, Windows)]) -> Config {
                         windows: *windows,
                         sinks: Vec::new(),
                         certificate: None,
+                        selector: None,
                     },
                 )
             })

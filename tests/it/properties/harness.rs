@@ -105,6 +105,7 @@ impl Harness {
                     windows: u.windows,
                     sinks,
                     certificate: None,
+                    selector: None,
                 },
             );
         }
@@ -141,6 +142,7 @@ impl Harness {
                         validity: Window::days(c.validity_days),
                         subject: Vec::new(),
                     }),
+                    selector: None,
                 },
             );
         }
@@ -401,7 +403,7 @@ impl Harness {
         };
         let operation = if rollback { "rollback" } else { "resume" };
         let mut writer =
-            session::begin_write_with(&self.state_path, operation, &self.config, clients, now)
+            session::begin_write_with(&self.state_path, operation, &mut self.config, clients, now)
                 .await
                 .map_err(|e| e.to_string())?;
         if rollback {

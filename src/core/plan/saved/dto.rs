@@ -6,6 +6,7 @@ use crate::core::model::{Address, KeyId, KeyStatus, Time};
 use crate::core::plan::Role;
 use crate::core::policy::PasswordPolicy;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,9 @@ pub(super) struct PlanFileDto {
     pub(super) prior_state: PriorDto,
     pub(super) config_digest: String,
     pub(super) iam_facts: Facts,
+    /// Selector → the users it chose: IAM facts too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) selections: BTreeMap<String, Vec<String>>,
     pub(super) credential_sets: Vec<SetDto>,
     /// The password policy change; its `before` is also the live fact it was based on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,6 +67,9 @@ pub(super) struct PriorDto {
 #[serde(deny_unknown_fields)]
 pub(super) struct SetDto {
     pub(super) address: Address,
+    /// The selector that chose the set, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) selector: Option<String>,
     pub(super) phase: String,
     pub(super) keys: Vec<KeyDto>,
     pub(super) drift: Vec<DriftDto>,

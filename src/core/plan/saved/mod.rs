@@ -2,6 +2,7 @@
 //! based on — prior state lineage/serial, a config digest and a fingerprint of the live IAM
 //! facts — so `apply FILE` can refuse a plan the world has moved away from. Pure.
 
+use crate::core::config::Selection;
 use crate::core::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, Time};
 use crate::core::plan::{Plan, PlanOptions};
 use serde::{Deserialize, Serialize};
@@ -142,6 +143,26 @@ pub fn facts_moved(saved: &Facts, live: &Facts) -> Vec<String> {
     moved
 }
 
+/// Sentences for every user that joined or left a selector between `saved` and `live`.
+pub fn selection_moved(saved: &Selection, live: &Selection) -> Vec<String> {
+    let names: std::collections::BTreeSet<&String> = saved.keys().chain(live.keys()).collect();
+    let none = Vec::new();
+    let mut moved = Vec::new();
+    for name in names {
+        let (before, after) = (
+            saved.get(name).unwrap_or(&none),
+            live.get(name).unwrap_or(&none),
+        );
+        for user in after.iter().filter(|u| !before.contains(u)) {
+            moved.push(format!("user {user} now matches selector `{name}`"));
+        }
+        for user in before.iter().filter(|u| !after.contains(u)) {
+            moved.push(format!("user {user} no longer matches selector `{name}`"));
+        }
+    }
+    moved
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SavedPlan {
     pub id: String,
@@ -157,6 +178,8 @@ pub struct SavedPlan {
     pub prior_backend: Option<BackendId>,
     pub config_digest: String,
     pub facts: Facts,
+    /// The users each selector chose when the plan was made (an IAM fact, like `facts`).
+    pub selections: Selection,
     pub plan: Plan,
 }
 
@@ -231,6 +254,7 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
         let set = SetPlan {
             address: Address::access_key("alice"),
+            selector: Some("ci".into()),
             phase: Phase::Empty,
             keys: Vec::new(),
             drift: Vec::new(),
@@ -256,6 +280,7 @@ mod tests {
             prior_backend: None,
             config_digest: "sha256:00".into(),
             facts: Facts::new(),
+            selections: Selection::from([("ci".into(), vec!["alice".into()])]),
             plan: Plan {
                 now,
                 refresh_only: false,

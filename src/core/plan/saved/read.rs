@@ -34,6 +34,7 @@ pub(super) fn saved_plan(dto: PlanFileDto) -> Result<SavedPlan, PlanFileError> {
         prior_backend: dto.prior_state.backend,
         config_digest: dto.config_digest,
         facts: dto.iam_facts,
+        selections: dto.selections,
         plan: Plan {
             now: dto.now,
             refresh_only: dto.refresh_only,
@@ -49,6 +50,7 @@ fn set(s: SetDto) -> Result<SetPlan, PlanFileError> {
         Phase::parse(&s.phase).ok_or_else(|| invalid(format!("unknown phase `{}`", s.phase)))?;
     Ok(SetPlan {
         address: s.address,
+        selector: s.selector,
         phase,
         keys: s.keys.into_iter().map(key).collect::<Result<_, _>>()?,
         drift: s.drift.into_iter().map(drift).collect::<Result<_, _>>()?,

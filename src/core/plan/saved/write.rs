@@ -23,6 +23,7 @@ pub(super) fn plan_file(saved: &SavedPlan) -> PlanFileDto {
         },
         config_digest: saved.config_digest.clone(),
         iam_facts: saved.facts.clone(),
+        selections: saved.selections.clone(),
         credential_sets: saved.plan.sets.iter().map(set).collect(),
         password_policy: saved.plan.password_policy.as_ref().map(policy),
     }
@@ -31,6 +32,7 @@ pub(super) fn plan_file(saved: &SavedPlan) -> PlanFileDto {
 fn set(set: &SetPlan) -> SetDto {
     SetDto {
         address: set.address.clone(),
+        selector: set.selector.clone(),
         phase: set.phase.as_str().to_string(),
         keys: set.keys.iter().map(key).collect(),
         drift: set.drift.iter().map(drift).collect(),

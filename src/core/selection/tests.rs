@@ -1,0 +1,261 @@
+//! Globs, the shared listing and expansion: precedence, collisions, empty selectors.
+
+use super::*;
+use crate::core::config::{parse, Source};
+
+fn config(text: &str) -> Config {
+    parse(&[Source {
+        name: "fleet.hcl".into(),
+        text: text.into(),
+    }])
+    .unwrap_or_else(|e| panic!("{e:#?}"))
+}
+
+fn user(name: &str, path: &str, tags: &[(&str, &str)]) -> IamUser {
+    IamUser {
+        name: name.into(),
+        path: path.into(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+/// A selector block with the given criteria and one secrets_manager sink per user.
+fn selector(name: &str, criteria: &str) -> String {
+    format!(
+        r#"
+users "{name}" {{
+  {criteria}
+  access_key {{
+    max_age = "30d"
+    deliver "secrets_manager" {{
+      secret_id = "{name}/${{user}}/aws"
+      create    = true
+    }}
+  }}
+}}
+"#
+    )
+}
+
+fn fleet() -> Vec<IamUser> {
+    vec![
+        user("svc-a", "/ci/", &[("rotate", "true")]),
+        user("svc-b", "/ci/", &[("rotate", "false")]),
+        user("svc-legacy", "/ci/", &[("rotate", "true")]),
+        user(
+            "deploy-1",
+            "/ci/deploy/",
+            &[("rotate", "true"), ("team", "x")],
+        ),
+        user("alice", "/", &[("rotate", "true")]),
+    ]
+}
+
+fn chosen(config: &Config) -> Vec<String> {
+    config.sets.keys().map(|a| a.to_string()).collect()
+}
+
+#[test]
+fn globs_match_the_whole_name() {
+    for (pattern, text, want) in [
+        ("svc-*", "svc-a", true),
+        ("svc-*", "svc-", true),
+        ("svc-*", "xsvc-a", false),
+        ("*-legacy", "svc-legacy", true),
+        ("*-legacy", "svc-legacy2", false),
+        ("s?c", "svc", true),
+        ("s?c", "sc", false),
+        ("*", "", true),
+        ("", "", true),
+        ("", "a", false),
+        ("a*b*c", "aXbYc", true),
+        ("a*b*c", "aXbY", false),
+        ("a*b", "abab", true),
+        ("**", "x", true),
+        ("exact", "exact", true),
+        ("exact", "Exact", false),
+    ] {
+        assert_eq!(glob(pattern, text), want, "{pattern} ~ {text}");
+    }
+}
+
+#[test]
+fn one_listing_serves_every_selector() {
+    let q = |text: &str| query(&config(text).selectors);
+    assert_eq!(q(""), None);
+    let both = format!(
+        "{}{}",
+        selector("a", r#"path_prefix = "/ci/a/""#),
+        selector("b", r#"path_prefix = "/ci/b/""#)
+    );
+    assert_eq!(
+        q(&both),
+        Some(UserQuery {
+            path_prefix: Some("/ci/".into()),
+            with_tags: false
+        })
+    );
+    let tagged = format!(
+        "{}{}",
+        selector("a", r#"path_prefix = "/ci/""#),
+        selector("b", r#"tags = { rotate = "true" }"#)
+    );
+    assert_eq!(
+        q(&tagged),
+        Some(UserQuery {
+            path_prefix: None,
+            with_tags: true
+        })
+    );
+    let cut = format!(
+        "{}{}",
+        selector("a", r#"path_prefix = "/ci""#),
+        selector("b", r#"path_prefix = "/cid/""#)
+    );
+    assert_eq!(
+        q(&cut).unwrap().path_prefix,
+        None,
+        "no whole segment is shared"
+    );
+}
+
+#[test]
+fn selects_by_path_tag_and_pattern_with_exclusions() {
+    for (criteria, want) in [
+        (
+            r#"path_prefix = "/ci/""#,
+            vec!["deploy-1", "svc-a", "svc-b", "svc-legacy"],
+        ),
+        (r#"path_prefix = "/ci/deploy/""#, vec!["deploy-1"]),
+        (
+            r#"tags = { rotate = "true" }"#,
+            vec!["alice", "deploy-1", "svc-a", "svc-legacy"],
+        ),
+        (
+            r#"tags = { rotate = "true", team = "x" }"#,
+            vec!["deploy-1"],
+        ),
+        (
+            r#"names = ["svc-*", "deploy-*"]"#,
+            vec!["deploy-1", "svc-a", "svc-b", "svc-legacy"],
+        ),
+        (
+            r#"path_prefix = "/ci/"
+  tags = { rotate = "true" }
+  names = ["svc-*", "deploy-*"]
+  exclude = ["svc-legacy"]"#,
+            vec!["deploy-1", "svc-a"],
+        ),
+        (
+            r#"names = ["*"]
+  exclude = ["svc-*", "d*"]"#,
+            vec!["alice"],
+        ),
+    ] {
+        let mut cfg = config(&selector("ci", criteria));
+        let warnings = expand(&mut cfg, &fleet()).unwrap();
+        assert!(warnings.is_empty(), "{criteria}: {warnings:?}");
+        let got = cfg.selection.as_ref().unwrap()["ci"].clone();
+        assert_eq!(got, want, "{criteria}");
+        let addresses: Vec<String> = want
+            .iter()
+            .map(|u| format!("user.{u}.access_key"))
+            .collect();
+        assert_eq!(chosen(&cfg), addresses, "{criteria}");
+    }
+}
+
+#[test]
+fn fills_in_the_user_and_names_the_selector() {
+    let mut cfg = config(&selector("ci", r#"names = ["svc-a"]"#));
+    expand(&mut cfg, &fleet()).unwrap();
+    let set = &cfg.sets[&Address::access_key("svc-a")];
+    assert_eq!(set.selector.as_deref(), Some("ci"));
+    assert_eq!(set.windows.max_age, crate::core::duration::Window::days(30));
+    assert_eq!(
+        set.sinks,
+        vec![Sink::SecretsManager {
+            secret_id: "ci/svc-a/aws".into(),
+            create: true,
+            format: crate::core::config::SecretFormat::Json,
+        }]
+    );
+}
+
+#[test]
+fn a_user_block_wins_over_a_selector() {
+    let text = format!(
+        "{}{}",
+        selector("ci", r#"path_prefix = "/ci/""#),
+        r#"
+user "svc-a" {
+  signing_certificate {
+    generate {}
+    deliver "file" { path = "svc-a.pem" }
+  }
+}
+"#
+    );
+    let mut cfg = config(&text);
+    expand(&mut cfg, &fleet()).unwrap();
+    assert_eq!(
+        cfg.selection.as_ref().unwrap()["ci"],
+        ["deploy-1", "svc-b", "svc-legacy"]
+    );
+    assert!(!cfg.sets.contains_key(&Address::access_key("svc-a")));
+    let own = &cfg.sets[&Address::signing_certificate("svc-a")];
+    assert_eq!(own.selector, None);
+}
+
+#[test]
+fn two_selectors_choosing_one_user_is_an_error_naming_both() {
+    let text = format!(
+        "{}{}",
+        selector("ci", r#"path_prefix = "/ci/""#),
+        selector("svc", r#"names = ["svc-*"]"#)
+    );
+    let mut cfg = config(&text);
+    let errors = expand(&mut cfg, &fleet()).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let e = &errors[0];
+    // At the later selector, naming the earlier one's position.
+    assert_eq!((e.file.as_str(), e.line, e.column), ("fleet.hcl", 13, 1));
+    assert_eq!(
+        e.message,
+        "selectors `ci` and `svc` both match user(s) svc-a, svc-b, svc-legacy"
+    );
+    assert!(e.hint.as_deref().unwrap().contains("fleet.hcl:2:1"), "{e}");
+}
+
+#[test]
+fn a_selector_choosing_nobody_is_a_warning_at_its_block() {
+    let text = format!(
+        "{}{}",
+        selector("ci", r#"path_prefix = "/ci/""#),
+        selector("none", r#"names = ["nobody-*"]"#)
+    );
+    let mut cfg = config(&text);
+    let warnings = expand(&mut cfg, &fleet()).unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].line, 13);
+    assert_eq!(warnings[0].message, "selector `none` matches no IAM user");
+    assert_eq!(
+        cfg.selection.as_ref().unwrap()["none"],
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn expanding_again_replaces_what_was_chosen() {
+    let mut cfg = config(&selector("ci", r#"names = ["svc-*"]"#));
+    expand(&mut cfg, &fleet()).unwrap();
+    let fewer: Vec<IamUser> = fleet().into_iter().filter(|u| u.name != "svc-b").collect();
+    expand(&mut cfg, &fewer).unwrap();
+    assert_eq!(
+        chosen(&cfg),
+        ["user.svc-a.access_key", "user.svc-legacy.access_key"]
+    );
+}
