@@ -15,6 +15,7 @@ mod examples;
 mod fake;
 mod faults;
 mod hostile;
+mod logs;
 mod planner;
 mod policy;
 mod properties;
