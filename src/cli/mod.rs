@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod exit;
+pub mod log;
 pub mod render;
 pub mod shell;
 
@@ -61,6 +62,9 @@ pub struct Cli {
     /// Never colour the output (NO_COLOR is honoured too).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Format of the log lines KEYROT_LOG turns on (to stderr).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub log_format: log::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -269,7 +273,13 @@ pub async fn run(cli: Cli) -> u8 {
     let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
     crash::arm(std::env::var("KEYROT_CRASH_AT").ok());
     crash::arm_pause(std::env::var("KEYROT_PAUSE_AT").ok());
-    let shell = Shell::new(cli.no_color);
+    let logging = log::install(env("KEYROT_LOG").as_deref(), cli.log_format);
+    let shell = Shell::new(cli.no_color, matches!(logging, Ok(true)));
+    if let Err(message) = logging {
+        let error = Error::Invalid(message);
+        shell.error(&error);
+        return exit::code(&error);
+    }
     let session = Session {
         config_path: cli.config.clone(),
         state_path: cli.state.clone(),

@@ -6,16 +6,24 @@ use std::io::{BufRead, IsTerminal, Write};
 
 pub struct Shell {
     pub style: Style,
+    /// Log lines go to stderr (`KEYROT_LOG`): no progress bar to draw over them.
+    logging: bool,
+}
+
+/// Where log lines go (`cli/log.rs`): stderr, never stdout (which may be JSON or a secret).
+pub fn log_writer() -> std::io::Stderr {
+    std::io::stderr()
 }
 
 impl Shell {
     /// Colour only on a terminal, never with `--no-color` or a non-empty `NO_COLOR`.
-    pub fn new(no_color: bool) -> Self {
+    pub fn new(no_color: bool, logging: bool) -> Self {
         let color = !no_color
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             && std::io::stdout().is_terminal();
         Shell {
             style: Style { color },
+            logging,
         }
     }
 
@@ -56,9 +64,10 @@ impl Shell {
         let _ = writeln!(std::io::stderr().lock(), "Error: {text}");
     }
 
-    /// A progress bar over `total` steps on a terminal's stderr; hidden otherwise.
+    /// A progress bar over `total` steps on a terminal's stderr; hidden otherwise, and
+    /// while logs are written there.
     pub fn progress(&self, total: usize) -> indicatif::ProgressBar {
-        if std::io::stderr().is_terminal() {
+        if std::io::stderr().is_terminal() && !self.logging {
             indicatif::ProgressBar::new(total as u64)
         } else {
             indicatif::ProgressBar::hidden()

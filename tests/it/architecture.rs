@@ -74,6 +74,7 @@ fn core_imports_nothing_outside_core_and_does_no_io() {
         "Instant::now",
         "println!",
         "eprintln!",
+        "tracing",
     ];
     let found = violations(&repo("src/core"), &banned, &[]);
     assert!(
@@ -161,6 +162,20 @@ fn nothing_below_the_cli_talks_to_the_terminal() {
     assert!(
         found.is_empty(),
         "terminal output below the CLI:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Logs are events below the CLI; only the CLI decides whether and where they are written.
+#[test]
+fn only_the_cli_installs_a_log_subscriber() {
+    let mut found = Vec::new();
+    for dir in ["src/core", "src/ops", "src/adapters"] {
+        found.extend(violations(&repo(dir), &["tracing_subscriber"], &[]));
+    }
+    assert!(
+        found.is_empty(),
+        "a log subscriber below the CLI:\n{}",
         found.join("\n")
     );
 }

@@ -30,7 +30,7 @@ fn certificates(iam: &aws_sdk_iam::Client, user: &str) -> Vec<(String, String, S
     })
 }
 
-fn upload(iam: &aws_sdk_iam::Client, user: &str, pem: &str) -> String {
+pub(crate) fn upload(iam: &aws_sdk_iam::Client, user: &str, pem: &str) -> String {
     rt().block_on(async {
         iam.upload_signing_certificate()
             .user_name(user)

@@ -29,7 +29,7 @@ fn ssm(endpoint: &str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::from_conf(conf)
 }
 
-fn secret_value(endpoint: &str, id: &str, stage: &str) -> Option<String> {
+pub(crate) fn secret_value(endpoint: &str, id: &str, stage: &str) -> Option<String> {
     rt().block_on(async {
         sm(endpoint)
             .get_secret_value()
@@ -54,7 +54,7 @@ fn put_secret(endpoint: &str, id: &str, value: &str) {
     })
 }
 
-fn parameter(endpoint: &str, name: &str) -> Option<String> {
+pub(crate) fn parameter(endpoint: &str, name: &str) -> Option<String> {
     rt().block_on(async {
         ssm(endpoint)
             .get_parameter()
@@ -68,7 +68,7 @@ fn parameter(endpoint: &str, name: &str) -> Option<String> {
 }
 
 /// (key id, secret) from a JSON-format delivery.
-fn parse_json(text: &str) -> (String, String) {
+pub(crate) fn parse_json(text: &str) -> (String, String) {
     let v: serde_json::Value = serde_json::from_str(text).expect("json credential");
     (
         v["AccessKeyId"].as_str().unwrap().to_string(),

@@ -1,6 +1,7 @@
 //! [`Iam`] over `aws_sdk_iam`: the only place that maps a credential kind to its IAM
 //! operations, and SDK errors to [`IamError`].
 
+use super::calls::CallLog;
 use crate::adapters::iam::{Iam, IamError, NewCredential, NewKey};
 use crate::core::model::{
     Address, CredentialKind, IamUser, KeyId, KeyStatus, LastUsed, LiveKey, Time, UserQuery,
@@ -30,6 +31,10 @@ impl AwsIam {
         let skew_ms = Arc::new(AtomicI64::new(0));
         let conf = aws_sdk_iam::config::Builder::from(shared)
             .interceptor(ServerClock(skew_ms.clone()))
+            .interceptor(CallLog)
+            .build();
+        let sts = aws_sdk_sts::config::Builder::from(shared)
+            .interceptor(CallLog)
             .build();
         let endpoint = match shared.endpoint_url() {
             Some(url) => url.to_string(),
@@ -40,7 +45,7 @@ impl AwsIam {
         };
         AwsIam {
             client: Client::from_conf(conf),
-            sts: aws_sdk_sts::Client::new(shared),
+            sts: aws_sdk_sts::Client::from_conf(sts),
             endpoint,
             skew_ms,
         }

@@ -1,6 +1,8 @@
 //! The one place that names the AWS SDKs: the shared SDK configuration, [`iam::AwsIam`]
-//! (the `Iam` port) and [`services::AwsServices`] (the `Remote` port).
+//! (the `Iam` port), [`services::AwsServices`] (the `Remote` port), and
+//! [`calls::CallLog`], the log line of every call, attached to every client.
 
+pub mod calls;
 pub mod iam;
 pub mod s3;
 pub mod services;

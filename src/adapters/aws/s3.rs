@@ -7,6 +7,7 @@
 //! answer there. That works from any thread, inside keyrot's runtime or not, and lets the
 //! lease renewal run on a plain thread.
 
+use super::calls::CallLog;
 use crate::adapters::store::object::{Condition, Object, ObjectError, ObjectStore, Versioning};
 use crate::core::config::S3Backend;
 use aws_config::{BehaviorVersion, Region};
@@ -78,6 +79,7 @@ impl AwsObjects {
             }
             aws_sdk_s3::config::Builder::from(&shared)
                 .force_path_style(path_style)
+                .interceptor(CallLog)
                 .build()
         })?;
         Ok(AwsObjects {

@@ -1,6 +1,7 @@
 //! The AWS services besides IAM: Secrets Manager and SSM (sinks), STS (proving a new key
 //! works). Implements [`Remote`] over the shared SDK configuration.
 
+use super::calls::CallLog;
 use crate::adapters::remote::{ParameterMeta, Remote};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use secrecy::{ExposeSecret, SecretString};
@@ -19,8 +20,16 @@ impl AwsServices {
     pub fn new(shared: &aws_config::SdkConfig) -> Self {
         AwsServices {
             shared: shared.clone(),
-            sm: aws_sdk_secretsmanager::Client::new(shared),
-            ssm: aws_sdk_ssm::Client::new(shared),
+            sm: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(shared)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
+            ssm: aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::config::Builder::from(shared)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
         }
     }
 }
@@ -218,6 +227,7 @@ impl Remote for AwsServices {
         );
         let conf = aws_sdk_sts::config::Builder::from(&self.shared)
             .credentials_provider(creds)
+            .interceptor(CallLog)
             .build();
         aws_sdk_sts::Client::from_conf(conf)
             .get_caller_identity()

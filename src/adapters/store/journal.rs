@@ -91,6 +91,9 @@ impl Journal {
             Journal::Local(j) => j.record(intent)?,
             Journal::S3(j) => j.record(Some(intent))?,
         }
+        tracing::info!(target: TARGET, location = %self.location(), op = ?intent.op,
+            address = %intent.address, key = intent.key_id.as_ref().map(KeyId::masked),
+            sinks_started = intent.sinks_started, "journal intent recorded");
         crash::point("after-journal-write");
         Ok(())
     }
@@ -98,11 +101,24 @@ impl Journal {
     /// The intent's outcome is in state: forget it.
     pub fn clear(&self) -> Result<(), JournalError> {
         match self {
-            Journal::Local(j) => j.clear(),
-            Journal::S3(j) => j.record(None),
+            Journal::Local(j) => j.clear()?,
+            Journal::S3(j) => j.record(None)?,
+        }
+        tracing::info!(target: TARGET, location = %self.location(), "journal cleared");
+        Ok(())
+    }
+
+    /// Where the journal is: a path or `s3://bucket/key.journal`.
+    pub fn location(&self) -> String {
+        match self {
+            Journal::Local(j) => j.path.display().to_string(),
+            Journal::S3(j) => j.url(),
         }
     }
 }
+
+/// The target of the journal's log lines.
+const TARGET: &str = "keyrot::journal";
 
 pub struct LocalJournal {
     path: PathBuf,

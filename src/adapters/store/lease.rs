@@ -6,7 +6,7 @@
 
 use super::object::{Condition, ObjectError, ObjectStore};
 use super::StoreError;
-use crate::core::model::Time;
+use crate::core::model::{timestamp, Time};
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -90,6 +90,9 @@ struct Held {
     lost: bool,
 }
 
+/// The target of the locks' log lines (here and in `lock.rs`).
+pub(super) const TARGET: &str = "keyrot::lock";
+
 /// Attempts at taking a lock that keeps changing hands under us.
 const ATTEMPTS: usize = 4;
 
@@ -162,6 +165,9 @@ impl Lease {
                 lost: false,
             }),
         });
+        tracing::info!(target: TARGET, location = %shared.url(), id = %shared.info().id,
+            lease_s = lease.as_secs(), took_over = took_over.as_ref().map(LeaseInfo::describe),
+            "lock taken");
         let (stop, stopped) = mpsc::channel::<()>();
         let renewing = Arc::clone(&shared);
         let every = (lease / 3).max(Duration::from_millis(100));
@@ -225,15 +231,23 @@ impl Shared {
             Ok(etag) => {
                 held.etag = etag;
                 held.deadline = sent + self.lease;
+                tracing::debug!(target: TARGET, location = %self.url(),
+                    expires = %timestamp(info.expires), "lease renewed");
                 *self.info.lock().unwrap_or_else(|e| e.into_inner()) = info;
                 Ok(())
             }
             Err(ObjectError::Conflict) => {
                 held.lost = true;
+                tracing::warn!(target: TARGET, location = %self.url(),
+                    "lease lost: the lock object changed hands");
                 Err(())
             }
             // A failed renewal is retried; the deadline is not extended meanwhile.
-            Err(ObjectError::Failed(_)) => Ok(()),
+            Err(ObjectError::Failed(message)) => {
+                tracing::warn!(target: TARGET, location = %self.url(), %message,
+                    "lease renewal failed; retrying");
+                Ok(())
+            }
         }
     }
 }
@@ -292,7 +306,9 @@ impl Drop for Lease {
         let held = shared.held();
         if !held.lost {
             // Only our own lock: conditional on the ETag we last wrote.
-            let _ = shared.objects.delete(&shared.key, &held.etag);
+            let released = shared.objects.delete(&shared.key, &held.etag);
+            tracing::info!(target: TARGET, location = %shared.url(), released = released.is_ok(),
+                "lock released");
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (`flock`) on `<state>.lock`, so a killed process releases it and the next run goes on
 //! at once. The file's JSON content only names the holder for messages.
 
+use super::lease::TARGET;
 use super::StoreError;
 use crate::adapters::fsutil::parent_dir;
 use crate::core::model::Time;
@@ -66,6 +67,8 @@ impl StateLock {
             match file.try_lock() {
                 Ok(()) if names_file(&path, &file) => {
                     write_info(&mut file, &info).map_err(err)?;
+                    tracing::info!(target: TARGET, location = %path.display(), id = %info.id,
+                        "lock taken");
                     return Ok(StateLock { path, file });
                 }
                 Ok(()) => continue,
@@ -158,6 +161,7 @@ impl Drop for StateLock {
         if names_file(&self.path, &self.file) {
             let _ = fs::remove_file(&self.path);
         }
+        tracing::info!(target: TARGET, location = %self.path.display(), "lock released");
     }
 }
 

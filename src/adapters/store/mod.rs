@@ -96,19 +96,30 @@ impl StateStore {
     /// Reads the state; a missing one is an empty state whose lineage is assigned on first
     /// save (so a plan saved before any state exists still matches it).
     pub fn load(&mut self) -> Result<State, StoreError> {
-        match self {
+        let state = match self {
             StateStore::Local(s) => s.load(),
             StateStore::S3(s) => s.load(),
-        }
+        }?;
+        tracing::debug!(target: TARGET, location = %self.location(), serial = state.serial,
+            sets = state.sets.len(), "state read");
+        Ok(state)
     }
 
     /// Writes `state` if its content changed, bumping the serial. Returns whether a write
     /// happened.
     pub fn save(&mut self, state: &mut State) -> Result<bool, StoreError> {
-        match self {
+        let written = match self {
             StateStore::Local(s) => s.save(state),
             StateStore::S3(s) => s.save(state),
+        }?;
+        if written {
+            tracing::info!(target: TARGET, location = %self.location(), serial = state.serial,
+                "state written");
+        } else {
+            tracing::debug!(target: TARGET, location = %self.location(), serial = state.serial,
+                "state unchanged, not written");
         }
+        Ok(written)
     }
 
     /// The text last read or written (what `state pull` prints).
@@ -125,9 +136,15 @@ impl StateStore {
         match self {
             StateStore::Local(s) => s.write(&text),
             StateStore::S3(s) => s.write(&text),
-        }
+        }?;
+        tracing::info!(target: TARGET, location = %self.location(), serial = state.serial,
+            "state replaced");
+        Ok(())
     }
 }
+
+/// The target of the state's log lines.
+const TARGET: &str = "keyrot::state";
 
 /// Whether `state` has the content of `last` (everything but the serial counts).
 pub(crate) fn unchanged(last: Option<&str>, state: &State) -> bool {

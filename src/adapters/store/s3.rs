@@ -152,9 +152,13 @@ impl S3Journal {
         }
     }
 
+    pub fn url(&self) -> String {
+        self.place.url() + ".journal"
+    }
+
     fn corrupt(&self, problem: String) -> JournalError {
         JournalError::Corrupt {
-            path: (self.place.url() + ".journal").into(),
+            path: self.url().into(),
             problem,
         }
     }

@@ -267,8 +267,14 @@ impl Project {
 
     /// Runs keyrot with `now` on its clock; records the output.
     pub fn run(&self, args: &[&str], now: Option<DateTime<Utc>>) -> Run {
+        self.run_env(args, now, &[])
+    }
+
+    /// [`Project::run`] with `env` added to keyrot's environment.
+    pub fn run_env(&self, args: &[&str], now: Option<DateTime<Utc>>, env: &[(&str, &str)]) -> Run {
         let out: Output = self
             .command(args, now)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run keyrot");
