@@ -289,7 +289,16 @@ fn without_keyrot_log_stderr_is_as_before_and_a_bad_filter_is_refused() {
     assert_eq!(run.stderr, plain.stderr);
     assert!(!run.stderr.contains("aws call") && !run.stderr.contains("DEBUG"));
     let logged = project.run_env(&["plan"], Some(day0), &[("KEYROT_LOG", "info")]);
-    assert_eq!(logged.stdout, run.stdout, "logs never reach stdout");
+    // The plan's findings read the account-wide credential report, which other tests on
+    // the shared moto change: compare what logging could add, not the whole text.
+    for marker in ["aws call", "aws attempt", "keyrot::", "INFO", "DEBUG"] {
+        assert!(
+            !logged.stdout.contains(marker),
+            "logs reached stdout:\n{}",
+            logged.stdout
+        );
+    }
+    assert!(logged.stdout.contains("user."), "{}", logged.stdout);
     assert!(logged.stderr.contains("aws call"), "{}", logged.stderr);
 
     let bad = project.run_env(
