@@ -79,6 +79,8 @@ impl Config {
             // Not meaning for a plan: saved plans record the backend's identity themselves
             // (and are refused against another), and a new lease length changes no step.
             backend: _,
+            // Display only: how ids are shown never changes what a plan does.
+            display: _,
         } = self;
         let doc = Canon::object([
             ("digest_version", Canon::Number(DIGEST_VERSION)),
@@ -426,6 +428,17 @@ user "legacy" {
             config(FULL).digest(),
             "sha256:543d3d7ab634a39a19e59a5ea63c297ebbc6cebf5597b9a2f949f99e56077026"
         );
+    }
+
+    #[test]
+    fn the_display_block_is_not_part_of_the_digest() {
+        let shown = format!("{FULL}\ndisplay {{ key_ids = \"full\" }}\n");
+        let with_display = config(&shown);
+        assert_eq!(
+            with_display.display.key_ids,
+            crate::core::model::KeyIds::Full
+        );
+        assert_eq!(with_display.digest(), config(FULL).digest());
     }
 
     #[test]

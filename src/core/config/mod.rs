@@ -8,6 +8,7 @@ mod backend;
 mod blocks;
 mod cert;
 mod digest;
+pub mod format;
 mod sink;
 mod types;
 mod walker;
@@ -16,8 +17,8 @@ mod walker;
 mod tests;
 
 pub use types::{
-    AwsSettings, CertSource, Config, ExecEnv, KeyAlgorithm, RetryMode, S3Backend, SecretFormat,
-    SetConfig, Sink, Windows,
+    AwsSettings, CertSource, Config, DisplaySettings, ExecEnv, KeyAlgorithm, RetryMode, S3Backend,
+    SecretFormat, SetConfig, Sink, Windows,
 };
 
 use crate::core::diagnostic::Diagnostic;
