@@ -10,15 +10,15 @@
 # the live policy, say so: `password_policy { delete = true }`.
 
 password_policy {
-  minimum_password_length        = 14     # 6-128 (IAM's default: 6)
+  minimum_password_length        = 14 # 6-128 (IAM's default: 6)
   require_symbols                = true
   require_numbers                = true
   require_uppercase_characters   = true
   require_lowercase_characters   = true
   allow_users_to_change_password = true
-  max_password_age               = 90     # days, 1-1095 (CIS: at most 90)
-  password_reuse_prevention      = 24     # 1-24 (CIS: 24)
-  hard_expiry                    = false  # true: expired users need an admin to reset
+  max_password_age               = 90    # days, 1-1095 (CIS: at most 90)
+  password_reuse_prevention      = 24    # 1-24 (CIS: 24)
+  hard_expiry                    = false # true: expired users need an admin to reset
 }
 
 # `keyrot audit` reads the IAM credential report (regenerated at most every 4 hours) and

@@ -43,9 +43,9 @@ user "app-backend" {
     # secret masked. Use it to push the key to something keyrot has no sink for, or to
     # restart a service.
     deliver "exec" {
-      command  = ["./scripts/push-to-vault.sh", "secret/app-backend"]
-      timeout  = "30s"
-      format   = "json"
+      command = ["./scripts/push-to-vault.sh", "secret/app-backend"]
+      timeout = "30s"
+      format  = "json"
       # The command starts with a clean environment: only PATH, HOME and LANG from
       # keyrot's (never its AWS credentials), plus these.
       env      = { VAULT_ADDR = "https://vault.internal:8200" }

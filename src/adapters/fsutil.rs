@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Who owns a file, to keep when replacing it.
@@ -68,6 +68,38 @@ pub fn write_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()
 }
+
+/// Replaces the file consumers read at `path` with `bytes`, atomically: symlinks are
+/// followed (the link stays, its target is replaced in its own directory), an existing
+/// file keeps its owner, group and mode, a new one gets `new_file_mode`, and a file that
+/// cannot be renamed over (a bind mount) is written in place.
+pub fn write_through(path: &Path, bytes: &[u8], new_file_mode: u32) -> io::Result<()> {
+    let target = match fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => path.to_path_buf(),
+        Err(e) => return Err(e),
+    };
+    let (mode, owner) = match fs::metadata(&target) {
+        Ok(m) => (
+            m.mode() & 0o7777,
+            Some(FileOwner {
+                uid: m.uid(),
+                gid: m.gid(),
+            }),
+        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (new_file_mode, None),
+        Err(e) => return Err(e),
+    };
+    match write_atomic_as(&target, bytes, mode, owner) {
+        // A mount point (a bind-mounted file) cannot be renamed over: write it in place.
+        Err(e) if matches!(e.raw_os_error(), Some(EBUSY | EXDEV)) => write_in_place(&target, bytes),
+        other => other,
+    }
+}
+
+/// Linux errno values: a busy mount point, a rename across file systems.
+const EBUSY: i32 = 16;
+const EXDEV: i32 = 18;
 
 /// Marks keyrot's temp files: `.NAME.tmp-<uuid>`.
 const TEMP_MARK: &str = ".tmp-";

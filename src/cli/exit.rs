@@ -11,6 +11,8 @@ pub const ERROR: u8 = 1;
 pub const CHANGES: u8 = 2;
 /// `plan --detailed-exitcode`: nothing due now, only waiting steps.
 pub const WAITING: u8 = 3;
+/// `fmt --check`: a file is not in the canonical layout (as `terraform fmt -check`).
+pub const UNFORMATTED: u8 = 3;
 /// Another keyrot run holds the state lock: retry later.
 pub const LOCKED: u8 = 4;
 /// A saved plan was refused (stale, replayed, config or IAM moved, edited): plan again.
@@ -26,7 +28,7 @@ pub const HELP: &str = "Exit codes:
   0  success (plan --detailed-exitcode: nothing to do)
   1  error (also: this run lost its S3 lock lease and stopped)
   2  plan --detailed-exitcode: changes are due now
-  3  plan --detailed-exitcode: only waiting steps
+  3  plan --detailed-exitcode: only waiting steps; fmt --check: files need formatting
   4  the state is locked by another run: retry later
   5  a saved plan was refused (stale, replayed, config or IAM moved, edited): plan again
   6  AWS denied keyrot's credentials or permissions: fix them

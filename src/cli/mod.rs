@@ -65,6 +65,10 @@ pub struct Cli {
     /// Format of the log lines KEYROT_LOG turns on (to stderr).
     #[arg(long, global = true, value_enum, default_value_t)]
     pub log_format: log::LogFormat,
+    /// Show key ids in full, not masked to their last four characters: in text, JSON and
+    /// markdown output (the config's `display { key_ids = "full" }` does it for text and JSON).
+    #[arg(long, global = true)]
+    pub show_key_ids: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -79,6 +83,18 @@ pub enum Command {
     },
     /// Check the config and report every problem as file:line:column.
     Validate,
+    /// Rewrite config files in the canonical layout (indentation, aligned `=`, block
+    /// spacing), keeping every comment; names each file it changed.
+    Fmt {
+        /// Files, or directories whose *.hcl files are formatted (default: the config, -c).
+        paths: Vec<PathBuf>,
+        /// Change nothing: list the files that are not formatted and exit 3 if there are any.
+        #[arg(long)]
+        check: bool,
+        /// Also print each change as a unified diff.
+        #[arg(long)]
+        diff: bool,
+    },
     /// Show what apply would do, without changing anything.
     Plan {
         #[command(flatten)]
@@ -289,6 +305,7 @@ pub async fn run(cli: Cli) -> u8 {
         now,
         holder: holder_from_env(),
         s3_endpoint: env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
+        show_key_ids: cli.show_key_ids,
     };
     let checked = clock_allowed(&cli, now, real);
     let result = match checked {
@@ -363,6 +380,9 @@ async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result
     match command {
         Command::Init { user } => commands::init::run(session, shell, user),
         Command::Validate => commands::validate::run(session, shell),
+        Command::Fmt { paths, check, diff } => {
+            commands::fmt::run(session, shell, paths, *check, *diff)
+        }
         Command::Plan {
             shape,
             output,
@@ -403,7 +423,7 @@ async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result
             .await
         }
         Command::Show { plan_file, output } => {
-            commands::show::run(shell, plan_file, output.format())
+            commands::show::run(session, shell, plan_file, output.format())
         }
         Command::Status { json } => commands::status::run(session, shell, *json).await,
         Command::Rollback { address } => {

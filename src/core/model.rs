@@ -196,6 +196,25 @@ impl KeyId {
     }
 }
 
+/// How key ids are shown to people: masked to their last four characters (the default)
+/// or in full, to match against CloudTrail and the IAM console. A display choice only:
+/// state, plan files and digests always hold full ids.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyIds {
+    #[default]
+    Masked,
+    Full,
+}
+
+impl KeyIds {
+    pub fn show(self, id: &KeyId) -> String {
+        match self {
+            KeyIds::Masked => id.masked(),
+            KeyIds::Full => id.0.clone(),
+        }
+    }
+}
+
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -322,6 +341,9 @@ mod tests {
             "************1234"
         );
         assert_eq!(KeyId("ab".into()).masked(), "ab");
+        let id = KeyId("AKIAABCDEFGH1234".into());
+        assert_eq!(KeyIds::default().show(&id), "************1234");
+        assert_eq!(KeyIds::Full.show(&id), "AKIAABCDEFGH1234");
     }
 
     #[test]

@@ -40,10 +40,10 @@ const STARTER: &str = r#"# keyrot configuration: which IAM credentials keyrot ro
 # }
 
 defaults {
-  max_age      = "90d"   # rotate when the current key is older than this
-  overlap      = "7d"    # both keys stay Active at least this long
-  unused_for   = "3d"    # the old key must show no use this long before it is deactivated
-  inactive_for = "7d"    # the old key stays Inactive this long before it is deleted
+  max_age      = "90d" # rotate when the current key is older than this
+  overlap      = "7d"  # both keys stay Active at least this long
+  unused_for   = "3d"  # the old key must show no use this long before it is deactivated
+  inactive_for = "7d"  # the old key stays Inactive this long before it is deleted
 }
 
 user "USER" {

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod audit;
 pub mod error;
 pub mod fleet;
+pub mod fmt;
 pub mod import;
 pub mod init;
 pub mod inventory;

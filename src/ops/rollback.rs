@@ -38,7 +38,7 @@ pub async fn rollback<I: Iam, R: Remote>(
     if !live.iter().any(|k| k.id == previous.id) {
         return Err(Error::Invalid(format!(
             "{address}: the previous key {} no longer exists in IAM; there is nothing to reactivate",
-            previous.id.masked()
+            config.display.key_ids.show(&previous.id)
         )));
     }
     let mut report = apply::execute(writer, config, &plan, now, stdout, progress).await?;

@@ -15,7 +15,7 @@ use crate::adapters::store::{
 };
 use crate::core::config::{self, Config, RetryMode, S3Backend, Source};
 use crate::core::diagnostic::{Diagnostic, LineIndex};
-use crate::core::model::Time;
+use crate::core::model::{KeyIds, Time};
 use crate::core::state::State;
 use crate::ops::error::{Error, Result};
 use crate::ops::{fleet, recover};
@@ -36,6 +36,8 @@ pub struct Session {
     pub holder: Holder,
     /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, read once by the CLI.
     pub s3_endpoint: Option<String>,
+    /// `--show-key-ids`: full key ids whatever the config's `display` block says.
+    pub show_key_ids: bool,
 }
 
 /// IAM, and the services sinks and key verification use.
@@ -90,22 +92,32 @@ const MAX_CONFIG_BYTES: usize = 4 << 20;
 
 impl Session {
     pub fn load_config(&self) -> Result<Config> {
-        let sources = read_sources(&self.config_path)?;
-        config::parse(&sources).map_err(Error::Config)
+        self.load_config_with_warnings().map(|(config, _)| config)
     }
 
     /// The config, and what it was accepted with but deserves a look.
     pub fn load_config_with_warnings(&self) -> Result<(Config, Vec<Diagnostic>)> {
         let sources = read_sources(&self.config_path)?;
-        config::parse_with_warnings(&sources).map_err(Error::Config)
+        let (config, warnings) = config::parse_with_warnings(&sources).map_err(Error::Config)?;
+        Ok((self.displayed(config), warnings))
     }
 
     /// The config when there is a valid one (audit looks at the whole account without).
     pub fn optional_config(&self) -> Config {
-        read_sources(&self.config_path)
+        let config = read_sources(&self.config_path)
             .ok()
             .and_then(|s| config::parse(&s).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        self.displayed(config)
+    }
+
+    /// The config with the command line's display choices applied (display only: the
+    /// digest does not cover them).
+    fn displayed(&self, mut config: Config) -> Config {
+        if self.show_key_ids {
+            config.display.key_ids = KeyIds::Full;
+        }
+        config
     }
 
     /// The state's store, read-only (no lock is taken).
@@ -319,31 +331,36 @@ impl<I: Iam, R: Remote> Writer<I, R> {
 
 /// Reads the config file, or every `*.hcl` file of a directory in name order.
 fn read_sources(path: &Path) -> Result<Vec<Source>> {
-    if path.is_dir() {
-        let entries = std::fs::read_dir(path).map_err(|e| {
-            Error::Invalid(format!(
-                "cannot read config directory {}: {e}",
-                path.display()
-            ))
-        })?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "hcl"))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(Error::Invalid(format!(
-                "no *.hcl files in {}",
-                path.display()
-            )));
-        }
-        files.iter().map(|p| read_source(p)).collect()
-    } else {
-        Ok(vec![read_source(path)?])
-    }
+    config_files(path)?.iter().map(|p| read_source(p)).collect()
 }
 
-fn read_source(path: &Path) -> Result<Source> {
+/// The config file at `path`, or every `*.hcl` file of the directory `path`, in name order.
+pub(crate) fn config_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| {
+        Error::Invalid(format!(
+            "cannot read config directory {}: {e}",
+            path.display()
+        ))
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "hcl"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Invalid(format!(
+            "no *.hcl files in {}",
+            path.display()
+        )));
+    }
+    Ok(files)
+}
+
+/// One config file, refused when it is too large or not UTF-8.
+pub(crate) fn read_source(path: &Path) -> Result<Source> {
     let bytes = std::fs::read(path).map_err(|e| {
         Error::Invalid(format!(
             "cannot read config {}: {e}\n  hint: `keyrot init` writes a starter keyrot.hcl (more in examples/), or pass -c PATH",

@@ -4,12 +4,11 @@
 //! a bind-mounted file), then read back through the consumer's path.
 
 use super::{digest, Credential, Undo};
-use crate::adapters::fsutil::{write_atomic_as, write_in_place, FileOwner};
+use crate::adapters::fsutil;
 use crate::core::config::SecretFormat;
 use crate::core::model::KeyId;
 use std::io;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use zeroize::Zeroizing;
 
 /// A new file's mode: only its owner may read a secret.
@@ -49,43 +48,9 @@ pub async fn write_file(path: &Path, bytes: &[u8]) -> Result<Undo, (String, Undo
     }
 }
 
-/// The file a write to `path` must change: symlinks resolved; `path` itself when nothing
-/// is there yet.
-fn target(path: &Path) -> io::Result<PathBuf> {
-    match std::fs::canonicalize(path) {
-        Ok(real) => Ok(real),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(path.to_path_buf()),
-        Err(e) => Err(e),
-    }
-}
-
 fn write_through(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let target = target(path)?;
-    let (mode, owner) = match std::fs::metadata(&target) {
-        Ok(m) => (
-            m.mode() & 0o7777,
-            Some(FileOwner {
-                uid: m.uid(),
-                gid: m.gid(),
-            }),
-        ),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (NEW_FILE_MODE, None),
-        Err(e) => return Err(e),
-    };
-    match write_atomic_as(&target, bytes, mode, owner) {
-        // A mount point (a bind-mounted file) cannot be renamed over: write it in place.
-        Err(e) if is_busy(&e) => write_in_place(&target, bytes),
-        other => other,
-    }
+    fsutil::write_through(path, bytes, NEW_FILE_MODE)
 }
-
-fn is_busy(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(EBUSY | EXDEV))
-}
-
-/// Linux errno values: a busy mount point, a rename across file systems.
-const EBUSY: i32 = 16;
-const EXDEV: i32 = 18;
 
 /// Whether the file at `path` names `key`.
 pub fn holds(path: &Path, key: &KeyId) -> bool {
@@ -106,7 +71,7 @@ pub fn restore(path: &Path, before: Option<&[u8]>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()

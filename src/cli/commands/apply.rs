@@ -46,7 +46,8 @@ pub async fn run(
     )
     .await?
     .plan;
-    shell.print(render::text::plan(&plan, shell.style));
+    let ids = config.display.key_ids;
+    shell.print(render::text::plan(&plan, shell.style, ids));
     if !plan.summary().has_actions() {
         shell.out("\nNothing to apply.");
         return Ok(blocked_code(shell, &plan));
@@ -89,7 +90,8 @@ pub async fn run_saved(
         });
     }
     let plan = &file.saved.plan;
-    shell.print(render::text::plan(plan, shell.style));
+    let ids = config.display.key_ids;
+    shell.print(render::text::plan(plan, shell.style, ids));
     if !plan.summary().has_actions() {
         shell.out("\nNothing to apply.");
         return Ok(blocked_code(shell, plan));

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod audit;
 pub mod completions;
+pub mod fmt;
 pub mod import;
 pub mod init;
 pub mod man;
@@ -17,7 +18,19 @@ pub mod unlock;
 pub mod validate;
 
 use crate::cli::shell::Shell;
-use crate::ops::session::{BackendNotes, Recovered};
+use crate::cli::Format;
+use crate::core::config::Config;
+use crate::core::model::KeyIds;
+use crate::ops::session::{BackendNotes, Recovered, Session};
+
+/// How key ids are shown in `format`: in text and JSON as the config's `display` block (or
+/// `--show-key-ids`) says; in markdown, a public PR comment, in full only with the flag.
+pub fn key_ids(session: &Session, config: &Config, format: Format) -> KeyIds {
+    match format {
+        Format::Markdown if !session.show_key_ids => KeyIds::Masked,
+        _ => config.display.key_ids,
+    }
+}
 
 /// Says what settling an interrupted step found, before the command's own output.
 /// What opening the state's backend found: a stale lock taken over, versioning off.

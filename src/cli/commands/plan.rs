@@ -1,9 +1,10 @@
-use crate::cli::commands::{say_identity, say_selection};
+use crate::cli::commands::{key_ids, say_identity, say_selection};
 use crate::cli::render;
 use crate::cli::render::markdown::SavedFile;
 use crate::cli::shell::Shell;
 use crate::cli::{exit, Format};
 use crate::core::config::Config;
+use crate::core::model::KeyIds;
 use crate::core::plan::Plan;
 use crate::core::plan::PlanOptions;
 use crate::ops::{self, session::Session, Error};
@@ -23,6 +24,7 @@ pub async fn run(
     }
     let state = session.load_state(&config)?;
     warn_pending(session, shell, &config)?;
+    let ids = key_ids(session, &config, format);
     let (clients, identity) = session.connect_checked(&config).await?;
     say_identity(shell, identity.as_deref());
     let iam = &clients.iam;
@@ -36,7 +38,7 @@ pub async fn run(
     }
     planned.plan.findings = findings;
     let Some(path) = out else {
-        print_plan(shell, &planned.plan, format, None);
+        print_plan(shell, &planned.plan, format, None, ids);
         return Ok(exit_code(&planned.plan, detailed));
     };
     let saved = ops::plan::saved_plan(&planned, options, &state, &config);
@@ -46,7 +48,7 @@ pub async fn run(
         apply: &apply,
         digest: &file.digest,
     };
-    print_plan(shell, &planned.plan, format, Some(&shown));
+    print_plan(shell, &planned.plan, format, Some(&shown), ids);
     ops::plan::write_plan_file(path, &text)?;
     if format == Format::Text {
         shell.out(format!(
@@ -70,22 +72,29 @@ fn exit_code(plan: &Plan, detailed: bool) -> u8 {
     }
 }
 
-/// The plan in `format`; a saved plan's digest leads every rendering of it.
-pub fn print_plan(shell: &Shell, plan: &Plan, format: Format, saved: Option<&SavedFile>) {
+/// The plan in `format`, key ids shown as `ids` says; a saved plan's digest leads every
+/// rendering of it.
+pub fn print_plan(
+    shell: &Shell,
+    plan: &Plan,
+    format: Format,
+    saved: Option<&SavedFile>,
+    ids: KeyIds,
+) {
     match format {
         Format::Json => {
-            let mut doc = render::json::plan(plan);
+            let mut doc = render::json::plan(plan, ids);
             if let Some(file) = saved {
                 doc["plan_digest"] = file.digest.into();
             }
             shell.out(serde_json::to_string_pretty(&doc).unwrap_or_default())
         }
-        Format::Markdown => shell.print(render::markdown::plan(plan, saved)),
+        Format::Markdown => shell.print(render::markdown::plan(plan, saved, ids)),
         Format::Text => {
             if let Some(file) = saved {
                 shell.out(format!("Plan file digest: {}\n", file.digest));
             }
-            shell.print(render::text::plan(plan, shell.style))
+            shell.print(render::text::plan(plan, shell.style, ids))
         }
     }
 }
@@ -99,7 +108,7 @@ fn warn_pending(session: &Session, shell: &Shell, config: &Config) -> Result<(),
             intent.address,
             intent
                 .key_id
-                .map(|k| format!(" (key {})", k.masked()))
+                .map(|k| format!(" (key {})", config.display.key_ids.show(&k)))
                 .unwrap_or_default()
         ));
     }

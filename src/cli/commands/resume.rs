@@ -12,7 +12,8 @@ pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
     let resumed = ops::resume::resume(&mut writer, &config, address).await?;
-    let key = |k: &Option<KeyId>| k.as_ref().map(|k| k.masked()).unwrap_or_default();
+    let ids = config.display.key_ids;
+    let key = |k: &Option<KeyId>| k.as_ref().map(|k| ids.show(k)).unwrap_or_default();
     if resumed.restored.is_empty() {
         shell.out(format!(
             "{address}: rotation resumed. The old key will be deactivated again once the overlap and unused_for gates pass (see `keyrot plan`)."

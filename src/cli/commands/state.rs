@@ -3,7 +3,7 @@
 use crate::cli::commands::say_opened;
 use crate::cli::exit;
 use crate::cli::shell::Shell;
-use crate::core::model::{timestamp, Address};
+use crate::core::model::{timestamp, Address, KeyIds};
 use crate::core::state::SetState;
 use crate::ops::{self, session::Session, Error};
 use std::path::Path;
@@ -55,14 +55,15 @@ pub fn show(session: &Session, shell: &Shell, address: &Address) -> Result<u8, E
             "{address} is not in the state; `keyrot state list` shows what is"
         ))
     })?;
-    shell.print(describe(address, set));
+    shell.print(describe(address, set, config.display.key_ids));
     Ok(exit::OK)
 }
 
 pub fn rm(session: &Session, shell: &Shell, address: &Address) -> Result<u8, Error> {
     let config = session.load_config()?;
     let removed = ops::state::remove(session, &config, address)?;
-    let keys: Vec<String> = removed.keys().map(|(_, k)| k.id.masked()).collect();
+    let ids = config.display.key_ids;
+    let keys: Vec<String> = removed.keys().map(|(_, k)| ids.show(&k.id)).collect();
     shell.out(format!(
         "Removed {address} from the state; IAM and its sinks are untouched (keys: {}).{}",
         if keys.is_empty() {
@@ -81,13 +82,13 @@ pub fn rm(session: &Session, shell: &Shell, address: &Address) -> Result<u8, Err
     Ok(exit::OK)
 }
 
-fn describe(address: &Address, set: &SetState) -> String {
+fn describe(address: &Address, set: &SetState, ids: KeyIds) -> String {
     let mut out = format!("{address}\n  phase: {}\n", set.phase().as_str());
     for (role, k) in set.keys() {
         out.push_str(&format!(
             "  {} key {}  {}  born {}  {} since {}\n",
             role.as_str(),
-            k.id.masked(),
+            ids.show(&k.id),
             k.status,
             timestamp(k.born),
             k.status,
@@ -95,7 +96,7 @@ fn describe(address: &Address, set: &SetState) -> String {
         ));
     }
     for id in &set.unresolved {
-        out.push_str(&format!("  unresolved key {}\n", id.masked()));
+        out.push_str(&format!("  unresolved key {}\n", ids.show(id)));
     }
     if let Some(o) = set.clock_override {
         out.push_str(&format!(

@@ -13,10 +13,11 @@ pub async fn run(session: &Session, shell: &Shell, json: bool) -> Result<u8, Err
     say_selection(shell, &ops::fleet::expand(&clients.iam, &mut config).await?);
     let status =
         ops::status::status(&clients.iam, &config, &state, unfinished, session.now).await?;
+    let ids = config.display.key_ids;
     if json {
-        shell.out(render::status::json(&status));
+        shell.out(render::status::json(&status, ids));
     } else {
-        shell.print(render::status::text(&status, shell.style));
+        shell.print(render::status::text(&status, shell.style, ids));
     }
     Ok(exit::OK)
 }

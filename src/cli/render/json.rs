@@ -1,14 +1,15 @@
 //! Machine-readable plan output, versioned by `format_version`.
 
 use super::timestamp;
-use crate::core::model::LastUsed;
+use crate::core::model::{KeyIds, LastUsed};
 use crate::core::plan::{Action, ActionKind, Drift, DriftKind, KeyView, Plan, SetPlan, Slot, Wait};
 use crate::core::policy::{PolicyAction, PolicyPlan};
 use serde_json::{json, Value};
 
 pub const FORMAT_VERSION: &str = "1";
 
-pub fn plan(plan: &Plan) -> Value {
+/// The plan for a machine; `ids` says whether key ids are masked.
+pub fn plan(plan: &Plan, ids: KeyIds) -> Value {
     let s = plan.summary();
     json!({
         "format_version": FORMAT_VERSION,
@@ -27,18 +28,18 @@ pub fn plan(plan: &Plan) -> Value {
             "policy": s.policy,
             "drift": plan.drift_count(),
         },
-        "credential_sets": plan.sets.iter().map(set).collect::<Vec<_>>(),
+        "credential_sets": plan.sets.iter().map(|s| set(s, ids)).collect::<Vec<_>>(),
         "findings": findings(&plan.findings),
         "password_policy": plan.password_policy.as_ref().map(policy),
     })
 }
 
-fn set(set: &SetPlan) -> Value {
+fn set(set: &SetPlan, ids: KeyIds) -> Value {
     let slots = |slots: Vec<Slot>| -> Vec<Value> {
         slots
             .iter()
             .map(|s| json!({
-                "key_id": s.id.as_ref().map_or_else(|| "(known after apply)".to_string(), |k| k.masked()),
+                "key_id": s.id.as_ref().map_or_else(|| "(known after apply)".to_string(), |k| ids.show(k)),
                 "status": s.status.as_str(),
             }))
             .collect()
@@ -47,18 +48,18 @@ fn set(set: &SetPlan) -> Value {
         "address": set.address.to_string(),
         "selector": set.selector,
         "phase": set.phase.as_str(),
-        "keys": set.keys.iter().map(key).collect::<Vec<_>>(),
+        "keys": set.keys.iter().map(|k| key(k, ids)).collect::<Vec<_>>(),
         "before": slots(set.slots_before()),
         "after": slots(set.slots_after()),
-        "drift": set.drift.iter().map(drift).collect::<Vec<_>>(),
-        "actions": set.actions.iter().map(action).collect::<Vec<_>>(),
-        "waits": set.waits.iter().map(wait).collect::<Vec<_>>(),
+        "drift": set.drift.iter().map(|d| drift(d, ids)).collect::<Vec<_>>(),
+        "actions": set.actions.iter().map(|a| action(a, ids)).collect::<Vec<_>>(),
+        "waits": set.waits.iter().map(|w| wait(w, ids)).collect::<Vec<_>>(),
     })
 }
 
-fn key(k: &KeyView) -> Value {
+fn key(k: &KeyView, ids: KeyIds) -> Value {
     json!({
-        "key_id": k.id.masked(),
+        "key_id": ids.show(&k.id),
         "role": k.role.map(|r| r.as_str()),
         "status": k.status.as_str(),
         "born": timestamp(k.born),
@@ -75,10 +76,10 @@ fn key(k: &KeyView) -> Value {
     })
 }
 
-fn action(a: &Action) -> Value {
+fn action(a: &Action, ids: KeyIds) -> Value {
     let mut v = json!({
         "action": a.kind.name(),
-        "key_id": a.key.as_ref().map(|k| k.masked()),
+        "key_id": a.key.as_ref().map(|k| ids.show(k)),
         "reason_code": a.reason.code,
         "reason": a.reason.message,
     });
@@ -96,23 +97,24 @@ fn action(a: &Action) -> Value {
     v
 }
 
-fn wait(w: &Wait) -> Value {
+fn wait(w: &Wait, ids: KeyIds) -> Value {
     json!({
         "action": "wait",
         "step": w.step.as_str(),
-        "key_id": w.key.as_ref().map(|k| k.masked()),
+        "key_id": w.key.as_ref().map(|k| ids.show(k)),
         "reason_code": w.reason.code,
         "reason": w.reason.message,
         "due": w.due.map(timestamp),
     })
 }
 
-fn drift(d: &Drift) -> Value {
+fn drift(d: &Drift, ids: KeyIds) -> Value {
+    let key_id = ids.show(&d.key);
     match &d.kind {
-        DriftKind::Deleted => json!({"key_id": d.key.masked(), "change": "deleted"}),
-        DriftKind::Appeared => json!({"key_id": d.key.masked(), "change": "appeared"}),
+        DriftKind::Deleted => json!({"key_id": key_id, "change": "deleted"}),
+        DriftKind::Appeared => json!({"key_id": key_id, "change": "appeared"}),
         DriftKind::StatusChanged { from, to } => json!({
-            "key_id": d.key.masked(), "change": "status", "from": from.as_str(), "to": to.as_str()
+            "key_id": key_id, "change": "status", "from": from.as_str(), "to": to.as_str()
         }),
     }
 }

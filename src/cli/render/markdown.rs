@@ -5,7 +5,7 @@
 use super::text::summary_line;
 use super::timestamp;
 use crate::core::duration::humanize;
-use crate::core::model::CredentialKind;
+use crate::core::model::{CredentialKind, KeyIds};
 use crate::core::plan::{ActionKind, DriftKind, Plan, SetPlan, Slot};
 use crate::core::policy::PolicyPlan;
 use std::fmt::Write;
@@ -20,10 +20,11 @@ pub struct SavedFile<'a> {
     pub digest: &'a str,
 }
 
-/// `saved` names the plan file this renders, when there is one.
-pub fn plan(plan: &Plan, saved: Option<&SavedFile>) -> String {
+/// `saved` names the plan file this renders, when there is one; `ids` says whether key
+/// ids are masked (the default for a public PR comment).
+pub fn plan(plan: &Plan, saved: Option<&SavedFile>, ids: KeyIds) -> String {
     let summary = plan.summary();
-    let mut head = head(plan);
+    let mut head = head(plan, ids);
     if let Some(file) = saved {
         // Right under the title, where a reviewer sees what they approve.
         let at = head.find("\n\n").map_or(head.len(), |i| i + 2);
@@ -41,13 +42,13 @@ pub fn plan(plan: &Plan, saved: Option<&SavedFile>) -> String {
     let open = "<details><summary>Details</summary>\n\n";
     let close = "</details>\n\n";
     let budget = MAX_CHARS.saturating_sub(head.len() + open.len() + close.len() + tail.len() + 200);
-    let body = fit(body(plan), budget);
+    let body = fit(body(plan, ids), budget);
     format!("{head}{open}{body}{close}{tail}")
 }
 
 /// What a reviewer sees without opening anything: the summary, the deletion warning and
 /// the drift.
-fn head(plan: &Plan) -> String {
+fn head(plan: &Plan, ids: KeyIds) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "### keyrot plan\n");
     let _ = writeln!(
@@ -78,7 +79,7 @@ fn head(plan: &Plan) -> String {
                 "- `{}` {} `{}` {what}",
                 set.address,
                 set.address.kind.short_noun(),
-                d.key.masked()
+                ids.show(&d.key)
             );
         }
     }
@@ -87,13 +88,13 @@ fn head(plan: &Plan) -> String {
 }
 
 /// The collapsed details: the password policy table, each set, the findings.
-fn body(plan: &Plan) -> String {
+fn body(plan: &Plan, ids: KeyIds) -> String {
     let mut body = String::new();
     if let Some(policy) = &plan.password_policy {
         policy_table(&mut body, policy);
     }
     for set in &plan.sets {
-        set_section(&mut body, set, plan);
+        set_section(&mut body, set, plan, ids);
     }
     if !plan.findings.is_empty() {
         let _ = writeln!(
@@ -149,7 +150,7 @@ fn fit(mut body: String, budget: usize) -> String {
     body
 }
 
-fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
+fn set_section(out: &mut String, set: &SetPlan, plan: &Plan, ids: KeyIds) {
     let origin = set
         .selector
         .as_ref()
@@ -168,7 +169,7 @@ fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
             Some(s) => format!(
                 "`{}` {}",
                 s.id.as_ref()
-                    .map_or("(new key)".to_string(), |k| k.masked()),
+                    .map_or("(new key)".to_string(), |k| ids.show(k)),
                 s.status
             ),
             None => "—".to_string(),
@@ -198,7 +199,7 @@ fn set_section(out: &mut String, set: &SetPlan, plan: &Plan) {
         let key = a
             .key
             .as_ref()
-            .map(|k| format!(" `{}`", k.masked()))
+            .map(|k| format!(" `{}`", ids.show(k)))
             .unwrap_or_default();
         let _ = writeln!(out, "- **{}**{key}: {}", a.kind.name(), a.reason.message);
     }
@@ -302,7 +303,7 @@ mod tests {
             apply: "keyrot apply plan.json",
             digest: "sha256:00",
         };
-        let text = plan(&huge_plan(3000), Some(&saved));
+        let text = plan(&huge_plan(3000), Some(&saved), KeyIds::Masked);
         assert!(text.len() <= 65_536, "{} characters", text.len());
         assert!(text.contains(
             "**Plan: 0 to import, 0 to create, 0 to deactivate, 3000 to delete, 0 waiting.**"
@@ -314,7 +315,7 @@ mod tests {
         assert!(text.contains("was truncated"));
         assert!(text.contains("</details>") && text.contains("keyrot apply plan.json"));
         // A short plan is not truncated.
-        let short = plan(&huge_plan(3), None);
+        let short = plan(&huge_plan(3), None, KeyIds::Masked);
         assert!(!short.contains("was truncated") && short.contains("user-2"));
     }
 

@@ -2,7 +2,7 @@
 
 use super::{timestamp, Style};
 use crate::core::duration::humanize;
-use crate::core::model::{KeyId, LastUsed, Time};
+use crate::core::model::{KeyId, KeyIds, LastUsed, Time};
 use crate::core::plan::SetPlan;
 use crate::core::state::Phase;
 use crate::ops::status::Status;
@@ -16,7 +16,8 @@ fn last_use(status: &Status, id: &KeyId, now: Time) -> String {
     }
 }
 
-pub fn text(status: &Status, style: Style) -> String {
+/// Status for a person; `ids` says whether key ids are masked.
+pub fn text(status: &Status, style: Style, ids: KeyIds) -> String {
     let now = status.plan.now;
     let mut out = String::new();
     if let Some(i) = &status.unfinished {
@@ -26,7 +27,7 @@ pub fn text(status: &Status, style: Style) -> String {
             style.yellow("Unfinished:"),
             i.op,
             i.address,
-            i.key_id.as_ref().map(|k| format!(" (key {})", k.masked())).unwrap_or_default(),
+            i.key_id.as_ref().map(|k| format!(" (key {})", ids.show(k))).unwrap_or_default(),
             timestamp(i.at)
         );
     }
@@ -54,7 +55,7 @@ pub fn text(status: &Status, style: Style) -> String {
             let _ = writeln!(
                 out,
                 "  key {}  {:<9} {:<8}  age {:<8}  last used {}",
-                k.id.masked(),
+                ids.show(&k.id),
                 k.role.map_or("untracked", |r| r.as_str()),
                 k.status.as_str(),
                 humanize(now - k.born),
@@ -120,7 +121,8 @@ struct UnfinishedDoc {
     started: String,
 }
 
-pub fn json(status: &Status) -> String {
+/// Status for a machine; `ids` says whether key ids are masked.
+pub fn json(status: &Status, ids: KeyIds) -> String {
     let now = status.plan.now;
     let doc = StatusDoc {
         format_version: super::json::FORMAT_VERSION,
@@ -129,19 +131,19 @@ pub fn json(status: &Status) -> String {
             .plan
             .sets
             .iter()
-            .map(|s| set_doc(status, s, now))
+            .map(|s| set_doc(status, s, now, ids))
             .collect(),
         unfinished: status.unfinished.as_ref().map(|i| UnfinishedDoc {
             operation: i.op,
             address: i.address.to_string(),
-            key_id: i.key_id.as_ref().map(|k| k.masked()),
+            key_id: i.key_id.as_ref().map(|k| ids.show(k)),
             started: timestamp(i.at),
         }),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-fn set_doc(status: &Status, set: &SetPlan, now: Time) -> SetDoc {
+fn set_doc(status: &Status, set: &SetPlan, now: Time, ids: KeyIds) -> SetDoc {
     let actions = set.actions.iter().map(|a| NextDoc {
         action: a.kind.name(),
         due: Some(timestamp(now)),
@@ -157,7 +159,7 @@ fn set_doc(status: &Status, set: &SetPlan, now: Time) -> SetDoc {
             .keys
             .iter()
             .map(|k| KeyDoc {
-                key_id: k.id.masked(),
+                key_id: ids.show(&k.id),
                 role: k.role.map(|r| r.as_str()),
                 status: k.status.as_str().to_string(),
                 age_seconds: (now - k.born).num_seconds(),

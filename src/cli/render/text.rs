@@ -2,12 +2,13 @@
 
 use super::{timestamp, Style};
 use crate::core::duration::humanize;
-use crate::core::model::{CredentialKind, Time};
+use crate::core::model::{CredentialKind, KeyIds, Time};
 use crate::core::plan::{Action, ActionKind, DriftKind, KeyView, Plan, SetPlan, Slot, Summary};
 use crate::core::policy::{PolicyAction, PolicyPlan};
 use std::fmt::Write;
 
-pub fn plan(plan: &Plan, style: Style) -> String {
+/// The plan for a person; `ids` says whether key ids are masked.
+pub fn plan(plan: &Plan, style: Style, ids: KeyIds) -> String {
     let mut out = String::new();
     let summary = plan.summary();
     if plan.drift_count() > 0 {
@@ -23,7 +24,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
                     DriftKind::StatusChanged { from, to } => format!("{from} -> {to}"),
                     DriftKind::Appeared => "appeared (created outside keyrot)".to_string(),
                 };
-                let _ = writeln!(out, "  {} key {}: {what}", set.address, d.key.masked());
+                let _ = writeln!(out, "  {} key {}: {what}", set.address, ids.show(&d.key));
             }
         }
         out.push('\n');
@@ -45,7 +46,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         style.cyan("<="),
     );
     for set in &plan.sets {
-        set_block(&mut out, set, plan, style);
+        set_block(&mut out, set, plan, style, ids);
     }
     if let Some(policy) = &plan.password_policy {
         policy_block(&mut out, policy, style);
@@ -72,7 +73,7 @@ pub fn plan(plan: &Plan, style: Style) -> String {
     out
 }
 
-fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
+fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style, ids: KeyIds) {
     let origin = set
         .selector
         .as_ref()
@@ -85,13 +86,13 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
         style.dim(&format!("({origin}phase: {})", set.phase.as_str()))
     );
     for k in &set.keys {
-        key_line(out, k, plan.now);
+        key_line(out, k, plan.now, ids);
     }
     if set.changes_iam() {
-        slot_diff(out, set, style);
+        slot_diff(out, set, style, ids);
     }
     for a in &set.actions {
-        let (symbol, line) = action_line(a, set.address.kind, style);
+        let (symbol, line) = action_line(a, set.address.kind, style, ids);
         let _ = writeln!(out, "  {symbol:>2} {line}");
         let _ = writeln!(out, "       {}", style.dim(&a.reason.message));
     }
@@ -99,7 +100,7 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
         let key = w
             .key
             .as_ref()
-            .map(|k| format!(" key {}", k.masked()))
+            .map(|k| format!(" key {}", ids.show(k)))
             .unwrap_or_default();
         let due = match w.due {
             Some(due) if due > plan.now => {
@@ -114,13 +115,13 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style) {
     out.push('\n');
 }
 
-fn key_line(out: &mut String, k: &KeyView, now: Time) {
+fn key_line(out: &mut String, k: &KeyView, now: Time, ids: KeyIds) {
     let role = k.role.map_or("untracked", |r| r.as_str());
     let noun = if k.cert.is_some() { "cert" } else { "key" };
     let _ = writeln!(
         out,
         "      {noun} {}  {:<8}  {:<8}  age {}",
-        k.id.masked(),
+        ids.show(&k.id),
         role,
         k.status.as_str(),
         humanize(now - k.born)
@@ -137,9 +138,9 @@ fn key_line(out: &mut String, k: &KeyView, now: Time) {
 }
 
 /// The symbol and sentence of one action, Terraform-style (`+ ~ - <=`).
-fn action_line(a: &Action, kind: CredentialKind, style: Style) -> (String, String) {
+fn action_line(a: &Action, kind: CredentialKind, style: Style, ids: KeyIds) -> (String, String) {
     let noun = kind.short_noun();
-    let key = a.key.as_ref().map(|k| k.masked()).unwrap_or_default();
+    let key = a.key.as_ref().map(|k| ids.show(k)).unwrap_or_default();
     match &a.kind {
         ActionKind::Import { role, .. } => (
             style.cyan("<="),
@@ -217,11 +218,11 @@ fn policy_block(out: &mut String, policy: &PolicyPlan, style: Style) {
 }
 
 /// The user's key slots before → after, as a line diff (`similar`).
-fn slot_diff(out: &mut String, set: &SetPlan, style: Style) {
+fn slot_diff(out: &mut String, set: &SetPlan, style: Style, ids: KeyIds) {
     let line = |s: &Slot| {
         let id =
             s.id.as_ref()
-                .map_or_else(|| "(known after apply)".to_string(), |k| k.masked());
+                .map_or_else(|| "(known after apply)".to_string(), |k| ids.show(k));
         format!("key {id}  {}\n", s.status)
     };
     let before: String = set.slots_before().iter().map(line).collect();

@@ -3,7 +3,7 @@
 use super::attrs::duration_attr;
 use super::types::RetryMode;
 use super::walker::{FileCtx, KeyDecl, Origin, Walker, WINDOW_NAMES};
-use crate::core::model::CredentialKind;
+use crate::core::model::{CredentialKind, KeyIds};
 use crate::core::policy::PolicySpec;
 use hcl::edit::structure::{Block, Body};
 use hcl::edit::Span;
@@ -167,6 +167,35 @@ impl Walker {
             );
         }
         self.policy = Some(spec);
+    }
+
+    /// `display { key_ids = "masked" | "full" }`: how output shows key ids.
+    pub(super) fn display_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {
+        self.labels(block, &at, 0, "`display { … }`");
+        let mut first = self.display_origin.take();
+        let fresh = self.once(&mut first, at, "display");
+        self.display_origin = first;
+        self.only(ctx, &block.body, "`display`", &["key_ids"], &[]);
+        if !fresh {
+            return;
+        }
+        let Some(value) = self.string_attr(ctx, &block.body, "key_ids") else {
+            return;
+        };
+        self.display.key_ids = match value.as_str() {
+            "masked" => KeyIds::Masked,
+            "full" => KeyIds::Full,
+            other => {
+                let attr = block.body.get_attribute("key_ids");
+                let at = ctx.origin(attr.and_then(|a| a.value.span()));
+                self.report(
+                    &at,
+                    format!("unknown key_ids `{other}`"),
+                    "use \"masked\" (the default: the last four characters) or \"full\"",
+                );
+                KeyIds::Masked
+            }
+        };
     }
 
     pub(super) fn defaults_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {

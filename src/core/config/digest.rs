@@ -82,6 +82,8 @@ impl Config {
             // Not meaning for a plan: saved plans record the backend's identity themselves
             // (and are refused against another), and a new lease length changes no step.
             backend: _,
+            // Display only: how ids are shown never changes what a plan does.
+            display: _,
         } = self;
         // Sets a selector chose come from IAM; the selector's own text is the config.
         let declared = sets.values().filter(|s| s.selector.is_none());
@@ -492,6 +494,17 @@ user "legacy" {
             config(FULL).digest(),
             "sha256:543d3d7ab634a39a19e59a5ea63c297ebbc6cebf5597b9a2f949f99e56077026"
         );
+    }
+
+    #[test]
+    fn the_display_block_is_not_part_of_the_digest() {
+        let shown = format!("{FULL}\ndisplay {{ key_ids = \"full\" }}\n");
+        let with_display = config(&shown);
+        assert_eq!(
+            with_display.display.key_ids,
+            crate::core::model::KeyIds::Full
+        );
+        assert_eq!(with_display.digest(), config(FULL).digest());
     }
 
     #[test]

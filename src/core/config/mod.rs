@@ -9,6 +9,7 @@ mod blocks;
 mod cert;
 mod digest;
 mod selector;
+pub mod format;
 mod sink;
 mod types;
 mod walker;
@@ -19,8 +20,8 @@ mod selector_tests;
 mod tests;
 
 pub use types::{
-    AwsSettings, CertSource, Config, ExecEnv, KeyAlgorithm, RetryMode, S3Backend, SecretFormat,
-    Selection, Selector, SetConfig, SetTemplate, Sink, Windows,
+    AwsSettings, CertSource, Config, DisplaySettings, ExecEnv, KeyAlgorithm, RetryMode, S3Backend,
+    SecretFormat, Selection, Selector, SetConfig, SetTemplate, Sink, Windows,
 };
 
 use crate::core::diagnostic::Diagnostic;

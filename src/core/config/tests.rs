@@ -218,3 +218,21 @@ fn windows_that_cannot_finish_a_rotation_are_errors_and_short_ones_warnings() {
         warnings[0]
     );
 }
+
+#[test]
+fn display_block_chooses_how_key_ids_are_shown() {
+    use crate::core::model::KeyIds;
+    assert_eq!(parse_one(GOOD).unwrap().display.key_ids, KeyIds::Masked);
+    let full = format!("{GOOD}display {{\n  key_ids = \"full\"\n}}\n");
+    assert_eq!(parse_one(&full).unwrap().display.key_ids, KeyIds::Full);
+    let bad = format!("{GOOD}display {{\n  key_ids = \"all\"\n  colour = 1\n}}\ndisplay {{}}\n");
+    let lines = GOOD.lines().count();
+    assert_eq!(
+        errors(&bad),
+        vec![
+            format!("{}:13: unknown key_ids `all`", lines + 2),
+            format!("{}:3: unknown attribute `colour` in `display`", lines + 3),
+            format!("{}:1: duplicate `display` block", lines + 5),
+        ]
+    );
+}

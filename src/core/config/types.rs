@@ -2,7 +2,7 @@
 
 use crate::core::diagnostic::Position;
 use crate::core::duration::Window;
-use crate::core::model::{Address, CredentialKind};
+use crate::core::model::{Address, CredentialKind, KeyIds};
 use crate::core::policy::PolicySpec;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -250,6 +250,18 @@ pub struct Config {
     pub password_policy: Option<PolicySpec>,
     /// Where the state lives: `None` is the local file (`--state`).
     pub backend: Option<S3Backend>,
+    /// How output shows things to people (`display { … }`).
+    pub display: DisplaySettings,
+}
+
+/// `display { … }`: how keyrot's output shows things to people. Display only: not part of
+/// the config digest (adding it never makes a saved plan "config changed"), and nothing
+/// plan or apply decides depends on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DisplaySettings {
+    /// `key_ids = "full"`: full key ids in text and JSON output; markdown (public PR
+    /// comments) stays masked unless `--show-key-ids` is given.
+    pub key_ids: KeyIds,
 }
 
 /// `backend "s3" { … }`: the state object, its lock and journal in an S3 bucket.

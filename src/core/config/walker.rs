@@ -3,7 +3,8 @@
 //! `blocks`, `cert` and `sink`; attribute readers in `attrs`.
 
 use super::types::{
-    AwsSettings, CertSource, Config, S3Backend, Selector, SetConfig, SetTemplate, Sink, Windows,
+    AwsSettings, CertSource, Config, DisplaySettings, S3Backend, Selector, SetConfig, SetTemplate,
+    Sink, Windows,
 };
 use super::Source;
 use crate::core::diagnostic::{Diagnostic, LineIndex, Position};
@@ -34,6 +35,8 @@ pub(super) struct Walker {
     pub(super) selectors: Vec<SelectorDecl>,
     /// The variables a string may interpolate here: `user` inside a selector, none elsewhere.
     pub(super) template_vars: &'static [&'static str],
+    pub(super) display: DisplaySettings,
+    pub(super) display_origin: Option<Origin>,
 }
 
 /// A user block: name, where it stands, and its credential blocks.
@@ -126,15 +129,8 @@ impl Walker {
         let body = match hcl::edit::parser::parse_body(&source.text) {
             Ok(body) => body,
             Err(err) => {
-                // hcl-edit's column counts bytes; ours count characters.
-                let (line, column) = ctx.index.position(err.location().offset());
-                self.diagnostics.push(Diagnostic {
-                    file: source.name.clone(),
-                    line,
-                    column,
-                    message: format!("HCL syntax error: {}", err.message()),
-                    hint: Some(format!("near `{}`", excerpt(err.line().trim()))),
-                });
+                self.diagnostics
+                    .push(syntax_error(&source.name, &ctx.index, &err));
                 return;
             }
         };
@@ -148,10 +144,11 @@ impl Walker {
                 "users" => self.selector_block(ctx, block, at),
                 "password_policy" => self.policy_block(ctx, block, at),
                 "backend" => self.backend_block(ctx, block, at),
+                "display" => self.display_block(ctx, block, at),
                 other => self.report(
                     &at,
                     format!("unknown block `{other}`"),
-                    "top-level blocks are `aws`, `backend \"s3\"`, `defaults`, `password_policy`, `user \"NAME\"` and `users \"NAME\"`",
+                    "top-level blocks are `aws`, `backend \"s3\"`, `defaults`, `display`, `password_policy`, `user \"NAME\"` and `users \"NAME\"`",
                 ),
             }
         }
@@ -345,11 +342,29 @@ impl Walker {
                 selection: None,
                 password_policy: self.policy,
                 backend: self.backend,
+                display: self.display,
             };
             Ok((config, self.warnings))
         } else {
             Err(self.diagnostics)
         }
+    }
+}
+
+/// A file that is not HCL: where, what the parser expected, and the text there.
+pub(super) fn syntax_error(
+    file: &str,
+    index: &LineIndex,
+    err: &hcl::edit::parser::Error,
+) -> Diagnostic {
+    // hcl-edit's column counts bytes; ours count characters.
+    let (line, column) = index.position(err.location().offset());
+    Diagnostic {
+        file: file.to_string(),
+        line,
+        column,
+        message: format!("HCL syntax error: {}", err.message()),
+        hint: Some(format!("near `{}`", excerpt(err.line().trim()))),
     }
 }
 

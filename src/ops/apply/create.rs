@@ -243,7 +243,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         match self.iam.delete_credential(address, key).await {
             Ok(()) => {
                 self.journal.clear()?;
-                Err(error(key.masked()))
+                Err(error(self.show(key)))
             }
             // The journal keeps the intent, so the next run finishes the clean-up.
             Err(delete_error) => Err(ApplyError::Orphan {

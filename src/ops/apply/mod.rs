@@ -161,6 +161,11 @@ pub struct Applier<'a, I: Iam, R: Remote> {
 }
 
 impl<I: Iam, R: Remote> Applier<'_, I, R> {
+    /// A key id as the config's `display` block (or `--show-key-ids`) wants it shown.
+    fn show(&self, key: &KeyId) -> String {
+        self.config.display.key_ids.show(key)
+    }
+
     /// Runs every action in execution order; `progress` hears each finished step.
     /// A set whose step fails keeps its place (its later steps wait for the next run) and
     /// every other set goes on; only a failure that endangers all sets stops the run.
@@ -235,7 +240,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                      To go on: `keyrot apply` at or after {due} (when inactive_for has passed) deletes it.\n  \
                      To go back: `keyrot rollback {addr}` reactivates it.",
                     addr = set.address,
-                    key = a.key.as_ref().map(|k| k.masked()).unwrap_or_default(),
+                    key = a.key.as_ref().map(|k| self.show(k)).unwrap_or_default(),
                     due = timestamp(due),
                 ));
             }
@@ -279,7 +284,11 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
     }
 
     async fn step(&mut self, address: &Address, action: &Action) -> Result<String, ApplyError> {
-        let masked = action.key.as_ref().map(|k| k.masked()).unwrap_or_default();
+        let shown = action
+            .key
+            .as_ref()
+            .map(|k| self.show(k))
+            .unwrap_or_default();
         let mut intent = journal_op(&action.kind).map(|op| Intent {
             op,
             address: address.clone(),
@@ -298,7 +307,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 let (tracked, sinks) = self.create_and_deliver(address, intent).await?;
                 let line = format!(
                     "{address}: created key {}, delivered to {}",
-                    tracked.id.masked(),
+                    self.show(&tracked.id),
                     sinks.join(", ")
                 );
                 created = Some(tracked);
@@ -315,22 +324,22 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                     }
                     self.set_status(address, key, status.clone()).await?;
                 }
-                format!("{address}: key {masked} is now {status}")
+                format!("{address}: key {shown} is now {status}")
             }
             (ActionKind::Delete, _, key) => {
                 if let Some(key) = key {
                     self.delete(address, key).await?;
                 }
-                format!("{address}: deleted key {masked}")
+                format!("{address}: deleted key {shown}")
             }
             (ActionKind::Import { role, .. }, _, _) => {
-                format!("{address}: imported key {masked} as {}", role.as_str())
+                format!("{address}: imported key {shown} as {}", role.as_str())
             }
             (ActionKind::Refresh { status, .. }, _, _) => {
-                format!("{address}: recorded key {masked} as {status}")
+                format!("{address}: recorded key {shown} as {status}")
             }
             (ActionKind::Untrack, _, _) => {
-                format!("{address}: stopped tracking deleted key {masked}")
+                format!("{address}: stopped tracking deleted key {shown}")
             }
             (ActionKind::Forget, _, _) => format!("{address}: forgotten (IAM untouched)"),
             (ActionKind::Create, None, _) => unreachable!("a create always has an intent"),
@@ -379,7 +388,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 address: address.clone(),
                 message: format!(
                     "key {} was used at {} (since the plan), within unused_for {}: it was not deactivated; run `keyrot plan`",
-                    key.masked(),
+                    self.show(key),
                     timestamp(used),
                     set.windows.unused_for
                 ),
@@ -404,7 +413,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 address: address.clone(),
                 message: format!(
                     "key {} is Active again (changed since the plan), so it was not deleted; run `keyrot plan`",
-                    key.masked()
+                    self.show(key)
                 ),
             });
         }

@@ -350,8 +350,8 @@ fn unknown_status_never_panics_anywhere_in_the_machine() {
                         "{name} {keys:?} {now}: {a:?} on a key of unknown status"
                     );
                 }
-                let _ = render::text::plan(&plan, Style { color: false });
-                let _ = render::json::plan(&plan);
+                let _ = render::text::plan(&plan, Style { color: false }, KeyIds::Masked);
+                let _ = render::json::plan(&plan, KeyIds::Masked);
             }
         }
     }

@@ -14,7 +14,7 @@ use chrono::{Duration, TimeZone, Utc};
 use keyrot::cli::render::{self, Style};
 use keyrot::core::config::{Config, SetConfig, Windows};
 use keyrot::core::duration::Window;
-use keyrot::core::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
+use keyrot::core::model::{Address, Inventory, KeyId, KeyIds, KeyStatus, LastUsed, LiveKey, Time};
 use keyrot::core::plan::{
     Action, ActionKind, DriftKind, Plan, PlanOptions, Reason, ReasonCode, Role, SetPlan, Step,
 };

@@ -236,14 +236,20 @@ impl Harness {
     fn plan_and_apply(&mut self, now: Time, options: &PlanOptions) -> Result<(), TestCaseError> {
         let inv = self.inventory(now);
         let plan = planner::plan(&self.config, &inv, &self.state, now, options);
-        let text = render::text::plan(&plan, Style { color: false });
-        let json = render::json::plan(&plan).to_string();
+        let text = render::text::plan(&plan, Style { color: false }, KeyIds::Masked);
+        let json = render::json::plan(&plan, KeyIds::Masked).to_string();
 
         // Same input, same plan, byte for byte.
         let twice = planner::plan(&self.config, &inv, &self.state, now, options);
         prop_assert_eq!(&plan, &twice);
-        prop_assert_eq!(&text, &render::text::plan(&twice, Style { color: false }));
-        prop_assert_eq!(&json, &render::json::plan(&twice).to_string());
+        prop_assert_eq!(
+            &text,
+            &render::text::plan(&twice, Style { color: false }, KeyIds::Masked)
+        );
+        prop_assert_eq!(
+            &json,
+            &render::json::plan(&twice, KeyIds::Masked).to_string()
+        );
 
         // Nothing but keyrot changes IAM here, so there is never drift.
         prop_assert_eq!(plan.drift_count(), 0, "spurious drift\n{}", text);
@@ -389,7 +395,7 @@ fn run_scenario(sc: &Scenario, extra_rounds: usize) -> Result<(), TestCaseError>
                 "step {}: re-plan after {} re-applies at the same instant still has actions:\n{}",
                 i,
                 rounds,
-                render::text::plan(&again, Style { color: false })
+                render::text::plan(&again, Style { color: false }, KeyIds::Masked)
             );
             rounds += 1;
             h.plan_and_apply(now, &plain)?;

@@ -143,11 +143,11 @@ fn empty_fixture() -> Plan {
 }
 
 fn text(plan: &Plan) -> String {
-    render::text::plan(plan, Style { color: false })
+    render::text::plan(plan, Style { color: false }, KeyIds::Masked)
 }
 
 fn json(plan: &Plan) -> String {
-    serde_json::to_string_pretty(&render::json::plan(plan)).unwrap()
+    serde_json::to_string_pretty(&render::json::plan(plan, KeyIds::Masked)).unwrap()
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn renderers_agree_on_the_summary() {
         empty_fixture(),
     ] {
         let s = plan.summary();
-        let j = render::json::plan(&plan);
+        let j = render::json::plan(&plan, KeyIds::Masked);
         assert_eq!(j["summary"]["import"], s.import);
         assert_eq!(j["summary"]["create"], s.create);
         assert_eq!(j["summary"]["delete"], s.delete);
@@ -257,7 +257,7 @@ fn snapshot_markdown_mixed() {
         apply: "keyrot apply plan.json",
         digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
     };
-    let md = render::markdown::plan(&mixed_fixture(), Some(&saved));
+    let md = render::markdown::plan(&mixed_fixture(), Some(&saved), KeyIds::Masked);
     snapshot!("markdown_mixed", md);
 }
 
