@@ -4,6 +4,7 @@
 
 mod common;
 
+mod accounts;
 mod architecture;
 mod audit;
 mod auth;
