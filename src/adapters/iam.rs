@@ -47,6 +47,10 @@ pub enum IamError {
         endpoint: String,
         reason: String,
     },
+    /// An `account` keyrot could not reach (its role could not be assumed): only that
+    /// account's sets wait.
+    #[error("account {account} cannot be reached: {message}\n  hint: check the account's role_arn (and external_id), the role's trust policy, and that keyrot's own credentials may sts:AssumeRole it")]
+    Account { account: String, message: String },
     #[error("{operation}: {message}")]
     Other { operation: String, message: String },
 }
@@ -66,6 +70,7 @@ impl IamError {
                 | IamError::Denied { .. }
                 | IamError::Credentials { .. }
                 | IamError::NoCredentials { .. }
+                | IamError::Account { .. }
         )
     }
 
@@ -124,14 +129,19 @@ pub trait Iam: Sync {
         query: &UserQuery,
     ) -> impl Future<Output = Result<Vec<IamUser>, IamError>> + Send;
 
-    /// GetAccessKeyLastUsed (access keys are the only kind with last-use records).
-    fn last_used(&self, key: &KeyId) -> impl Future<Output = Result<LastUsed, IamError>> + Send;
+    /// GetAccessKeyLastUsed for a key of the set at `address` (access keys are the only kind
+    /// with last-use records).
+    fn last_used(
+        &self,
+        address: &Address,
+        key: &KeyId,
+    ) -> impl Future<Output = Result<LastUsed, IamError>> + Send;
 
-    /// Creates (or uploads) a credential; an access key comes with the only copy of its
-    /// secret.
+    /// Creates (or uploads) a credential for the set's user; an access key comes with the
+    /// only copy of its secret.
     fn create_credential(
         &self,
-        user: &str,
+        address: &Address,
         new: NewCredential<'_>,
     ) -> impl Future<Output = Result<NewKey, IamError>> + Send;
 

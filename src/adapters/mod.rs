@@ -1,6 +1,7 @@
 //! The world keyrot talks to: the ports (`iam::Iam`, `remote::Remote`) and their AWS
 //! implementations, sinks, the state store, journal and lock, certificate tooling.
 
+pub mod accounts;
 pub mod aws;
 pub mod certs;
 pub mod crash;

@@ -6,6 +6,8 @@ use crate::core::model::Time;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
+    /// The account whose report it comes from (`None`: keyrot's own).
+    pub account: Option<String>,
     /// The IAM user, or `<root_account>`.
     pub user: String,
     /// Stable code: `root_access_key`, `key_too_old`, `key_unused`, `cert_too_old`.
@@ -13,6 +15,24 @@ pub struct Finding {
     /// The CIS AWS Foundations control it corresponds to.
     pub cis: &'static str,
     pub message: String,
+}
+
+impl Finding {
+    /// The same finding, from `account`'s report.
+    pub fn in_account(self, account: Option<&str>) -> Finding {
+        Finding {
+            account: account.map(str::to_string),
+            ..self
+        }
+    }
+
+    /// The user as messages name it: `alice`, or `alice (account prod)`.
+    pub fn who(&self) -> String {
+        match &self.account {
+            Some(account) => format!("{} (account {account})", self.user),
+            None => self.user.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +116,7 @@ fn access_key_findings(
     }
     if user == "<root_account>" {
         out.push(Finding {
+            account: None,
             user: user.to_string(),
             check: "root_access_key",
             cis: "1.4",
@@ -106,6 +127,7 @@ fn access_key_findings(
     let rotated = time(get(&format!("access_key_{n}_last_rotated")));
     if let Some(rotated) = rotated.filter(|r| now - *r > options.max_age.to_chrono()) {
         out.push(Finding {
+            account: None,
             user: user.to_string(),
             check: "key_too_old",
             cis: "1.14",
@@ -121,6 +143,7 @@ fn access_key_findings(
     let used = time(get(&format!("access_key_{n}_last_used_date"))).or(rotated);
     if let Some(used) = used.filter(|u| now - *u > options.unused_for.to_chrono()) {
         out.push(Finding {
+            account: None,
             user: user.to_string(),
             check: "key_unused",
             cis: "1.12",
@@ -150,6 +173,7 @@ fn cert_findings(
         .filter(|r| now - *r > options.max_age.to_chrono())
     {
         out.push(Finding {
+            account: None,
             user: user.to_string(),
             check: "cert_too_old",
             cis: "1.14",

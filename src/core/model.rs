@@ -117,16 +117,29 @@ impl CredentialKind {
     }
 }
 
-/// `user.<name>.access_key`: one user's set of credentials of one kind.
+/// `user.<name>.access_key`: one user's set of credentials of one kind; in an account
+/// keyrot reaches by AssumeRole, `account.<account>.user.<name>.access_key`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Address {
+    /// The `account` block the user lives in; `None`: the account keyrot's own credentials
+    /// are in.
+    pub account: Option<String>,
     pub user: String,
     pub kind: CredentialKind,
+}
+
+/// Account names: 1-64 letters, digits, `_` and `-` (no dots, so addresses parse back).
+pub fn valid_account_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 impl Address {
     pub fn access_key(user: impl Into<String>) -> Self {
         Address {
+            account: None,
             user: user.into(),
             kind: CredentialKind::AccessKey,
         }
@@ -134,15 +147,36 @@ impl Address {
 
     pub fn signing_certificate(user: impl Into<String>) -> Self {
         Address {
+            account: None,
             user: user.into(),
             kind: CredentialKind::SigningCertificate,
         }
     }
 
+    /// The same set in `account`.
+    pub fn in_account(self, account: Option<String>) -> Self {
+        Address { account, ..self }
+    }
+
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
         let hint =
-            "expected an address like `user.NAME.access_key` or `user.NAME.signing_certificate`";
-        let rest = text
+            "expected an address like `user.NAME.access_key`, `user.NAME.signing_certificate` \
+             or `account.ACCOUNT.user.NAME.access_key`";
+        let (account, rest) = match text.strip_prefix("account.") {
+            Some(rest) => {
+                let (account, rest) = rest
+                    .split_once('.')
+                    .filter(|(a, _)| valid_account_name(a))
+                    .ok_or_else(|| format!("`{text}`: {hint}"))?;
+                (Some(account.to_string()), rest)
+            }
+            None => (None, text),
+        };
+        let rest = rest
             .strip_prefix("user.")
             .ok_or_else(|| format!("`{text}`: {hint}"))?;
         let (user, kind) = rest
@@ -151,18 +185,24 @@ impl Address {
         if user.is_empty() {
             return Err(format!("`{text}`: {hint}"));
         }
-        match kind {
-            "access_key" => Ok(Address::access_key(user)),
-            "signing_certificate" => Ok(Address::signing_certificate(user)),
-            other => Err(format!(
-                "`{text}`: unknown credential kind `{other}`; {hint}"
-            )),
-        }
+        let address = match kind {
+            "access_key" => Address::access_key(user),
+            "signing_certificate" => Address::signing_certificate(user),
+            other => {
+                return Err(format!(
+                    "`{text}`: unknown credential kind `{other}`; {hint}"
+                ))
+            }
+        };
+        Ok(address.in_account(account))
     }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(account) = &self.account {
+            write!(f, "account.{account}.")?;
+        }
         write!(f, "user.{}.{}", self.user, self.kind.as_str())
     }
 }
@@ -321,12 +361,25 @@ pub struct Inventory {
     pub last_used: BTreeMap<KeyId, LastUsed>,
     /// The live account password policy: `None` when not read, `Some(None)` when unset.
     pub password_policy: Option<Option<crate::core::policy::PasswordPolicy>>,
+    /// Accounts whose credentials could not be read (the role not assumed, a call refused),
+    /// with why: their sets wait; nothing is concluded about them.
+    pub unreachable: BTreeMap<String, String>,
 }
 
 impl Inventory {
     /// The live credentials of one set; `None` when the user does not exist.
     pub fn credentials(&self, address: &Address) -> Option<&[LiveKey]> {
         self.credentials.get(address).map(Vec::as_slice)
+    }
+
+    /// Each of `ids` with the set it was listed in (ids listed in none are left out).
+    pub fn with_sets(&self, ids: &[KeyId]) -> Vec<(Address, KeyId)> {
+        let set_of = |id: &KeyId| {
+            let mut sets = self.credentials.iter();
+            sets.find(|(_, keys)| keys.iter().any(|k| &k.id == id))
+                .map(|(a, _)| (a.clone(), id.clone()))
+        };
+        ids.iter().filter_map(set_of).collect()
     }
 }
 
@@ -356,6 +409,33 @@ mod tests {
         let cert = Address::parse("user.ci.signing_certificate").unwrap();
         assert_eq!(cert.kind, CredentialKind::SigningCertificate);
         assert!(Address::parse("user..access_key").is_err());
+    }
+
+    #[test]
+    fn addresses_in_accounts_round_trip() {
+        let a = Address::parse("account.prod.user.ci.deployer.access_key").unwrap();
+        assert_eq!(a.account(), Some("prod"));
+        assert_eq!(
+            (a.user.as_str(), a.kind),
+            ("ci.deployer", CredentialKind::AccessKey)
+        );
+        assert_eq!(a.to_string(), "account.prod.user.ci.deployer.access_key");
+        let plain = Address::access_key("ci");
+        assert_eq!(
+            plain.to_string(),
+            "user.ci.access_key",
+            "today's addresses stay"
+        );
+        assert!(plain < a, "sets without an account sort first");
+        for bad in [
+            "account.user.ci.access_key",
+            "account..user.ci.access_key",
+            "account.pr od.user.ci.access_key",
+            "account.prod.ci.access_key",
+            "account.prod",
+        ] {
+            assert!(Address::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

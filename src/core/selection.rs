@@ -1,20 +1,36 @@
 //! Selectors expanded against live IAM users into ordinary credential sets: which users
-//! each `users` block chooses (path, tags, name globs, exclude), `${user}` filled in, a
-//! `user` block first, a user two selectors choose refused. Pure: the caller lists users.
+//! each `users` block chooses in its account (path, tags, name globs, exclude), `${user}`
+//! and `${account}` filled in, a `user` block first, a user two selectors choose refused.
+//! Pure: the caller lists the users.
 
 use crate::core::config::{CertSource, Config, Selection, Selector, SetConfig, SetTemplate, Sink};
 use crate::core::diagnostic::Diagnostic;
 use crate::core::model::{Address, IamUser, UserQuery};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The one listing that serves every selector: with tags only when some selector matches
-/// on them; under the longest path prefix they all share. `None` without selectors.
-pub fn query(selectors: &[Selector]) -> Option<UserQuery> {
-    let first = selectors.first()?;
-    let with_tags = selectors.iter().any(|s| !s.tags.is_empty());
-    let mut shared = first.path_prefix.clone().unwrap_or_default();
+/// Users as listed, per account (`None`: keyrot's own), or why an account could not be:
+/// then its selectors choose nothing and record no choice.
+pub type Listings = BTreeMap<Option<String>, Result<Vec<IamUser>, String>>;
+
+/// One listing per account that serves every selector there: with tags only when some
+/// selector matches on them; under the longest path prefix they all share.
+pub fn queries(selectors: &[Selector]) -> BTreeMap<Option<String>, UserQuery> {
+    let mut by_account: BTreeMap<Option<String>, Vec<&Selector>> = BTreeMap::new();
     for s in selectors {
-        let prefix = s.path_prefix.as_deref().unwrap_or_default();
+        by_account.entry(s.account.clone()).or_default().push(s);
+    }
+    by_account
+        .into_iter()
+        .map(|(account, selectors)| (account, query(&selectors)))
+        .collect()
+}
+
+fn query(selectors: &[&Selector]) -> UserQuery {
+    let with_tags = selectors.iter().any(|s| !s.tags.is_empty());
+    let prefix = |s: &Selector| s.path_prefix.clone().unwrap_or_default();
+    let mut shared = selectors.first().map(|s| prefix(s)).unwrap_or_default();
+    for s in selectors {
+        let prefix = prefix(s);
         let common = shared
             .char_indices()
             .zip(prefix.chars())
@@ -25,45 +41,34 @@ pub fn query(selectors: &[Selector]) -> Option<UserQuery> {
     // A prefix cut inside a path segment would still be right, but say whole segments.
     let cut = shared.rfind('/').map_or(0, |i| i + 1);
     shared.truncate(cut);
-    Some(UserQuery {
+    UserQuery {
         path_prefix: (shared.len() > 1).then_some(shared),
         with_tags,
-    })
+    }
 }
 
-/// Replaces the sets selectors chose (if any) by what they choose among `users`, and
-/// records the selection. `Ok` carries warnings (a selector that chose nobody); a user two
-/// selectors choose is an error naming both.
-pub fn expand(config: &mut Config, users: &[IamUser]) -> Result<Vec<Diagnostic>, Vec<Diagnostic>> {
+/// Replaces the sets selectors chose (if any) by what they choose among the listed users of
+/// their account, and records the selection. `Ok` carries warnings (a selector that chose
+/// nobody); a user two selectors choose is an error naming both.
+pub fn expand(
+    config: &mut Config,
+    listings: &Listings,
+) -> Result<Vec<Diagnostic>, Vec<Diagnostic>> {
     config.sets.retain(|_, set| set.selector.is_none());
-    let declared: BTreeSet<&str> = config.sets.keys().map(|a| a.user.as_str()).collect();
-    // Selector index → the users it chose; user → the selector that chose it first.
-    let mut chosen: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    let mut claimed: BTreeMap<&str, usize> = BTreeMap::new();
-    // (earlier selector, later selector) → the users both choose.
-    let mut collisions: BTreeMap<(usize, usize), Vec<&str>> = BTreeMap::new();
-    for user in users.iter().filter(|u| !declared.contains(u.name.as_str())) {
-        let name = user.name.as_str();
-        for (i, _) in (config.selectors.iter().enumerate()).filter(|(_, s)| matches(s, user)) {
-            match claimed.get(name) {
-                Some(&first) => collisions.entry((first, i)).or_default().push(name),
-                None => {
-                    claimed.insert(name, i);
-                    chosen.entry(i).or_default().push(name);
-                }
-            }
+    let chosen = choose(config, listings)?;
+    let mut sets = Vec::new();
+    let mut selection = Selection::default();
+    for (account, listed) in listings {
+        if let (Some(account), Err(why)) = (account, listed) {
+            selection.unlisted.insert(account.clone(), why.clone());
         }
     }
-    if !collisions.is_empty() {
-        return Err(collision_errors(&config.selectors, &collisions));
-    }
-    let mut sets = Vec::new();
-    let mut selection = Selection::new();
     let mut warnings = Vec::new();
     for (i, selector) in config.selectors.iter().enumerate() {
-        let mut names = chosen.remove(&i).unwrap_or_default();
-        names.sort();
-        names.dedup();
+        if !matches!(listings.get(&selector.account), Some(Ok(_))) {
+            continue;
+        }
+        let names = chosen.get(&i).cloned().unwrap_or_default();
         if names.is_empty() {
             warnings.push(selector.at.diagnostic(
                 format!("selector `{}` matches no IAM user", selector.name),
@@ -71,14 +76,9 @@ pub fn expand(config: &mut Config, users: &[IamUser]) -> Result<Vec<Diagnostic>,
             ));
         }
         for name in &names {
-            sets.extend(
-                selector
-                    .sets
-                    .iter()
-                    .map(|t| instantiate(t, &selector.name, name)),
-            );
+            sets.extend(selector.sets.iter().map(|t| instantiate(t, selector, name)));
         }
-        selection.insert(
+        selection.chosen.insert(
             selector.name.clone(),
             names.iter().map(|n| n.to_string()).collect(),
         );
@@ -88,6 +88,53 @@ pub fn expand(config: &mut Config, users: &[IamUser]) -> Result<Vec<Diagnostic>,
         .extend(sets.into_iter().map(|s| (s.address.clone(), s)));
     config.selection = Some(selection);
     Ok(warnings)
+}
+
+/// Selector index → the names of the users it chooses, sorted; or the collisions.
+fn choose<'a>(
+    config: &Config,
+    listings: &'a Listings,
+) -> Result<BTreeMap<usize, Vec<&'a str>>, Vec<Diagnostic>> {
+    // A user with a `user` block of its own (in the same account) is not for selectors.
+    let declared: BTreeSet<(Option<&str>, &str)> = config
+        .sets
+        .keys()
+        .map(|a| (a.account(), a.user.as_str()))
+        .collect();
+    let mut chosen: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    // (earlier selector, later selector) → the users both choose.
+    let mut collisions: BTreeMap<(usize, usize), Vec<&str>> = BTreeMap::new();
+    for (account, users) in listings
+        .iter()
+        .filter_map(|(a, l)| Some((a, l.as_ref().ok()?)))
+    {
+        let selectors: Vec<(usize, &Selector)> = (config.selectors.iter().enumerate())
+            .filter(|(_, s)| &s.account == account)
+            .collect();
+        for user in users {
+            let name = user.name.as_str();
+            if declared.contains(&(account.as_deref(), name)) {
+                continue;
+            }
+            let mut matching = selectors.iter().filter(|(_, s)| matches(s, user));
+            let Some((first, _)) = matching.next() else {
+                continue;
+            };
+            chosen.entry(*first).or_default().push(name);
+            for (later, _) in matching {
+                collisions.entry((*first, *later)).or_default().push(name);
+            }
+        }
+    }
+    if !collisions.is_empty() {
+        collisions.values_mut().for_each(|names| names.sort());
+        return Err(collision_errors(&config.selectors, &collisions));
+    }
+    for names in chosen.values_mut() {
+        names.sort();
+        names.dedup();
+    }
+    Ok(chosen)
 }
 
 fn collision_errors(
@@ -159,18 +206,20 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
-/// A template's set for one user, `${user}` filled in.
-fn instantiate(template: &SetTemplate, selector: &str, user: &str) -> SetConfig {
-    let fill = |text: &str| text.replace("${user}", user);
+/// A template's set for one user, `${user}` and `${account}` filled in.
+fn instantiate(template: &SetTemplate, selector: &Selector, user: &str) -> SetConfig {
+    let account = selector.account.as_deref().unwrap_or_default();
+    let fill = |text: &str| text.replace("${user}", user).replace("${account}", account);
     SetConfig {
         address: Address {
+            account: selector.account.clone(),
             user: user.to_string(),
             kind: template.kind,
         },
         windows: template.windows,
         sinks: template.sinks.iter().map(|s| fill_sink(s, &fill)).collect(),
         certificate: template.certificate.as_ref().map(|c| fill_cert(c, &fill)),
-        selector: Some(selector.to_string()),
+        selector: Some(selector.name.clone()),
     }
 }
 
@@ -183,19 +232,23 @@ fn fill_sink(sink: &Sink, fill: &dyn Fn(&str) -> String) -> Sink {
         },
         Sink::Stdout { format } => Sink::Stdout { format: *format },
         Sink::SecretsManager {
+            account,
             secret_id,
             create,
             format,
         } => Sink::SecretsManager {
+            account: account.clone(),
             secret_id: fill(secret_id),
             create: *create,
             format: *format,
         },
         Sink::SsmParameter {
+            account,
             name,
             kms_key_id,
             format,
         } => Sink::SsmParameter {
+            account: account.clone(),
             name: fill(name),
             kms_key_id: kms_key_id.as_deref().map(fill),
             format: *format,

@@ -11,7 +11,7 @@ use crate::core::planner;
 use crate::core::policy::PasswordPolicy;
 use crate::ops::error::{Refusal, Result};
 use crate::ops::inventory;
-use crate::ops::plan::{config_digest, PlanFile};
+use crate::ops::plan::{self, config_digest, PlanFile};
 use crate::ops::session::Writer;
 
 /// Checks `saved` against the writer's state, the config and live IAM at `now`.
@@ -32,11 +32,11 @@ pub async fn check<I: Iam, R: Remote>(
     }
     let iam = &writer.clients.iam;
     let sets: Vec<Address> = saved.facts.keys().cloned().collect();
-    let mut inv = inventory::read_credentials(iam, &sets).await?;
+    let mut inv = plan::read_by_account(iam, &sets).await?;
     let ids = planfile::keys_with_last_use(&saved.facts);
     inventory::read_last_used(iam, &ids, &mut inv).await?;
     let mut moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &sets));
-    let chosen = config.selection.clone().unwrap_or_default();
+    let chosen = config.selection.clone().unwrap_or_default().chosen;
     moved.extend(planfile::selection_moved(&saved.selections, &chosen));
     let live_policy = match seen_policy(config, saved) {
         Some(seen) => {

@@ -24,14 +24,14 @@ pub async fn read_credentials<I: Iam>(iam: &I, sets: &[Address]) -> Result<Inven
     Ok(inventory)
 }
 
-/// GetAccessKeyLastUsed for just the keys a decision needs.
+/// GetAccessKeyLastUsed for just the keys a decision needs, each with its set.
 pub async fn read_last_used<I: Iam>(
     iam: &I,
-    ids: &[KeyId],
+    ids: &[(Address, KeyId)],
     inventory: &mut Inventory,
 ) -> Result<(), IamError> {
     let found: Vec<_> = stream::iter(ids)
-        .map(|id| async move { iam.last_used(id).await.map(|u| (id.clone(), u)) })
+        .map(|(a, id)| async move { iam.last_used(a, id).await.map(|u| (id.clone(), u)) })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;

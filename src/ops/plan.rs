@@ -1,11 +1,12 @@
 //! `plan`: read IAM for the declared sets, plan with the pure planner, and save plans.
 
+use crate::adapters::accounts::Accounts;
 use crate::adapters::certs;
 use crate::adapters::fsutil::write_atomic;
-use crate::adapters::iam::Iam;
+use crate::adapters::iam::{Iam, IamError};
 use crate::core::audit::{self, Finding};
 use crate::core::config::{CertSource, Config};
-use crate::core::model::{Address, CredentialKind, Time};
+use crate::core::model::{Address, CredentialKind, Inventory, Time};
 use crate::core::plan::saved::{self as planfile, BackendId, Facts, SavedPlan};
 use crate::core::plan::Plan;
 use crate::core::plan::PlanOptions;
@@ -14,17 +15,20 @@ use crate::core::state::State;
 use crate::ops::error::{Error, Result};
 use crate::ops::inventory;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// A plan and the live IAM facts it was made from (what a saved plan is checked against).
 pub struct Planned {
     pub plan: Plan,
     pub facts: Facts,
+    /// Accounts that could not be reached or read, with why (their sets wait).
+    pub unreachable: BTreeMap<String, String>,
 }
 
 /// Reads IAM for the declared (or targeted) sets and plans at `now`.
 pub async fn make<I: Iam>(
-    iam: &I,
+    iam: &Accounts<I>,
     config: &Config,
     state: &State,
     options: &PlanOptions,
@@ -44,42 +48,97 @@ pub async fn make<I: Iam>(
         .filter(|a| options.targets.is_empty() || options.targets.contains(a))
         .cloned()
         .collect();
-    let mut inv = inventory::read_credentials(iam, &sets).await?;
+    let mut inv = read_by_account(iam, &sets).await?;
     if config.password_policy.is_some() {
         inv.password_policy = Some(iam.password_policy().await?);
     }
-    let needed = planner::evidence_needed(config, &inv, state, now);
+    let needed = inv.with_sets(&planner::evidence_needed(config, &inv, state, now));
     inventory::read_last_used(iam, &needed, &mut inv).await?;
     let plan = planner::plan(config, &inv, state, now, options);
+    let facts = planfile::facts(&inv, &sets);
+    let mut unreachable = inv.unreachable;
+    if let Some(selection) = &config.selection {
+        unreachable.extend(selection.unlisted.clone());
+    }
     Ok(Planned {
         plan,
-        facts: planfile::facts(&inv, &sets),
+        facts,
+        unreachable,
     })
+}
+
+/// The sets' live credentials, one account at a time: another account that cannot be
+/// reached or read is recorded (its sets wait, the others go on); keyrot's own account
+/// failing fails the plan, as it always has.
+pub async fn read_by_account<I: Iam>(iam: &Accounts<I>, sets: &[Address]) -> Result<Inventory> {
+    let mut groups: BTreeMap<Option<&str>, Vec<Address>> = BTreeMap::new();
+    for address in sets {
+        groups
+            .entry(address.account())
+            .or_default()
+            .push(address.clone());
+    }
+    let mut inv = Inventory::default();
+    for (account, group) in groups {
+        let read = match iam.get(account) {
+            Ok(client) => inventory::read_credentials(client, &group).await,
+            Err(e) => Err(e),
+        };
+        match (read, account) {
+            (Ok(part), _) => inv.credentials.extend(part.credentials),
+            (Err(e), Some(name)) => {
+                inv.unreachable
+                    .insert(name.to_string(), account_error(name, &e));
+            }
+            (Err(e), None) => return Err(e.into()),
+        }
+    }
+    Ok(inv)
+}
+
+/// An account's failure in words that name the account.
+pub fn account_error(account: &str, e: &IamError) -> String {
+    match e {
+        IamError::Account { .. } => e.to_string(),
+        _ => format!("account {account}: {e}"),
+    }
 }
 
 /// Credential-report findings about what keyrot does not manage: the root account, users
 /// and credential kinds no set declares. (What it manages, the plan itself shows with ages,
 /// last use and the schedule, on keyrot's clock.) A report that cannot be read is not a
-/// failed plan: the error comes back beside an empty list, for a warning.
+/// failed plan: its error comes back beside the others' findings, for a warning. One report
+/// per account that holds a set.
 pub async fn findings<I: Iam>(
-    iam: &I,
+    iam: &Accounts<I>,
     config: &Config,
     now: Time,
-) -> (Vec<Finding>, Option<String>) {
-    if config.sets.is_empty() {
-        return (Vec::new(), None);
+) -> (Vec<Finding>, Vec<String>) {
+    let accounts: BTreeSet<Option<&str>> = config.sets.keys().map(Address::account).collect();
+    let (mut found, mut unreadable) = (Vec::new(), Vec::new());
+    for account in accounts {
+        // An account that cannot be reached is already reported with its sets.
+        let Ok(client) = iam.get(account) else {
+            continue;
+        };
+        let report = client
+            .credential_report()
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|csv| audit::findings(&csv, now, &Default::default()));
+        match report {
+            Ok(all) => found.extend(
+                all.into_iter()
+                    .map(|f| f.in_account(account))
+                    .filter(|f| !managed(config, f)),
+            ),
+            Err(e) => unreadable.push(match account {
+                Some(name) => format!("account {name}: {e}"),
+                None => e,
+            }),
+        }
     }
-    let report = match iam.credential_report().await {
-        Ok(csv) => audit::findings(&csv, now, &Default::default()),
-        Err(e) => Err(e.to_string()),
-    };
-    match report {
-        Ok(all) => (
-            all.into_iter().filter(|f| !managed(config, f)).collect(),
-            None,
-        ),
-        Err(e) => (Vec::new(), Some(e)),
-    }
+    (found, unreadable)
 }
 
 /// Whether a finding is about a credential some set of the config manages.
@@ -90,6 +149,7 @@ fn managed(config: &Config, finding: &Finding) -> bool {
         _ => return false,
     };
     config.sets.contains_key(&Address {
+        account: finding.account.clone(),
         user: finding.user.clone(),
         kind,
     })
@@ -164,7 +224,7 @@ pub fn saved_plan(
         }),
         config_digest: config_digest(config),
         facts: planned.facts.clone(),
-        selections: config.selection.clone().unwrap_or_default(),
+        selections: config.selection.clone().unwrap_or_default().chosen,
         plan: planned.plan.clone(),
     }
 }

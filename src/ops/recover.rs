@@ -1,6 +1,7 @@
 //! Reconciles an intent left in the journal by an interrupted command with live IAM, so
 //! a crash never orphans a key nor forgets a change that did happen.
 
+use crate::adapters::accounts::Accounts;
 use crate::adapters::iam::{Iam, IamError};
 use crate::adapters::sinks as sink;
 use crate::adapters::store::journal::{Intent, Op};
@@ -18,7 +19,7 @@ const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
 /// What reconciling found and did, as sentences for the user.
 pub async fn reconcile<I: Iam, R: sink::Remote>(
     iam: &I,
-    remote: &R,
+    remote: &Accounts<R>,
     config: &Config,
     state: &mut State,
     intent: &Intent,
@@ -59,7 +60,7 @@ fn tracked_ids(state: &State, address: &Address) -> BTreeSet<KeyId> {
 /// (and any other key the create made).
 async fn reconcile_create<I: Iam, R: sink::Remote>(
     iam: &I,
-    remote: &R,
+    remote: &Accounts<R>,
     config: &Config,
     state: &mut State,
     intent: &Intent,
@@ -107,7 +108,7 @@ async fn reconcile_create<I: Iam, R: sink::Remote>(
 /// The intent's key is already gone (an interrupted clean-up deleted it) while a sink that
 /// could not be put back may still hold it: name such sinks, as the live failure would.
 async fn gone_but_held<R: sink::Remote>(
-    remote: &R,
+    remote: &Accounts<R>,
     sinks: &[Sink],
     intent: &Intent,
     live: &[LiveKey],
@@ -137,7 +138,7 @@ async fn gone_but_held<R: sink::Remote>(
 /// Undelivered only when provably so: every sink the config has now can be read back and
 /// none holds the key (the config may have changed since, so positions are not trusted).
 async fn read_back<R: sink::Remote>(
-    remote: &R,
+    remote: &Accounts<R>,
     sinks: &[Sink],
     key: &KeyId,
 ) -> (bool, Vec<String>) {
@@ -304,5 +305,5 @@ async fn never_used<I: Iam>(iam: &I, address: &Address, id: &KeyId) -> Result<bo
     if !address.kind.has_last_use() {
         return Ok(true);
     }
-    Ok(iam.last_used(id).await? == LastUsed::Never)
+    Ok(iam.last_used(address, id).await? == LastUsed::Never)
 }

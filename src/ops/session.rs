@@ -1,9 +1,10 @@
 //! What every command starts from: the config read from disk, the state, AWS clients, and
 //! for writing commands the lock and the settling of any step an interrupted run left.
 
+use crate::adapters::accounts::Accounts;
 use crate::adapters::aws::s3::AwsObjects;
 use crate::adapters::aws::services::AwsServices;
-use crate::adapters::aws::{self, AwsIam, Connection};
+use crate::adapters::aws::{self, AssumedRole, AwsIam, Connection};
 use crate::adapters::iam::Iam;
 use crate::adapters::process;
 use crate::adapters::remote::Remote;
@@ -19,6 +20,7 @@ use crate::core::model::{KeyIds, Time};
 use crate::core::state::State;
 use crate::ops::error::{Error, Result};
 use crate::ops::{fleet, recover};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Where a command reads and writes, and as whom it talks to AWS. Command-line values
@@ -40,10 +42,20 @@ pub struct Session {
     pub show_key_ids: bool,
 }
 
-/// IAM, and the services sinks and key verification use.
+/// IAM, and the services sinks and key verification use: per account.
 pub struct Clients<I, R> {
-    pub iam: I,
-    pub remote: R,
+    pub iam: Accounts<I>,
+    pub remote: Accounts<R>,
+}
+
+impl<I, R> Clients<I, R> {
+    /// Clients of keyrot's own account only.
+    pub fn single(iam: I, remote: R) -> Self {
+        Clients {
+            iam: Accounts::single(iam),
+            remote: Accounts::single(remote),
+        }
+    }
 }
 
 /// A writing command's lock (held until dropped), state, clients and journal.
@@ -206,9 +218,30 @@ impl Session {
             adaptive: config.aws.retry_mode == Some(RetryMode::Adaptive),
         };
         let shared = aws::load_config(&conn).await;
+        let mut iam = BTreeMap::new();
+        let mut remote = BTreeMap::new();
+        for (name, spec) in &config.accounts {
+            let role = AssumedRole {
+                role_arn: spec.role_arn.clone(),
+                external_id: spec.external_id.clone(),
+                session_name: spec.session_name.clone().unwrap_or_else(|| "keyrot".into()),
+                duration: spec
+                    .duration
+                    .map(|w| std::time::Duration::from_secs(w.as_secs())),
+            };
+            let assumed = aws::assume_role(&shared, &role).await;
+            iam.insert(
+                name.clone(),
+                assumed.as_ref().map(AwsIam::new).map_err(Clone::clone),
+            );
+            remote.insert(
+                name.clone(),
+                assumed.as_ref().map(AwsServices::new).map_err(Clone::clone),
+            );
+        }
         Clients {
-            iam: AwsIam::new(&shared),
-            remote: AwsServices::new(&shared),
+            iam: Accounts::new(AwsIam::new(&shared), iam),
+            remote: Accounts::new(AwsServices::new(&shared), remote),
         }
     }
 

@@ -1,9 +1,10 @@
 //! `status`: each set's phase, keys, last use and next step, from a fresh plan.
 
+use crate::adapters::accounts::Accounts;
 use crate::adapters::iam::Iam;
 use crate::adapters::store::journal::Intent;
 use crate::core::config::Config;
-use crate::core::model::{Inventory, KeyId, LastUsed, Time};
+use crate::core::model::{Address, Inventory, KeyId, LastUsed, Time};
 use crate::core::plan::Plan;
 use crate::core::plan::PlanOptions;
 use crate::core::state::{Phase, State};
@@ -22,7 +23,7 @@ pub struct Status {
 }
 
 pub async fn status<I: Iam>(
-    iam: &I,
+    iam: &Accounts<I>,
     config: &Config,
     state: &State,
     unfinished: Option<Intent>,
@@ -31,7 +32,7 @@ pub async fn status<I: Iam>(
     let planned = plan::make(iam, config, state, &PlanOptions::default(), now).await?;
     // Last use the plan already read is reused; only kinds IAM records it for are asked.
     let mut inv = Inventory::default();
-    let mut ids: Vec<KeyId> = Vec::new();
+    let mut ids: Vec<(Address, KeyId)> = Vec::new();
     for set in planned
         .plan
         .sets
@@ -43,7 +44,7 @@ pub async fn status<I: Iam>(
                 Some(used) => {
                     inv.last_used.insert(k.id.clone(), used.clone());
                 }
-                None => ids.push(k.id.clone()),
+                None => ids.push((set.address.clone(), k.id.clone())),
             }
         }
     }

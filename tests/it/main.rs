@@ -4,6 +4,7 @@
 
 mod common;
 
+mod accounts;
 mod architecture;
 mod audit;
 mod auth;
@@ -17,8 +18,8 @@ mod faults;
 mod fmt;
 mod hostile;
 mod http;
-mod logs;
 mod key_ids;
+mod logs;
 mod planner;
 mod policy;
 mod properties;

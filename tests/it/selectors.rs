@@ -3,24 +3,6 @@
 //! mistakes reported at their file:line:column.
 
 use crate::common::*;
-use aws_sdk_iam::types::Tag;
-
-/// Creates `name` under `path` with `tags` (no keys).
-fn create_user(iam: &aws_sdk_iam::Client, name: &str, path: &str, tags: &[(&str, &str)]) {
-    let tags: Vec<Tag> = tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(*k).value(*v).build().expect("tag"))
-        .collect();
-    rt().block_on(async {
-        iam.create_user()
-            .user_name(name)
-            .path(path)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .expect("create user");
-    });
-}
 
 fn untag(iam: &aws_sdk_iam::Client, name: &str, key: &str) {
     rt().block_on(async {

@@ -462,7 +462,7 @@ impl Iam for AwsIam {
         }
     }
 
-    async fn last_used(&self, key: &KeyId) -> Result<LastUsed, IamError> {
+    async fn last_used(&self, _: &Address, key: &KeyId) -> Result<LastUsed, IamError> {
         self.access_key_last_used(key).await
     }
 
@@ -482,9 +482,10 @@ impl Iam for AwsIam {
 
     async fn create_credential(
         &self,
-        user: &str,
+        address: &Address,
         new: NewCredential<'_>,
     ) -> Result<NewKey, IamError> {
+        let user = address.user.as_str();
         match new {
             NewCredential::AccessKey => self.create_access_key(user).await,
             NewCredential::SigningCertificate { certificate_pem } => self

@@ -67,3 +67,63 @@ pub async fn load_config(conn: &Connection) -> aws_config::SdkConfig {
         shared
     }
 }
+
+/// An account keyrot reaches by assuming a role from its own credentials.
+#[derive(Clone, Debug)]
+pub struct AssumedRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
+    pub duration: Option<std::time::Duration>,
+}
+
+/// The SDK configuration of an assumed role: the base's endpoint, region, retries and
+/// timeouts, with the role's credentials (renewed by the SDK as they expire). The role is
+/// assumed once here, so one that cannot be says why at once, for its account only.
+pub async fn assume_role(
+    shared: &aws_config::SdkConfig,
+    role: &AssumedRole,
+) -> Result<aws_config::SdkConfig, String> {
+    use aws_sdk_iam::config::{ProvideCredentials, SharedCredentialsProvider};
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
+        .session_name(&role.session_name)
+        .configure(shared);
+    if let Some(id) = &role.external_id {
+        builder = builder.external_id(id);
+    }
+    if let Some(length) = role.duration {
+        builder = builder.session_length(length);
+    }
+    let provider = builder.build().await;
+    if let Err(e) = provider.provide_credentials().await {
+        return Err(format!(
+            "AssumeRole {} failed: {}",
+            role.role_arn,
+            causes(&e)
+        ));
+    }
+    Ok(shared
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build())
+}
+
+/// Why AssumeRole failed, in STS's words (`AccessDenied: …`) where STS answered, else the
+/// innermost cause (`Connection refused`); never the SDK's debug dump.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    type StsError = SdkError<AssumeRoleError, aws_sdk_sts::config::http::HttpResponse>;
+    let mut innermost = err;
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(sts) = e.downcast_ref::<StsError>() {
+            if let (Some(code), message) = (sts.code(), sts.message()) {
+                return format!("{code}: {}", message.unwrap_or("no message"));
+            }
+        }
+        innermost = e;
+        next = e.source();
+    }
+    innermost.to_string()
+}

@@ -1,7 +1,7 @@
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::cli::commands::say_identity;
-use crate::cli::commands::{say_opened, say_recovered, say_selection};
+use crate::cli::commands::{say_opened, say_recovered, say_selection, say_unreachable};
 use crate::cli::exit;
 use crate::cli::render;
 use crate::cli::shell::Shell;
@@ -37,15 +37,16 @@ pub async fn run(
     say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
-    let plan = ops::plan::make(
+    let planned = ops::plan::make(
         &writer.clients.iam,
         &config,
         &writer.state,
         options,
         session.now,
     )
-    .await?
-    .plan;
+    .await?;
+    say_unreachable(shell, &planned.unreachable);
+    let plan = planned.plan;
     let ids = config.display.key_ids;
     shell.print(render::text::plan(&plan, shell.style, ids));
     if !plan.summary().has_actions() {

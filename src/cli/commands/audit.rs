@@ -11,11 +11,16 @@ pub async fn run(
     json: bool,
     options: &AuditOptions,
 ) -> Result<u8, Error> {
-    // The config is optional here: audit looks at the whole account.
+    // The config is optional here: audit looks at whole accounts (its `account` blocks too).
     let config = session.optional_config();
     let (clients, identity) = session.connect_checked(&config).await?;
     say_identity(shell, identity.as_deref());
-    let findings = ops::audit::audit(&clients.iam, session.now, options).await?;
+    let accounts: Vec<String> = config.accounts.keys().cloned().collect();
+    let (findings, unreadable) =
+        ops::audit::audit(&clients.iam, &accounts, session.now, options).await?;
+    for e in &unreadable {
+        shell.error(format!("no findings for this account: {e}"));
+    }
     if json {
         let doc = serde_json::json!({
             "format_version": render::json::FORMAT_VERSION,
@@ -30,7 +35,7 @@ pub async fn run(
             shell.out(format!(
                 "{}  {}: {} (CIS {})",
                 shell.style.yellow("finding"),
-                f.user,
+                f.who(),
                 f.message,
                 f.cis
             ));
@@ -40,5 +45,10 @@ pub async fn run(
             findings.len()
         ));
     }
-    Ok(exit::OK)
+    // Another account's missing report fails the run, after what could be read.
+    Ok(if unreadable.is_empty() {
+        exit::OK
+    } else {
+        exit::ERROR
+    })
 }

@@ -74,6 +74,14 @@ pub fn say_selection(shell: &Shell, warnings: &[crate::core::diagnostic::Diagnos
     }
 }
 
+/// Accounts that could not be reached or read: their sets wait (the plan says so), and
+/// here is why.
+pub fn say_unreachable(shell: &Shell, unreachable: &std::collections::BTreeMap<String, String>) {
+    for why in unreachable.values() {
+        shell.error(why);
+    }
+}
+
 /// Who keyrot acts as, on stderr (stdout may be JSON for a machine).
 pub fn say_identity(shell: &Shell, identity: Option<&str>) {
     if let Some(arn) = identity {

@@ -1,4 +1,4 @@
-use crate::cli::commands::{key_ids, say_identity, say_selection};
+use crate::cli::commands::{key_ids, say_identity, say_selection, say_unreachable};
 use crate::cli::render;
 use crate::cli::render::markdown::SavedFile;
 use crate::cli::shell::Shell;
@@ -30,8 +30,9 @@ pub async fn run(
     let iam = &clients.iam;
     say_selection(shell, &ops::fleet::expand(iam, &mut config).await?);
     let mut planned = ops::plan::make(iam, &config, &state, options, session.now).await?;
+    say_unreachable(shell, &planned.unreachable);
     let (findings, unreadable) = ops::plan::findings(iam, &config, session.now).await;
-    if let Some(e) = unreadable {
+    for e in unreadable {
         shell.warn(format!(
             "no findings: the credential report could not be read ({e})"
         ));

@@ -138,6 +138,13 @@ fn policy(p: &PolicyPlan) -> Value {
 pub fn findings(findings: &[crate::core::audit::Finding]) -> Value {
     findings
         .iter()
-        .map(|f| json!({"user": f.user, "check": f.check, "cis": f.cis, "message": f.message}))
+        .map(|f| {
+            let mut v =
+                json!({"user": f.user, "check": f.check, "cis": f.cis, "message": f.message});
+            if let Some(account) = &f.account {
+                v["account"] = json!(account);
+            }
+            v
+        })
         .collect()
 }

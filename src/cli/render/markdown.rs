@@ -102,7 +102,7 @@ fn body(plan: &Plan, ids: KeyIds) -> String {
             "#### Findings (credential report; not changed by this plan)\n"
         );
         for f in &plan.findings {
-            let _ = writeln!(body, "- `{}`: {} (CIS {})", f.user, f.message, f.cis);
+            let _ = writeln!(body, "- `{}`: {} (CIS {})", f.who(), f.message, f.cis);
         }
         body.push('\n');
     }

@@ -58,7 +58,7 @@ pub fn plan(plan: &Plan, style: Style, ids: KeyIds) -> String {
             style.bold("Findings (credential report; keyrot changes nothing for these):")
         );
         for f in &plan.findings {
-            let _ = writeln!(out, "  ! {}: {} (CIS {})", f.user, f.message, f.cis);
+            let _ = writeln!(out, "  ! {}: {} (CIS {})", f.who(), f.message, f.cis);
         }
         out.push('\n');
     }

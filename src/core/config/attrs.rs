@@ -30,6 +30,21 @@ impl Walker {
         value
     }
 
+    /// A problem with attribute `key` of `body`, reported at its value.
+    pub(super) fn report_attr(
+        &mut self,
+        ctx: &FileCtx,
+        body: &Body,
+        key: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        if let Some(attr) = body.get_attribute(key) {
+            let at = ctx.origin(attr.value.span().or(attr.span()));
+            self.report(&at, message, hint);
+        }
+    }
+
     pub(super) fn bool_attr(&mut self, ctx: &FileCtx, body: &Body, key: &str) -> Option<bool> {
         let attr = body.get_attribute(key)?;
         let value = attr.value.as_bool();

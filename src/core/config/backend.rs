@@ -129,13 +129,6 @@ impl Walker {
             );
         }
     }
-
-    fn report_attr(&mut self, ctx: &FileCtx, body: &Body, key: &str, message: String, hint: &str) {
-        if let Some(attr) = body.get_attribute(key) {
-            let at = ctx.origin(attr.value.span().or(attr.span()));
-            self.report(&at, message, hint);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use super::attrs::duration_attr;
 use super::types::RetryMode;
-use super::walker::{FileCtx, KeyDecl, Origin, Walker, WINDOW_NAMES};
+use super::walker::{FileCtx, KeyDecl, Origin, UserDecl, Walker, WINDOW_NAMES};
 use crate::core::model::{CredentialKind, KeyIds};
 use crate::core::policy::PolicySpec;
 use hcl::edit::structure::{Block, Body};
@@ -221,21 +221,23 @@ impl Walker {
                 "IAM user names are 1-64 characters of letters, digits and +=,.@_-",
             );
         }
-        if let Some((_, prev, _)) = self.users.iter().find(|(n, _, _)| *n == name) {
-            let note = format!(
-                "user \"{name}\" is already declared at {}:{}:{}; declare each user once",
-                prev.file, prev.line, prev.column
-            );
-            self.report(&at, format!("duplicate user \"{name}\""), note);
-            return;
-        }
         self.only(
             ctx,
             &block.body,
             "`user`",
-            &[],
+            &["account"],
             &["access_key", "signing_certificate"],
         );
+        let account = self.account_ref(ctx, &block.body);
+        let same = |u: &&UserDecl| u.name == name && u.account == account;
+        if let Some(prev) = self.users.iter().find(same) {
+            let note = format!(
+                "user \"{name}\" is already declared at {}; declare each user once",
+                prev.at
+            );
+            self.report(&at, format!("duplicate user \"{name}\""), note);
+            return;
+        }
         let declared = self.credential_blocks(ctx, &block.body);
         if declared.is_empty() {
             self.report(
@@ -244,7 +246,12 @@ impl Walker {
                 "add an `access_key { … }` or `signing_certificate { … }` block with a `deliver` block",
             );
         }
-        self.users.push((name, at, declared));
+        self.users.push(UserDecl {
+            name,
+            account,
+            at,
+            declared,
+        });
     }
 
     /// The `access_key` and `signing_certificate` blocks of a `user` or `users` block.

@@ -6,8 +6,8 @@
 //! new config field does not compile until it is either added here or left out on purpose.
 
 use super::types::{
-    AwsSettings, CertSource, Config, KeyAlgorithm, RetryMode, SecretFormat, Selector, SetConfig,
-    SetTemplate, Sink, Windows,
+    AccountSpec, AwsSettings, CertSource, Config, KeyAlgorithm, RetryMode, SecretFormat, Selector,
+    SetConfig, SetTemplate, Sink, Windows,
 };
 use crate::core::duration::Window;
 use crate::core::policy::PolicySpec;
@@ -76,6 +76,7 @@ impl Config {
             aws,
             sets,
             selectors,
+            accounts,
             // What live IAM made of the selectors: saved plans hold it among the IAM facts.
             selection: _,
             password_policy,
@@ -102,6 +103,10 @@ impl Config {
             sorted.sort_by(|a, b| a.name.cmp(&b.name));
             let list = sorted.into_iter().map(canon_selector).collect();
             doc.insert("selectors", Canon::List(list));
+        }
+        if !accounts.is_empty() {
+            let list = accounts.values().map(canon_account).collect();
+            doc.insert("accounts", Canon::List(list));
         }
         serde_json::to_string(&Canon::Object(doc)).unwrap_or_default()
     }
@@ -231,6 +236,7 @@ fn canon_windows(windows: &Windows) -> Canon {
 fn canon_selector(selector: &Selector) -> Canon {
     let Selector {
         name,
+        account,
         path_prefix,
         tags,
         names,
@@ -245,6 +251,7 @@ fn canon_selector(selector: &Selector) -> Canon {
         .map(|(k, v)| Canon::List(vec![Canon::text(k), Canon::text(v)]));
     Canon::object([
         ("name", Canon::text(name)),
+        ("account", Canon::option(account.clone(), Canon::Text)),
         (
             "path_prefix",
             Canon::option(path_prefix.clone(), Canon::Text),
@@ -256,6 +263,24 @@ fn canon_selector(selector: &Selector) -> Canon {
             "sets",
             Canon::List(sets.iter().map(canon_template).collect()),
         ),
+    ])
+}
+
+fn canon_account(account: &AccountSpec) -> Canon {
+    let AccountSpec {
+        name,
+        role_arn,
+        external_id,
+        session_name,
+        duration,
+    } = account;
+    let text = |v: &Option<String>| Canon::option(v.clone(), Canon::Text);
+    Canon::object([
+        ("name", Canon::text(name)),
+        ("role_arn", Canon::text(role_arn)),
+        ("external_id", text(external_id)),
+        ("session_name", text(session_name)),
+        ("duration", Canon::option(*duration, Canon::window)),
     ])
 }
 
@@ -291,25 +316,33 @@ fn canon_sink(sink: &Sink) -> Canon {
             ("format", canon_format(format)),
         ]),
         Sink::SecretsManager {
+            account,
             secret_id,
             create,
             format,
-        } => Canon::object([
-            ("kind", Canon::text("secrets_manager")),
-            ("secret_id", Canon::text(secret_id)),
-            ("create", Canon::Bool(*create)),
-            ("format", canon_format(format)),
-        ]),
+        } => with_account(
+            account,
+            [
+                ("kind", Canon::text("secrets_manager")),
+                ("secret_id", Canon::text(secret_id)),
+                ("create", Canon::Bool(*create)),
+                ("format", canon_format(format)),
+            ],
+        ),
         Sink::SsmParameter {
+            account,
             name,
             kms_key_id,
             format,
-        } => Canon::object([
-            ("kind", Canon::text("ssm_parameter")),
-            ("name", Canon::text(name)),
-            ("kms_key_id", Canon::option(kms_key_id.clone(), Canon::Text)),
-            ("format", canon_format(format)),
-        ]),
+        } => with_account(
+            account,
+            [
+                ("kind", Canon::text("ssm_parameter")),
+                ("name", Canon::text(name)),
+                ("kms_key_id", Canon::option(kms_key_id.clone(), Canon::Text)),
+                ("format", canon_format(format)),
+            ],
+        ),
         Sink::AwsProfile { file, profile } => Canon::object([
             ("kind", Canon::text("aws_profile")),
             ("file", Canon::path(file)),
@@ -345,6 +378,19 @@ fn canon_sink(sink: &Sink) -> Canon {
             Canon::Object(object)
         }
     }
+}
+
+/// An object with an `account` field only when one is set, so digests of configs without
+/// accounts never change.
+fn with_account<const N: usize>(
+    account: &Option<String>,
+    fields: [(&'static str, Canon); N],
+) -> Canon {
+    let mut object = BTreeMap::from(fields);
+    if let Some(account) = account {
+        object.insert("account", Canon::text(account));
+    }
+    Canon::Object(object)
 }
 
 fn canon_cert(source: &CertSource) -> Canon {

@@ -3,25 +3,28 @@
 //! Parsing walks the `hcl::edit` tree rather than using serde, because only the tree
 //! keeps byte spans, and users need `file:line:column` on semantic errors too.
 
+mod account;
 mod attrs;
 mod backend;
 mod blocks;
 mod cert;
 mod digest;
-mod selector;
 pub mod format;
+mod selector;
 mod sink;
 mod types;
 mod walker;
 
+#[cfg(test)]
+mod account_tests;
 #[cfg(test)]
 mod selector_tests;
 #[cfg(test)]
 mod tests;
 
 pub use types::{
-    AwsSettings, CertSource, Config, DisplaySettings, ExecEnv, KeyAlgorithm, RetryMode, S3Backend,
-    SecretFormat, Selection, Selector, SetConfig, SetTemplate, Sink, Windows,
+    AccountSpec, AwsSettings, CertSource, Chosen, Config, DisplaySettings, ExecEnv, KeyAlgorithm,
+    RetryMode, S3Backend, SecretFormat, Selection, Selector, SetConfig, SetTemplate, Sink, Windows,
 };
 
 use crate::core::diagnostic::Diagnostic;

@@ -7,8 +7,9 @@ use super::walker::{FileCtx, Origin, Walker};
 use hcl::edit::structure::{Block, Body};
 use hcl::edit::Span;
 
-/// What a selector's strings may interpolate.
+/// What a selector's strings may interpolate: `${account}` only in one that names its account.
 const SELECTOR_VARS: &[&str] = &["user"];
+const ACCOUNT_SELECTOR_VARS: &[&str] = &["user", "account"];
 
 impl Walker {
     pub(super) fn selector_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {
@@ -33,9 +34,10 @@ impl Walker {
             ctx,
             body,
             "`users`",
-            &["path_prefix", "tags", "names", "exclude"],
+            &["account", "path_prefix", "tags", "names", "exclude"],
             &["access_key", "signing_certificate"],
         );
+        let account = self.account_ref(ctx, body);
         let path_prefix = self.path_prefix(ctx, body);
         let tags = self.string_map_attr(ctx, body, "tags").unwrap_or_default();
         let names = self.patterns(ctx, body, "names");
@@ -50,7 +52,11 @@ impl Walker {
                 "narrow it, e.g. `path_prefix = \"/ci/\"`; write `names = [\"*\"]` if every user is meant",
             );
         }
-        let outside = std::mem::replace(&mut self.template_vars, SELECTOR_VARS);
+        let vars = match account {
+            Some(_) => ACCOUNT_SELECTOR_VARS,
+            None => SELECTOR_VARS,
+        };
+        let outside = std::mem::replace(&mut self.template_vars, vars);
         let declared = self.credential_blocks(ctx, body);
         self.template_vars = outside;
         if declared.is_empty() {
@@ -62,6 +68,7 @@ impl Walker {
         }
         let selector = Selector {
             name,
+            account,
             path_prefix,
             tags,
             names,

@@ -45,6 +45,7 @@ fn parses_the_documented_selector() {
     assert_eq!(
         t.sinks,
         vec![Sink::SecretsManager {
+            account: None,
             secret_id: "ci/${user}/aws".into(),
             create: true,
             format: SecretFormat::Json,

@@ -125,11 +125,14 @@ impl Walker {
     fn secrets_manager_sink(&mut self, d: &Deliver) -> Option<Sink> {
         let (ctx, body, at) = (d.ctx, d.body, d.at);
         let place = "`deliver \"secrets_manager\"`";
-        self.only(ctx, body, place, &["secret_id", "create", "format"], &[]);
+        let attrs = ["secret_id", "create", "format", "account"];
+        self.only(ctx, body, place, &attrs, &[]);
         let secret_id = self.required_string(ctx, body, at, place, "secret_id", "ci/deployer");
         let create = self.bool_attr(ctx, body, "create").unwrap_or(false);
+        let account = self.account_ref(ctx, body);
         let format = self.sink_format(d)?;
         Some(Sink::SecretsManager {
+            account,
             secret_id: secret_id?,
             create,
             format,
@@ -139,11 +142,14 @@ impl Walker {
     fn ssm_parameter_sink(&mut self, d: &Deliver) -> Option<Sink> {
         let (ctx, body, at) = (d.ctx, d.body, d.at);
         let place = "`deliver \"ssm_parameter\"`";
-        self.only(ctx, body, place, &["name", "kms_key_id", "format"], &[]);
+        let attrs = ["name", "kms_key_id", "format", "account"];
+        self.only(ctx, body, place, &attrs, &[]);
         let name = self.required_string(ctx, body, at, place, "name", "/ci/deployer");
         let kms_key_id = self.string_attr(ctx, body, "kms_key_id");
+        let account = self.account_ref(ctx, body);
         let format = self.sink_format(d)?;
         Some(Sink::SsmParameter {
+            account,
             name: name?,
             kms_key_id,
             format,

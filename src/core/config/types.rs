@@ -23,7 +23,17 @@ pub struct AwsSettings {
 }
 
 /// Selector name → the names of the users it chose, sorted.
-pub type Selection = BTreeMap<String, Vec<String>>;
+pub type Chosen = BTreeMap<String, Vec<String>>;
+
+/// What live IAM made of the selectors.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Whom each selector chose, for every selector whose account could be listed.
+    pub chosen: Chosen,
+    /// Accounts whose users could not be listed, with why: their selectors chose nothing
+    /// this time, and what they chose before is not forgotten on that account.
+    pub unlisted: BTreeMap<String, String>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryMode {
@@ -100,6 +110,8 @@ pub enum Sink {
     Stdout { format: SecretFormat },
     /// A new version of a Secrets Manager secret (AWSCURRENT; the old one stays AWSPREVIOUS).
     SecretsManager {
+        /// The account the secret lives in: the set's, unless the block names another.
+        account: Option<String>,
         secret_id: String,
         /// Create the secret when it does not exist (otherwise that is an error).
         create: bool,
@@ -107,6 +119,8 @@ pub enum Sink {
     },
     /// An SSM SecureString parameter, overwritten.
     SsmParameter {
+        /// The account the parameter lives in: the set's, unless the block names another.
+        account: Option<String>,
         name: String,
         kms_key_id: Option<String>,
         format: SecretFormat,
@@ -122,6 +136,14 @@ pub enum Sink {
     },
 }
 
+/// ` in account NAME`, or nothing for keyrot's own account.
+fn in_account(account: &Option<String>) -> String {
+    account
+        .as_ref()
+        .map(|a| format!(" in account {a}"))
+        .unwrap_or_default()
+}
+
 /// What a command sink's process gets for an environment: nothing of keyrot's own (the apply
 /// role's AWS credentials could create and delete every managed key) beyond PATH, HOME and
 /// LANG, plus the variables named in `pass_env` and those set in `env`.
@@ -134,6 +156,29 @@ pub struct ExecEnv {
 }
 
 impl Sink {
+    /// The account a Secrets Manager or SSM sink writes in; `None`: keyrot's own account (and
+    /// every local sink).
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Sink::SecretsManager { account, .. } | Sink::SsmParameter { account, .. } => {
+                account.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// A sink of a set in `account`: one in AWS that names no account of its own writes in
+    /// the set's.
+    pub fn in_account(mut self, set_account: Option<&str>) -> Sink {
+        if let Sink::SecretsManager { account, .. } | Sink::SsmParameter { account, .. } = &mut self
+        {
+            if account.is_none() {
+                *account = set_account.map(str::to_string);
+            }
+        }
+        self
+    }
+
     /// The one place this sink writes (`None` for a command or stdout), as `describe` says it.
     pub fn destination(&self) -> Option<String> {
         match self {
@@ -146,8 +191,12 @@ impl Sink {
         match self {
             Sink::File { path, .. } => format!("file {}", path.display()),
             Sink::Stdout { .. } => "stdout".to_string(),
-            Sink::SecretsManager { secret_id, .. } => format!("secrets_manager {secret_id}"),
-            Sink::SsmParameter { name, .. } => format!("ssm_parameter {name}"),
+            Sink::SecretsManager {
+                secret_id, account, ..
+            } => format!("secrets_manager {secret_id}{}", in_account(account)),
+            Sink::SsmParameter { name, account, .. } => {
+                format!("ssm_parameter {name}{}", in_account(account))
+            }
             Sink::AwsProfile { file, profile } => {
                 format!("aws_profile [{profile}] in {}", file.display())
             }
@@ -174,6 +223,8 @@ pub struct SetConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selector {
     pub name: String,
+    /// The `account` block the users live in; `None`: keyrot's own account.
+    pub account: Option<String>,
     /// The IAM path the users are under (`/ci/`), as ListUsers' PathPrefix.
     pub path_prefix: Option<String>,
     /// Tags every selected user carries with exactly these values.
@@ -243,6 +294,8 @@ pub struct Config {
     pub sets: BTreeMap<Address, SetConfig>,
     /// `users` blocks, by name.
     pub selectors: Vec<Selector>,
+    /// `account "NAME" { role_arn = … }`: other accounts, reached by AssumeRole.
+    pub accounts: BTreeMap<String, AccountSpec>,
     /// Which users each selector chose, once expanded (`None` before): what a saved plan
     /// holds the expansion to.
     pub selection: Option<Selection>,
@@ -262,6 +315,19 @@ pub struct DisplaySettings {
     /// `key_ids = "full"`: full key ids in text and JSON output; markdown (public PR
     /// comments) stays masked unless `--show-key-ids` is given.
     pub key_ids: KeyIds,
+}
+
+/// `account "NAME" { … }`: an AWS account keyrot reaches by assuming a role from its own
+/// credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSpec {
+    pub name: String,
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    /// The AssumeRole session name (CloudTrail shows it); `keyrot` when not given.
+    pub session_name: Option<String>,
+    /// How long the assumed credentials last (15m to 12h); AWS's default (1h) when not given.
+    pub duration: Option<Window>,
 }
 
 /// `backend "s3" { … }`: the state object, its lock and journal in an S3 bucket.

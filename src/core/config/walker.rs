@@ -3,8 +3,8 @@
 //! `blocks`, `cert` and `sink`; attribute readers in `attrs`.
 
 use super::types::{
-    AwsSettings, CertSource, Config, DisplaySettings, S3Backend, Selector, SetConfig, SetTemplate,
-    Sink, Windows,
+    AccountSpec, AwsSettings, CertSource, Config, DisplaySettings, S3Backend, Selector, SetConfig,
+    SetTemplate, Sink, Windows,
 };
 use super::Source;
 use crate::core::diagnostic::{Diagnostic, LineIndex, Position};
@@ -33,14 +33,22 @@ pub(super) struct Walker {
     pub(super) backend: Option<S3Backend>,
     pub(super) backend_origin: Option<Origin>,
     pub(super) selectors: Vec<SelectorDecl>,
+    pub(super) accounts: Vec<(AccountSpec, Origin)>,
+    /// Every `account = "NAME"` read, checked against the `account` blocks at the end.
+    pub(super) account_refs: Vec<(String, Origin)>,
     /// The variables a string may interpolate here: `user` inside a selector, none elsewhere.
     pub(super) template_vars: &'static [&'static str],
     pub(super) display: DisplaySettings,
     pub(super) display_origin: Option<Origin>,
 }
 
-/// A user block: name, where it stands, and its credential blocks.
-pub(super) type UserDecl = (String, Origin, Vec<(CredentialKind, KeyDecl)>);
+/// A user block: name, account, where it stands, and its credential blocks.
+pub(super) struct UserDecl {
+    pub(super) name: String,
+    pub(super) account: Option<String>,
+    pub(super) at: Origin,
+    pub(super) declared: Vec<(CredentialKind, KeyDecl)>,
+}
 
 /// A `users` block: the selector (its `sets` still empty) and its credential blocks, whose
 /// windows take `defaults` once every file is read.
@@ -142,13 +150,14 @@ impl Walker {
                 "defaults" => self.defaults_block(ctx, block, at),
                 "user" => self.user_block(ctx, block, at),
                 "users" => self.selector_block(ctx, block, at),
+                "account" => self.account_block(ctx, block, at),
                 "password_policy" => self.policy_block(ctx, block, at),
                 "backend" => self.backend_block(ctx, block, at),
                 "display" => self.display_block(ctx, block, at),
                 other => self.report(
                     &at,
                     format!("unknown block `{other}`"),
-                    "top-level blocks are `aws`, `backend \"s3\"`, `defaults`, `display`, `password_policy`, `user \"NAME\"` and `users \"NAME\"`",
+                    "top-level blocks are `account \"NAME\"`, `aws`, `backend \"s3\"`, `defaults`, `display`, `password_policy`, `user \"NAME\"` and `users \"NAME\"`",
                 ),
             }
         }
@@ -301,13 +310,16 @@ impl Walker {
         mut self,
     ) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
         let mut sets = BTreeMap::new();
-        for (name, at, declared) in std::mem::take(&mut self.users) {
-            for (kind, (windows, sinks, certificate)) in declared {
+        for user in std::mem::take(&mut self.users) {
+            let account = user.account.as_deref();
+            for (kind, (windows, sinks, certificate)) in user.declared {
                 let address = Address {
-                    user: name.clone(),
+                    account: user.account.clone(),
+                    user: user.name.clone(),
                     kind,
                 };
-                let windows = self.set_windows(&address.to_string(), kind, windows, &at);
+                let windows = self.set_windows(&address.to_string(), kind, windows, &user.at);
+                let sinks = sinks.into_iter().map(|s| s.in_account(account)).collect();
                 sets.insert(
                     address.clone(),
                     SetConfig {
@@ -325,6 +337,8 @@ impl Walker {
             for (kind, (windows, sinks, certificate)) in declared {
                 let label = format!("users.{}.{}", selector.name, kind.as_str());
                 let windows = self.set_windows(&label, kind, windows, &selector.at);
+                let account = selector.account.as_deref();
+                let sinks = sinks.into_iter().map(|s| s.in_account(account)).collect();
                 selector.sets.push(SetTemplate {
                     kind,
                     windows,
@@ -334,11 +348,13 @@ impl Walker {
             }
             selectors.push(selector);
         }
+        let accounts = self.check_accounts();
         if self.diagnostics.is_empty() {
             let config = Config {
                 aws: self.aws,
                 sets,
                 selectors,
+                accounts,
                 selection: None,
                 password_policy: self.policy,
                 backend: self.backend,

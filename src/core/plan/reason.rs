@@ -52,11 +52,13 @@ pub enum ReasonCode {
     Recovered,
     /// `keyrot rollback`.
     Rollback,
+    /// The set's account could not be reached (its role not assumed, its users not listed).
+    AccountUnreachable,
 }
 
 impl ReasonCode {
     /// Every code, in declaration order (the JSON schemas list the same values).
-    pub const ALL: [ReasonCode; 22] = [
+    pub const ALL: [ReasonCode; 23] = [
         ReasonCode::RemovedFromConfig,
         ReasonCode::DeletedOutside,
         ReasonCode::StatusChangedOutside,
@@ -79,6 +81,7 @@ impl ReasonCode {
         ReasonCode::OverlapDoneUnused,
         ReasonCode::Recovered,
         ReasonCode::Rollback,
+        ReasonCode::AccountUnreachable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -105,6 +108,7 @@ impl ReasonCode {
             ReasonCode::OverlapDoneUnused => "overlap_done_unused",
             ReasonCode::Recovered => "recovered",
             ReasonCode::Rollback => "rollback",
+            ReasonCode::AccountUnreachable => "account_unreachable",
         }
     }
 

@@ -8,7 +8,7 @@ use crate::core::model::{Address, Inventory, KeyId, KeyStatus, LiveKey, Time};
 use crate::core::plan::{
     Action, ActionKind, KeyView, Plan, PlanOptions, Reason, ReasonCode, SetPlan, Step, Wait,
 };
-use crate::core::state::{SetState, State};
+use crate::core::state::{Phase, SetState, State};
 use lifecycle::{lifecycle, SetFacts};
 use reconcile::reconcile;
 
@@ -32,37 +32,15 @@ pub fn plan(
         .filter(|set| options.targets(&set.address))
         .map(|set| {
             let tracked = state.sets.get(&set.address);
+            if let Some(account) = unreachable(config, inventory, &set.address) {
+                let phase = tracked.map_or(Phase::Empty, SetState::phase);
+                return waiting_for_account(&set.address, set.selector.clone(), phase, account);
+            }
             let force = options.force_rotate.contains(&set.address);
             plan_set(set, inventory, tracked, now, force, options.refresh_only)
         })
         .collect();
-    // Sets keyrot tracks but the config no longer declares: stop managing, leave IAM alone.
-    // Selectors not yet expanded against IAM cannot tell what they no longer choose.
-    let known = config.selectors.is_empty() || config.selection.is_some();
-    let why = if config.selectors.is_empty() {
-        "no longer in the config: keyrot stops tracking it; its keys stay in IAM as they are"
-    } else {
-        "no longer declared by a `user` block nor chosen by a selector (tag, path or name changed, \
-         or the user is gone): keyrot stops tracking it; its keys stay in IAM as they are"
-    };
-    for address in state.sets.keys().filter(|_| known) {
-        if !config.sets.contains_key(address) && options.targets(address) {
-            sets.push(SetPlan {
-                address: address.clone(),
-                selector: None,
-                phase: state.sets[address].phase(),
-                keys: Vec::new(),
-                drift: Vec::new(),
-                actions: vec![Action {
-                    kind: ActionKind::Forget,
-                    key: None,
-                    reason: Reason::new(ReasonCode::RemovedFromConfig, why),
-                    frees_slot: false,
-                }],
-                waits: Vec::new(),
-            });
-        }
-    }
+    sets.extend(untracked_by_config(config, inventory, state, options));
     sets.sort_by(|a, b| a.address.cmp(&b.address));
     // The policy is account-wide: planned unless the plan is narrowed to some sets.
     let password_policy = match (&config.password_policy, &inventory.password_policy) {
@@ -77,6 +55,95 @@ pub fn plan(
         sets,
         password_policy,
         findings: Vec::new(),
+    }
+}
+
+/// Sets keyrot tracks but the config no longer declares: stop managing, leave IAM alone.
+/// Not on a guess: selectors not yet expanded, or an account that could not be read or
+/// listed, cannot tell what they no longer choose; such sets wait.
+fn untracked_by_config(
+    config: &Config,
+    inventory: &Inventory,
+    state: &State,
+    options: &PlanOptions,
+) -> Vec<SetPlan> {
+    let known = config.selectors.is_empty() || config.selection.is_some();
+    let why = if config.selectors.is_empty() {
+        "no longer in the config: keyrot stops tracking it; its keys stay in IAM as they are"
+    } else {
+        "no longer declared by a `user` block nor chosen by a selector (tag, path or name changed, \
+         or the user is gone): keyrot stops tracking it; its keys stay in IAM as they are"
+    };
+    let mut sets = Vec::new();
+    for (address, tracked) in &state.sets {
+        if !known || config.sets.contains_key(address) || !options.targets(address) {
+            continue;
+        }
+        if let Some(account) = unreachable(config, inventory, address) {
+            sets.push(waiting_for_account(address, None, tracked.phase(), account));
+            continue;
+        }
+        sets.push(SetPlan {
+            address: address.clone(),
+            selector: None,
+            phase: tracked.phase(),
+            keys: Vec::new(),
+            drift: Vec::new(),
+            actions: vec![Action {
+                kind: ActionKind::Forget,
+                key: None,
+                reason: Reason::new(ReasonCode::RemovedFromConfig, why),
+                frees_slot: false,
+            }],
+            waits: Vec::new(),
+        });
+    }
+    sets
+}
+
+/// The set's account, when it could not be read or its users not listed.
+fn unreachable<'a>(
+    config: &Config,
+    inventory: &Inventory,
+    address: &'a Address,
+) -> Option<&'a str> {
+    let account = address.account()?;
+    let unlisted = config
+        .selection
+        .as_ref()
+        .is_some_and(|s| s.unlisted.contains_key(account));
+    (unlisted || inventory.unreachable.contains_key(account)).then_some(account)
+}
+
+/// A set whose account could not be reached: it waits, and the others go on. The reason
+/// stays the same whatever the error said (the CLI shows the error), so a saved plan
+/// re-derives to the same plan.
+fn waiting_for_account(
+    address: &Address,
+    selector: Option<String>,
+    phase: Phase,
+    account: &str,
+) -> SetPlan {
+    let reason = Reason::new(
+        ReasonCode::AccountUnreachable,
+        format!(
+            "account {account} could not be reached (its role not assumed, or its users or keys not read): \
+             this set waits and the others go on; fix the role (see the error above) and plan again"
+        ),
+    );
+    SetPlan {
+        address: address.clone(),
+        selector,
+        phase,
+        keys: Vec::new(),
+        drift: Vec::new(),
+        actions: Vec::new(),
+        waits: vec![Wait {
+            step: Step::Blocked,
+            key: None,
+            reason,
+            due: None,
+        }],
     }
 }
 
@@ -121,7 +188,7 @@ fn plan_set(
     let mut out = SetPlan {
         address: address.clone(),
         selector: set.selector.clone(),
-        phase: tracked.map_or(crate::core::state::Phase::Empty, SetState::phase),
+        phase: tracked.map_or(Phase::Empty, SetState::phase),
         keys: Vec::new(),
         drift: Vec::new(),
         actions: Vec::new(),

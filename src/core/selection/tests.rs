@@ -54,6 +54,11 @@ fn fleet() -> Vec<IamUser> {
     ]
 }
 
+/// Users listed in keyrot's own account only.
+fn own(users: Vec<IamUser>) -> Listings {
+    Listings::from([(None, Ok(users))])
+}
+
 fn chosen(config: &Config) -> Vec<String> {
     config.sets.keys().map(|a| a.to_string()).collect()
 }
@@ -84,7 +89,7 @@ fn globs_match_the_whole_name() {
 
 #[test]
 fn one_listing_serves_every_selector() {
-    let q = |text: &str| query(&config(text).selectors);
+    let q = |text: &str| queries(&config(text).selectors).remove(&None);
     assert_eq!(q(""), None);
     let both = format!(
         "{}{}",
@@ -156,9 +161,9 @@ fn selects_by_path_tag_and_pattern_with_exclusions() {
         ),
     ] {
         let mut cfg = config(&selector("ci", criteria));
-        let warnings = expand(&mut cfg, &fleet()).unwrap();
+        let warnings = expand(&mut cfg, &own(fleet())).unwrap();
         assert!(warnings.is_empty(), "{criteria}: {warnings:?}");
-        let got = cfg.selection.as_ref().unwrap()["ci"].clone();
+        let got = cfg.selection.as_ref().unwrap().chosen["ci"].clone();
         assert_eq!(got, want, "{criteria}");
         let addresses: Vec<String> = want
             .iter()
@@ -171,13 +176,14 @@ fn selects_by_path_tag_and_pattern_with_exclusions() {
 #[test]
 fn fills_in_the_user_and_names_the_selector() {
     let mut cfg = config(&selector("ci", r#"names = ["svc-a"]"#));
-    expand(&mut cfg, &fleet()).unwrap();
+    expand(&mut cfg, &own(fleet())).unwrap();
     let set = &cfg.sets[&Address::access_key("svc-a")];
     assert_eq!(set.selector.as_deref(), Some("ci"));
     assert_eq!(set.windows.max_age, crate::core::duration::Window::days(30));
     assert_eq!(
         set.sinks,
         vec![Sink::SecretsManager {
+            account: None,
             secret_id: "ci/svc-a/aws".into(),
             create: true,
             format: crate::core::config::SecretFormat::Json,
@@ -200,9 +206,9 @@ user "svc-a" {
 "#
     );
     let mut cfg = config(&text);
-    expand(&mut cfg, &fleet()).unwrap();
+    expand(&mut cfg, &own(fleet())).unwrap();
     assert_eq!(
-        cfg.selection.as_ref().unwrap()["ci"],
+        cfg.selection.as_ref().unwrap().chosen["ci"],
         ["deploy-1", "svc-b", "svc-legacy"]
     );
     assert!(!cfg.sets.contains_key(&Address::access_key("svc-a")));
@@ -218,7 +224,7 @@ fn two_selectors_choosing_one_user_is_an_error_naming_both() {
         selector("svc", r#"names = ["svc-*"]"#)
     );
     let mut cfg = config(&text);
-    let errors = expand(&mut cfg, &fleet()).unwrap_err();
+    let errors = expand(&mut cfg, &own(fleet())).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let e = &errors[0];
     // At the later selector, naming the earlier one's position.
@@ -238,12 +244,12 @@ fn a_selector_choosing_nobody_is_a_warning_at_its_block() {
         selector("none", r#"names = ["nobody-*"]"#)
     );
     let mut cfg = config(&text);
-    let warnings = expand(&mut cfg, &fleet()).unwrap();
+    let warnings = expand(&mut cfg, &own(fleet())).unwrap();
     assert_eq!(warnings.len(), 1);
     assert_eq!(warnings[0].line, 13);
     assert_eq!(warnings[0].message, "selector `none` matches no IAM user");
     assert_eq!(
-        cfg.selection.as_ref().unwrap()["none"],
+        cfg.selection.as_ref().unwrap().chosen["none"],
         Vec::<String>::new()
     );
 }
@@ -251,11 +257,89 @@ fn a_selector_choosing_nobody_is_a_warning_at_its_block() {
 #[test]
 fn expanding_again_replaces_what_was_chosen() {
     let mut cfg = config(&selector("ci", r#"names = ["svc-*"]"#));
-    expand(&mut cfg, &fleet()).unwrap();
+    expand(&mut cfg, &own(fleet())).unwrap();
     let fewer: Vec<IamUser> = fleet().into_iter().filter(|u| u.name != "svc-b").collect();
-    expand(&mut cfg, &fewer).unwrap();
+    expand(&mut cfg, &own(fewer)).unwrap();
     assert_eq!(
         chosen(&cfg),
         ["user.svc-a.access_key", "user.svc-legacy.access_key"]
     );
+}
+
+#[test]
+fn selectors_choose_in_their_own_account() {
+    let text = format!(
+        r#"
+account "prod" {{
+  role_arn = "arn:aws:iam::222222222222:role/keyrot"
+}}
+account "dev" {{
+  role_arn = "arn:aws:iam::333333333333:role/keyrot"
+}}
+user "svc-a" {{
+  access_key {{
+    deliver "stdout" {{}}
+  }}
+}}
+users "prod-svc" {{
+  account = "prod"
+  names   = ["svc-*"]
+  access_key {{
+    deliver "secrets_manager" {{ secret_id = "${{account}}/${{user}}" }}
+  }}
+}}
+users "dev-svc" {{
+  account = "dev"
+  names   = ["svc-*"]
+  access_key {{
+    deliver "stdout" {{}}
+  }}
+}}
+{}"#,
+        selector("own", r#"names = ["svc-*"]"#)
+    );
+    let mut cfg = config(&text);
+    let listings = Listings::from([
+        (None, Ok(fleet())),
+        (
+            Some("prod".to_string()),
+            Ok(vec![user("svc-a", "/", &[]), user("svc-z", "/", &[])]),
+        ),
+        (
+            Some("dev".to_string()),
+            Err("account dev: AssumeRole failed".into()),
+        ),
+    ]);
+    let warnings = expand(&mut cfg, &listings).unwrap();
+    assert!(
+        warnings.is_empty(),
+        "an unlisted account warns of nothing: {warnings:?}"
+    );
+    let selection = cfg.selection.clone().unwrap();
+    assert_eq!(
+        selection.chosen["prod-svc"],
+        ["svc-a", "svc-z"],
+        "a user block elsewhere does not count"
+    );
+    assert_eq!(
+        selection.chosen["own"],
+        ["svc-b", "svc-legacy"],
+        "svc-a has its own block"
+    );
+    assert!(
+        !selection.chosen.contains_key("dev-svc"),
+        "not listed, nothing recorded"
+    );
+    assert_eq!(selection.unlisted["dev"], "account dev: AssumeRole failed");
+    let prod_a = Address::access_key("svc-a").in_account(Some("prod".into()));
+    assert_eq!(
+        cfg.sets[&prod_a].sinks,
+        vec![Sink::SecretsManager {
+            account: Some("prod".into()),
+            secret_id: "prod/svc-a".into(),
+            create: false,
+            format: crate::core::config::SecretFormat::Json,
+        }]
+    );
+    assert!(cfg.sets.keys().all(|a| a.account() != Some("dev")));
 }

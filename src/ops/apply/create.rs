@@ -101,7 +101,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             },
             None => NewCredential::AccessKey,
         };
-        let created = self.iam.create_credential(&address.user, new).await;
+        let created = self.iam.create_credential(address, new).await;
         crash::point("after-iam-create");
         let created = match created {
             Ok(created) => created,
@@ -175,7 +175,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         let started = tokio::time::Instant::now();
         let mut delay = std::time::Duration::from_millis(500);
         loop {
-            let last = match self.remote.caller_arn(&key_id.0, secret).await {
+            let last = match self.remote.base().caller_arn(&key_id.0, secret).await {
                 Ok(arn) if arn.contains(":user/") && arn.ends_with(&format!("/{user}")) => {
                     return Ok(())
                 }
@@ -247,11 +247,11 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             }
             // The journal keeps the intent, so the next run finishes the clean-up.
             Err(delete_error) => Err(ApplyError::Orphan {
-                address: address.clone(),
+                address: Box::new(address.clone()),
                 key: key.0.clone(),
                 cause,
                 delete_error: Box::new(delete_error),
-                by_hand: address.kind.delete_command(&address.user, key),
+                by_hand: by_hand(address, key),
             }),
         }
     }
@@ -262,7 +262,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         let address = &intent.address;
         let iam_err = |source| ApplyError::Iam {
             address: address.clone(),
-            source,
+            source: Box::new(source),
         };
         let live = self
             .iam
@@ -285,5 +285,14 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             set.mark_unresolved(swept.unresolved);
         }
         Ok(())
+    }
+}
+
+/// The aws CLI command that deletes `key` by hand, with the account it is in.
+fn by_hand(address: &Address, key: &KeyId) -> String {
+    let command = address.kind.delete_command(&address.user, key);
+    match address.account() {
+        Some(account) => format!("{command}  # in account {account}, with its role's credentials"),
+        None => command,
     }
 }

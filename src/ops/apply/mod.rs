@@ -5,6 +5,7 @@
 
 mod create;
 
+use crate::adapters::accounts::Accounts;
 use crate::adapters::crash;
 use crate::adapters::iam::{Iam, IamError};
 use crate::adapters::remote::Remote;
@@ -25,7 +26,10 @@ use std::io::Write;
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("{address}: {source}")]
-    Iam { address: Address, source: IamError },
+    Iam {
+        address: Address,
+        source: Box<IamError>,
+    },
     #[error("{address}: {source}; the new key {key} was deleted again, nothing was changed for this set")]
     Delivery {
         address: Address,
@@ -40,7 +44,7 @@ pub enum ApplyError {
     },
     #[error("{address}: {cause}; and deleting the undelivered new credential {key} failed too ({delete_error}): the next `keyrot apply` retries, or delete it by hand with `{by_hand}`")]
     Orphan {
-        address: Address,
+        address: Box<Address>,
         key: String,
         cause: String,
         delete_error: Box<IamError>,
@@ -134,12 +138,8 @@ impl ApplyError {
     pub fn stops_everything(&self) -> bool {
         match self {
             ApplyError::Store(_) | ApplyError::Journal(_) | ApplyError::Unsettled(_) => true,
-            ApplyError::Iam { source, .. } | ApplyError::Policy(source) => matches!(
-                source,
-                IamError::Credentials { .. }
-                    | IamError::NoCredentials { .. }
-                    | IamError::Unreachable { .. }
-            ),
+            ApplyError::Iam { source, .. } => stops_all(source),
+            ApplyError::Policy(source) => stops_all(source),
             _ => false,
         }
     }
@@ -147,8 +147,8 @@ impl ApplyError {
 
 pub struct Applier<'a, I: Iam, R: Remote> {
     pub iam: &'a I,
-    /// Secrets Manager / SSM sinks, and STS to prove a new key works.
-    pub remote: &'a R,
+    /// Secrets Manager / SSM sinks (per account), and STS to prove a new key works.
+    pub remote: &'a Accounts<R>,
     pub config: &'a Config,
     pub store: &'a mut StateStore,
     pub state: &'a mut State,
@@ -377,7 +377,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         if !address.kind.has_last_use() {
             return Ok(());
         }
-        let used = match self.iam.last_used(key).await {
+        let used = match self.iam.last_used(address, key).await {
             Ok(LastUsed::At(t)) => t,
             Ok(LastUsed::Never) => return Ok(()),
             Err(e) => return self.refused(address, Err(e)),
@@ -463,6 +463,16 @@ fn journal_op(kind: &ActionKind) -> Option<Op> {
 fn iam_error(address: &Address, source: IamError) -> ApplyError {
     ApplyError::Iam {
         address: address.clone(),
-        source,
+        source: Box::new(source),
     }
+}
+
+/// Refused credentials or an endpoint that does not answer: no set can get past it.
+fn stops_all(source: &IamError) -> bool {
+    matches!(
+        source,
+        IamError::Credentials { .. }
+            | IamError::NoCredentials { .. }
+            | IamError::Unreachable { .. }
+    )
 }

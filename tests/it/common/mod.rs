@@ -149,6 +149,29 @@ pub fn seed_user(iam: &Client, user: &str) -> SeededKey {
     })
 }
 
+/// Creates `name` under `path` with `tags` (no keys).
+pub fn create_user(iam: &aws_sdk_iam::Client, name: &str, path: &str, tags: &[(&str, &str)]) {
+    let tags: Vec<aws_sdk_iam::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .expect("tag")
+        })
+        .collect();
+    rt().block_on(async {
+        iam.create_user()
+            .user_name(name)
+            .path(path)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .expect("create user");
+    });
+}
+
 /// (key id, status) of the user's keys, as IAM itself reports them.
 pub fn live_keys(iam: &Client, user: &str) -> Vec<(String, String)> {
     rt().block_on(async {

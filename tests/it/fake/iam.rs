@@ -70,7 +70,7 @@ impl Iam for FakeIam {
         })
     }
 
-    async fn last_used(&self, key: &KeyId) -> Result<LastUsed, IamError> {
+    async fn last_used(&self, _: &Address, key: &KeyId) -> Result<LastUsed, IamError> {
         let about = About {
             key: Some(key),
             ..About::default()
@@ -90,18 +90,14 @@ impl Iam for FakeIam {
 
     async fn create_credential(
         &self,
-        user: &str,
+        address: &Address,
         new: NewCredential<'_>,
     ) -> Result<NewKey, IamError> {
-        let address = Address {
-            user: user.to_string(),
-            kind: new.kind(),
-        };
         let about = About {
-            address: Some(&address),
+            address: Some(address),
             ..About::default()
         };
-        call(&self.0, Op::Create, about, |w| w.create(user, new))
+        call(&self.0, Op::Create, about, |w| w.create(&address.user, new))
     }
 
     async fn set_credential_status(

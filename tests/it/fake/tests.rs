@@ -23,13 +23,18 @@ fn quota_unknowns_status_and_sts() {
     let remote = iam.remote();
     let a = Address::access_key("ci");
     assert_eq!(block(iam.list_credentials(&a)).unwrap(), None);
-    assert!(block(iam.create_credential("ci", NewCredential::AccessKey))
-        .unwrap_err()
-        .is_no_such_entity());
+    assert!(
+        block(iam.create_credential(&Address::access_key("ci"), NewCredential::AccessKey))
+            .unwrap_err()
+            .is_no_such_entity()
+    );
     iam.add_user("ci");
-    let k1 = block(iam.create_credential("ci", NewCredential::AccessKey)).unwrap();
-    let k2 = block(iam.create_credential("ci", NewCredential::AccessKey)).unwrap();
-    let third = block(iam.create_credential("ci", NewCredential::AccessKey)).unwrap_err();
+    let k1 =
+        block(iam.create_credential(&Address::access_key("ci"), NewCredential::AccessKey)).unwrap();
+    let k2 =
+        block(iam.create_credential(&Address::access_key("ci"), NewCredential::AccessKey)).unwrap();
+    let third = block(iam.create_credential(&Address::access_key("ci"), NewCredential::AccessKey))
+        .unwrap_err();
     assert!(matches!(third, IamError::LimitExceeded { .. }), "{third}");
     assert_eq!(iam.quota_refusals(), 1);
     assert_eq!(k1.key.created, t0());
@@ -48,7 +53,7 @@ fn quota_unknowns_status_and_sts() {
     assert_eq!(iam.credentials(&a).unwrap().len(), 1);
     iam.set_last_used(&k2.key.id, t0());
     assert_eq!(
-        block(iam.last_used(&k2.key.id)).unwrap(),
+        block(iam.last_used(&a, &k2.key.id)).unwrap(),
         LastUsed::At(t0())
     );
     let report = block(iam.credential_report()).unwrap();
@@ -98,7 +103,8 @@ fn faults_fail_lose_retry_and_crash() {
         ],
         7,
     );
-    let create = || block(iam.create_credential("ci", NewCredential::AccessKey));
+    let create =
+        || block(iam.create_credential(&Address::access_key("ci"), NewCredential::AccessKey));
     assert!(matches!(create(), Err(IamError::Other { .. })));
     assert_eq!(
         iam.credentials(&a).unwrap().len(),
@@ -122,8 +128,10 @@ fn faults_fail_lose_retry_and_crash() {
     block(iam.delete_credential(&a, &id)).unwrap();
     iam.arm(vec![rule(1, Fault::Crash { after: true })], 7);
     let crashed = block(
-        std::panic::AssertUnwindSafe(iam.create_credential("ci", NewCredential::AccessKey))
-            .catch_unwind(),
+        std::panic::AssertUnwindSafe(
+            iam.create_credential(&Address::access_key("ci"), NewCredential::AccessKey),
+        )
+        .catch_unwind(),
     )
     .unwrap_err();
     assert!(crashed.is::<Crashed>());

@@ -22,6 +22,7 @@ use keyrot::core::planner;
 use keyrot::core::state::{Phase, State, TrackedKey};
 use proptest::prelude::*;
 
+mod accounts;
 mod credentials;
 mod focused;
 mod properties;

@@ -74,7 +74,7 @@ fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
     let mut state = StateStore::new(h.state_path.clone()).load().unwrap();
     let said = rt
         .block_on(recover::reconcile(
-            &h.iam, &h.remote, &h.config, &mut state, &intent,
+            &h.iam, &h.remotes, &h.config, &mut state, &intent,
         ))
         .unwrap();
     assert!(
@@ -108,7 +108,7 @@ fn a_key_used_after_the_plan_is_not_deactivated() {
     h.iam.set_now(later);
     let planned = rt
         .block_on(keyrot::ops::plan::make(
-            &h.iam,
+            &h.iams,
             &h.config,
             &state,
             &PlanOptions::default(),
@@ -131,7 +131,7 @@ fn a_key_used_after_the_plan_is_not_deactivated() {
     let clock = move || later;
     let mut applier = Applier {
         iam: &h.iam,
-        remote: &h.remote,
+        remote: &h.remotes,
         config: &h.config,
         store: &mut store,
         state: &mut state,
@@ -189,7 +189,7 @@ fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
     let mut state = store.load().unwrap();
     let said = rt
         .block_on(recover::reconcile(
-            &h.iam, &h.remote, &h.config, &mut state, &intent,
+            &h.iam, &h.remotes, &h.config, &mut state, &intent,
         ))
         .unwrap();
     assert_eq!(
@@ -205,7 +205,7 @@ fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
     // The plan adopts neither and shows both for a person.
     let plan = rt
         .block_on(keyrot::ops::plan::make(
-            &h.iam,
+            &h.iams,
             &h.config,
             &state,
             &PlanOptions::default(),
@@ -232,7 +232,7 @@ fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
     assert!(state.sets.get_mut(&address).unwrap().resolve(&by_hand));
     let plan = rt
         .block_on(keyrot::ops::plan::make(
-            &h.iam,
+            &h.iams,
             &h.config,
             &state,
             &PlanOptions::default(),
@@ -273,7 +273,7 @@ fn a_used_key_after_an_interrupted_create_is_never_deleted() {
         .unwrap();
     let mut state = StateStore::new(h.state_path.clone()).load().unwrap();
     rt.block_on(recover::reconcile(
-        &h.iam, &h.remote, &h.config, &mut state, &intent,
+        &h.iam, &h.remotes, &h.config, &mut state, &intent,
     ))
     .unwrap();
     assert_eq!(h.iam.credentials(&address).unwrap().len(), 1, "kept");

@@ -6,6 +6,7 @@ use super::Stats;
 use crate::fake::{Crashed, FakeIam, FakeRemote, Op, Rule};
 use chrono::Duration;
 use futures::FutureExt;
+use keyrot::adapters::accounts::Accounts;
 use keyrot::adapters::store::journal::Journal;
 use keyrot::adapters::store::StateStore;
 use keyrot::core::config::{
@@ -44,6 +45,9 @@ pub(super) struct Harness {
     pub(super) config: Config,
     pub(super) iam: FakeIam,
     pub(super) remote: FakeRemote,
+    /// The same fakes as keyrot's clients see them: one account.
+    pub(super) iams: Accounts<FakeIam>,
+    pub(super) remotes: Accounts<FakeRemote>,
     pub(super) stdout: Vec<u8>,
     /// Sets whose sinks may hold a deleted key, as apply reported, with what they held then.
     pub(super) excused: BTreeMap<Address, Vec<Option<String>>>,
@@ -69,11 +73,13 @@ impl Harness {
                 format: SecretFormat::Json,
             };
             let parameter = || Sink::SsmParameter {
+                account: None,
                 name: format!("/keyrot/{user}"),
                 kms_key_id: None,
                 format: SecretFormat::Env,
             };
             let secret = || Sink::SecretsManager {
+                account: None,
                 secret_id: format!("keyrot/{user}"),
                 create: true,
                 format: SecretFormat::Json,
@@ -160,6 +166,8 @@ impl Harness {
             state_path: dir.path().join("keyrot.json"),
             _dir: dir,
             config,
+            iams: Accounts::single(iam.clone()),
+            remotes: Accounts::single(remote.clone()),
             iam,
             remote,
             stdout: Vec::new(),
@@ -213,7 +221,7 @@ impl Harness {
         let journal = Journal::for_state(&self.state_path);
         if let Some(intent) = journal.pending().map_err(|e| s(&e))? {
             stats.recoveries += 1;
-            recover::reconcile(&self.iam, &self.remote, &self.config, &mut state, &intent)
+            recover::reconcile(&self.iam, &self.remotes, &self.config, &mut state, &intent)
                 .await
                 .map_err(|e| s(&e))?;
             store.save(&mut state).map_err(|e| s(&e))?;
@@ -223,7 +231,7 @@ impl Harness {
         let mut inv = inventory::read_credentials(&self.iam, &sets)
             .await
             .map_err(|e| s(&e))?;
-        let needed = planner::evidence_needed(&self.config, &inv, &state, now);
+        let needed = inv.with_sets(&planner::evidence_needed(&self.config, &inv, &state, now));
         inventory::read_last_used(&self.iam, &needed, &mut inv)
             .await
             .map_err(|e| s(&e))?;
@@ -232,7 +240,7 @@ impl Harness {
         let wall_clock = move || clock.now();
         let mut applier = Applier {
             iam: &self.iam,
-            remote: &self.remote,
+            remote: &self.remotes,
             config: &self.config,
             store: &mut store,
             state: &mut state,
@@ -397,10 +405,7 @@ impl Harness {
 
     /// `keyrot rollback ADDRESS` or `keyrot resume ADDRESS`: lock, recovery, the step.
     async fn manual(&mut self, now: Time, address: &Address, rollback: bool) -> Result<(), String> {
-        let clients = Clients {
-            iam: self.iam.clone(),
-            remote: self.remote.clone(),
-        };
+        let clients = Clients::single(self.iam.clone(), self.remote.clone());
         let operation = if rollback { "rollback" } else { "resume" };
         let mut writer =
             session::begin_write_with(&self.state_path, operation, &mut self.config, clients, now)

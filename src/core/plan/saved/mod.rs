@@ -2,7 +2,7 @@
 //! based on — prior state lineage/serial, a config digest and a fingerprint of the live IAM
 //! facts — so `apply FILE` can refuse a plan the world has moved away from. Pure.
 
-use crate::core::config::Selection;
+use crate::core::config::Chosen;
 use crate::core::model::{Address, Inventory, KeyId, KeyStatus, LastUsed, Time};
 use crate::core::plan::{Plan, PlanOptions};
 use serde::{Deserialize, Serialize};
@@ -81,15 +81,16 @@ pub fn facts(inventory: &Inventory, addresses: &[Address]) -> Facts {
         .collect()
 }
 
-/// Keys whose last use the saved plan recorded, to read again before applying.
-pub fn keys_with_last_use(facts: &Facts) -> Vec<KeyId> {
-    facts
-        .values()
-        .flatten()
-        .flatten()
-        .filter(|k| k.last_used.is_some())
-        .map(|k| k.key_id.clone())
-        .collect()
+/// Keys whose last use the saved plan recorded (with their sets), to read again before
+/// applying.
+pub fn keys_with_last_use(facts: &Facts) -> Vec<(Address, KeyId)> {
+    let mut keys = Vec::new();
+    for (address, facts) in facts {
+        for k in facts.iter().flatten().filter(|k| k.last_used.is_some()) {
+            keys.push((address.clone(), k.key_id.clone()));
+        }
+    }
+    keys
 }
 
 /// Human sentences for every fact that moved between `saved` and `live`.
@@ -144,7 +145,7 @@ pub fn facts_moved(saved: &Facts, live: &Facts) -> Vec<String> {
 }
 
 /// Sentences for every user that joined or left a selector between `saved` and `live`.
-pub fn selection_moved(saved: &Selection, live: &Selection) -> Vec<String> {
+pub fn selection_moved(saved: &Chosen, live: &Chosen) -> Vec<String> {
     let names: std::collections::BTreeSet<&String> = saved.keys().chain(live.keys()).collect();
     let none = Vec::new();
     let mut moved = Vec::new();
@@ -179,7 +180,7 @@ pub struct SavedPlan {
     pub config_digest: String,
     pub facts: Facts,
     /// The users each selector chose when the plan was made (an IAM fact, like `facts`).
-    pub selections: Selection,
+    pub selections: Chosen,
     pub plan: Plan,
 }
 
@@ -280,7 +281,7 @@ mod tests {
             prior_backend: None,
             config_digest: "sha256:00".into(),
             facts: Facts::new(),
-            selections: Selection::from([("ci".into(), vec!["alice".into()])]),
+            selections: Chosen::from([("ci".into(), vec!["alice".into()])]),
             plan: Plan {
                 now,
                 refresh_only: false,
