@@ -11,7 +11,7 @@ defaults {
 
 account "prod" {
   role_arn    = "arn:aws:iam::222222222222:role/keyrot"
-  external_id = "keyrot-prod"            # optional; session_name and duration too
+  external_id = "keyrot-prod" # optional; session_name and duration too
 }
 
 account "shared" {
@@ -24,6 +24,7 @@ users "ci" {
   tags        = { rotate = "true" }
   names       = ["svc-*", "deploy-*"]
   exclude     = ["svc-legacy"]
+
   access_key {
     deliver "secrets_manager" {
       secret_id = "ci/${user}/aws"
@@ -37,11 +38,13 @@ users "ci" {
 users "prod-ci" {
   account     = "prod"
   path_prefix = "/ci/"
+
   access_key {
     deliver "secrets_manager" {
       secret_id = "${account}/ci/${user}"
       create    = true
     }
+
     deliver "secrets_manager" {
       secret_id = "prod/ci/${user}"
       create    = true
@@ -54,6 +57,7 @@ users "prod-ci" {
 user "svc-legacy" {
   access_key {
     max_age = "90d"
+
     deliver "file" {
       path = "secrets/svc-legacy.json"
     }
