@@ -8,6 +8,7 @@ mod backend;
 mod blocks;
 mod cert;
 mod digest;
+mod notify;
 mod sink;
 mod types;
 mod walker;
@@ -16,8 +17,8 @@ mod walker;
 mod tests;
 
 pub use types::{
-    AwsSettings, CertSource, Config, ExecEnv, KeyAlgorithm, RetryMode, S3Backend, SecretFormat,
-    SetConfig, Sink, Windows,
+    AwsSettings, CertSource, Channel, Config, ExecEnv, KeyAlgorithm, Notify, RetryMode, S3Backend,
+    SecretFormat, SetConfig, Sink, Windows,
 };
 
 use crate::core::diagnostic::Diagnostic;

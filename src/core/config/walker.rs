@@ -2,7 +2,7 @@
 //! block uses (labels, allowed names, duplicates). The blocks themselves are in
 //! `blocks`, `cert` and `sink`; attribute readers in `attrs`.
 
-use super::types::{AwsSettings, CertSource, Config, S3Backend, SetConfig, Sink, Windows};
+use super::types::{AwsSettings, CertSource, Config, Notify, S3Backend, SetConfig, Sink, Windows};
 use super::Source;
 use crate::core::diagnostic::{Diagnostic, LineIndex};
 use crate::core::duration::Window;
@@ -34,6 +34,8 @@ pub(super) struct Walker {
     pub(super) users: Vec<UserDecl>,
     pub(super) backend: Option<S3Backend>,
     pub(super) backend_origin: Option<Origin>,
+    /// `notify` blocks in order, with where each stands (for duplicates).
+    pub(super) notify: Vec<(Notify, Origin)>,
 }
 
 /// A user block: name, where it stands, and its credential blocks.
@@ -143,10 +145,11 @@ impl Walker {
                 "user" => self.user_block(ctx, block, at),
                 "password_policy" => self.policy_block(ctx, block, at),
                 "backend" => self.backend_block(ctx, block, at),
+                "notify" => self.notify_block(ctx, block, at),
                 other => self.report(
                     &at,
                     format!("unknown block `{other}`"),
-                    "top-level blocks are `aws`, `backend \"s3\"`, `defaults`, `password_policy` and `user \"NAME\"`",
+                    "top-level blocks are `aws`, `backend \"s3\"`, `defaults`, `notify \"webhook\"`, `notify \"sns\"`, `password_policy` and `user \"NAME\"`",
                 ),
             }
         }
@@ -312,6 +315,7 @@ impl Walker {
                 sets,
                 password_policy: self.policy,
                 backend: self.backend,
+                notify: self.notify.into_iter().map(|(n, _)| n).collect(),
             };
             Ok((config, self.warnings))
         } else {
