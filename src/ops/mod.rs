@@ -8,6 +8,7 @@ pub mod error;
 pub mod import;
 pub mod init;
 pub mod inventory;
+pub mod notify;
 pub mod plan;
 pub mod recover;
 pub mod resume;

@@ -16,6 +16,7 @@ mod fake;
 mod faults;
 mod hostile;
 mod http;
+mod notify;
 mod planner;
 mod policy;
 mod properties;
