@@ -1,5 +1,5 @@
 //! The `Remote` port: the AWS services besides IAM — the stores sinks write to (Secrets
-//! Manager, SSM) and STS, which proves a new key works.
+//! Manager, SSM), STS, which proves a new key works, and SNS, where notifications go.
 
 use secrecy::SecretString;
 use std::future::Future;
@@ -13,8 +13,9 @@ pub struct ParameterMeta {
     pub description: Option<String>,
 }
 
-/// The AWS services besides IAM: the stores sinks write to (Secrets Manager, SSM) and STS
-/// to prove a new key works. Errors are messages that never contain a secret.
+/// The AWS services besides IAM: the stores sinks write to (Secrets Manager, SSM), STS
+/// to prove a new key works, and SNS for notifications. Errors are messages that never
+/// contain a secret.
 pub trait Remote: Sync {
     /// The secret's AWSCURRENT value (or AWSPREVIOUS), `None` when there is no secret.
     fn secret_get(
@@ -74,6 +75,17 @@ pub trait Remote: Sync {
         key_id: &str,
         secret: &SecretString,
     ) -> impl Future<Output = Result<String, String>> + Send;
+    /// SNS Publish to the topic (in the topic's own region), ending within `timeout`, retries
+    /// included. Test doubles that never notify keep the default.
+    fn publish(
+        &self,
+        _topic_arn: &str,
+        _subject: &str,
+        _message: &str,
+        _timeout: std::time::Duration,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        async { Err("no SNS client".to_string()) }
+    }
 }
 
 /// No remote stores: for sets whose sinks are all local.

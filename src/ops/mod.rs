@@ -10,6 +10,7 @@ pub mod fmt;
 pub mod import;
 pub mod init;
 pub mod inventory;
+pub mod notify;
 pub mod plan;
 pub mod recover;
 pub mod resume;

@@ -20,6 +20,7 @@ mod hostile;
 mod http;
 mod key_ids;
 mod logs;
+mod notify;
 mod planner;
 mod policy;
 mod properties;

@@ -1,5 +1,5 @@
 //! The AWS services besides IAM: Secrets Manager and SSM (sinks), STS (proving a new key
-//! works). Implements [`Remote`] over the shared SDK configuration.
+//! works), SNS (notifications). Implements [`Remote`] over the shared SDK configuration.
 
 use super::calls::CallLog;
 use crate::adapters::remote::{ParameterMeta, Remote};
@@ -234,6 +234,38 @@ impl Remote for AwsServices {
             .send()
             .await
             .map(|out| out.arn().unwrap_or_default().to_string())
+            .map_err(|e| message(&e))
+    }
+
+    async fn publish(
+        &self,
+        topic_arn: &str,
+        subject: &str,
+        text: &str,
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
+        use aws_config::retry::RetryConfig;
+        use aws_config::timeout::TimeoutConfig;
+        // A topic is published to in its own region (the ARN's fourth part).
+        let region = topic_arn.split(':').nth(3).unwrap_or_default().to_string();
+        // Bounded: a notification must never hold up the run for IAM's long timeouts.
+        let timeouts = TimeoutConfig::builder()
+            .operation_timeout(timeout)
+            .connect_timeout(timeout)
+            .build();
+        let conf = aws_sdk_sns::config::Builder::from(&self.shared)
+            .region(aws_config::Region::new(region))
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .build();
+        aws_sdk_sns::Client::from_conf(conf)
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(subject)
+            .message(text)
+            .send()
+            .await
+            .map(|_| ())
             .map_err(|e| message(&e))
     }
 }

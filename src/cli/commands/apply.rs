@@ -112,22 +112,45 @@ pub async fn execute<I: Iam, R: Remote>(
     now: Time,
 ) -> Result<u8, Error> {
     let bar = shell.progress(ops::apply::step_count(plan));
+    let mut progressed = Vec::new();
     let mut progress = |line: &str| {
         bar.suspend(|| shell.out(line));
         bar.inc(1);
+        progressed.push(line.to_string());
     };
     let mut stdout = std::io::stdout();
     let result = ops::apply::execute(writer, config, plan, now, &mut stdout, &mut progress).await;
     bar.finish_and_clear();
-    let done = result?;
+    let summary = ops::notify::apply_summary(
+        plan,
+        &result,
+        &progressed,
+        &writer.state,
+        writer.identity.as_deref(),
+    );
+    let done = match result {
+        Ok(done) => done,
+        Err(e) => {
+            notify(shell, writer, config, &summary).await;
+            return Err(e);
+        }
+    };
     report(shell, &done);
-    if done.failed.is_empty() {
-        return Ok(blocked_code(shell, plan));
-    }
+    let code = if done.failed.is_empty() {
+        blocked_code(shell, plan)
+    } else {
+        say_failed(shell, &done, &writer.store.location());
+        exit::ERROR
+    };
+    notify(shell, writer, config, &summary).await;
+    Ok(code)
+}
+
+/// Names each failed set and its cause, on stderr.
+fn say_failed(shell: &Shell, done: &Report, state: &str) {
     shell.error(format!(
-        "{} credential set(s) failed and were left as they were; every other step is saved in {}:",
+        "{} credential set(s) failed and were left as they were; every other step is saved in {state}:",
         done.failed.len(),
-        writer.store.location()
     ));
     for f in &done.failed {
         let error = f.error.to_string();
@@ -139,7 +162,26 @@ pub async fn execute<I: Iam, R: Remote>(
     shell.err_line(
         "Fix the cause and run `keyrot apply` again: the failed sets continue from where they are.",
     );
-    Ok(exit::ERROR)
+}
+
+/// Sends the run's summary to the config's `notify` channels; a failure is a warning only.
+pub async fn notify<I: Iam, R: Remote>(
+    shell: &Shell,
+    writer: &Writer<I, R>,
+    config: &Config,
+    summary: &crate::core::notify::Summary,
+) {
+    let sent = ops::notify::send(writer.clients.remote.base(), &config.notify, summary).await;
+    for s in sent {
+        match s.error {
+            None => shell.note(format!("Notified {}", s.channel)),
+            Some(e) => shell.warn(format!(
+                "could not notify {}: {e} (the {} itself is not affected)",
+                s.channel,
+                summary.run.as_str()
+            )),
+        }
+    }
 }
 
 pub fn report(shell: &Shell, report: &Report) {

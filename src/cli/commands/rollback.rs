@@ -13,7 +13,7 @@ pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<
     say_recovered(shell, &writer.recovered);
     let mut stdout = std::io::stdout();
     let mut progress = |line: &str| shell.out(line);
-    let done = ops::rollback::rollback(
+    let result = ops::rollback::rollback(
         &mut writer,
         &config,
         address,
@@ -21,7 +21,21 @@ pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<
         &mut stdout,
         &mut progress,
     )
-    .await?;
+    .await;
+    let summary = ops::notify::rollback_summary(
+        address,
+        &result,
+        &writer.state,
+        writer.identity.as_deref(),
+        session.now,
+    );
+    let done = match result {
+        Ok(done) => done,
+        Err(e) => {
+            apply::notify(shell, &writer, &config, &summary).await;
+            return Err(e);
+        }
+    };
     apply::report(shell, &done.report);
     if config.sets.contains_key(address) {
         shell.out("\nConsumers:");
@@ -32,5 +46,6 @@ pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<
     shell.out(format!(
         "Rotation of {address} is held: both keys are Active. `keyrot resume {address}` continues it."
     ));
+    apply::notify(shell, &writer, &config, &summary).await;
     Ok(exit::OK)
 }

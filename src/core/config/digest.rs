@@ -85,6 +85,9 @@ impl Config {
             backend: _,
             // Display only: how ids are shown never changes what a plan does.
             display: _,
+            // Who hears about a run changes no step it takes: moving a webhook or adding a
+            // topic must not make reviewed plans stale.
+            notify: _,
         } = self;
         // Sets a selector chose come from IAM; the selector's own text is the config.
         let declared = sets.values().filter(|s| s.selector.is_none());
@@ -540,6 +543,17 @@ user "legacy" {
             config(FULL).digest(),
             "sha256:543d3d7ab634a39a19e59a5ea63c297ebbc6cebf5597b9a2f949f99e56077026"
         );
+    }
+
+    /// Who hears about a run changes no step: a notify block leaves saved plans valid.
+    #[test]
+    fn notify_blocks_are_not_in_the_digest() {
+        let with_notify = format!(
+            "{FULL}\nnotify \"webhook\" {{ url = \"https://hooks.example.com/T/B/X\" }}\nnotify \"sns\" {{ topic_arn = \"arn:aws:sns:eu-west-1:123456789012:keyrot\" }}\n"
+        );
+        let parsed = config(&with_notify);
+        assert_eq!(parsed.notify.len(), 2);
+        assert_eq!(parsed.digest(), config(FULL).digest());
     }
 
     #[test]

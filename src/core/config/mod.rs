@@ -10,6 +10,7 @@ mod blocks;
 mod cert;
 mod digest;
 pub mod format;
+mod notify;
 mod selector;
 mod sink;
 mod types;
@@ -23,8 +24,9 @@ mod selector_tests;
 mod tests;
 
 pub use types::{
-    AccountSpec, AwsSettings, CertSource, Chosen, Config, DisplaySettings, ExecEnv, KeyAlgorithm,
-    RetryMode, S3Backend, SecretFormat, Selection, Selector, SetConfig, SetTemplate, Sink, Windows,
+    AccountSpec, AwsSettings, CertSource, Channel, Chosen, Config, DisplaySettings, ExecEnv,
+    KeyAlgorithm, Notify, RetryMode, S3Backend, SecretFormat, Selection, Selector, SetConfig,
+    SetTemplate, Sink, Windows,
 };
 
 use crate::core::diagnostic::Diagnostic;

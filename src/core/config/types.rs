@@ -3,6 +3,7 @@
 use crate::core::diagnostic::Position;
 use crate::core::duration::Window;
 use crate::core::model::{Address, CredentialKind, KeyIds};
+use crate::core::notify::Event;
 use crate::core::policy::PolicySpec;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -305,6 +306,51 @@ pub struct Config {
     pub backend: Option<S3Backend>,
     /// How output shows things to people (`display { … }`).
     pub display: DisplaySettings,
+    /// Where each apply's and rollback's summary goes, in config order.
+    pub notify: Vec<Notify>,
+}
+
+/// `notify "webhook" { … }` or `notify "sns" { … }`: a channel that hears about runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notify {
+    pub channel: Channel,
+    /// The events it hears about: all unless the block names some. Sorted, unique.
+    pub events: Vec<Event>,
+}
+
+impl Notify {
+    /// Whether a run that is an instance of `events` is sent to this channel.
+    pub fn wants(&self, events: &[Event]) -> bool {
+        events.iter().any(|e| self.events.contains(e))
+    }
+}
+
+/// Where a summary is sent.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Channel {
+    /// A POST of Slack-compatible JSON. The URL's path is a credential (Slack's token is
+    /// in it): `Debug` and [`Channel::describe`] show scheme, host and port only.
+    Webhook { url: String },
+    /// SNS Publish (Subject and a plain-text message) to a topic.
+    Sns { topic_arn: String },
+}
+
+impl Channel {
+    /// The channel in messages: `webhook https://hooks.example.com`, `sns arn:…`.
+    pub fn describe(&self) -> String {
+        match self {
+            Channel::Webhook { url } => {
+                format!("webhook {}", crate::core::weburl::display_text(url))
+            }
+            Channel::Sns { topic_arn } => format!("sns {topic_arn}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 /// `display { … }`: how keyrot's output shows things to people. Display only: not part of

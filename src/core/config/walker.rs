@@ -3,8 +3,8 @@
 //! `blocks`, `cert` and `sink`; attribute readers in `attrs`.
 
 use super::types::{
-    AccountSpec, AwsSettings, CertSource, Config, DisplaySettings, S3Backend, Selector, SetConfig,
-    SetTemplate, Sink, Windows,
+    AccountSpec, AwsSettings, CertSource, Config, DisplaySettings, Notify, S3Backend, Selector,
+    SetConfig, SetTemplate, Sink, Windows,
 };
 use super::Source;
 use crate::core::diagnostic::{Diagnostic, LineIndex, Position};
@@ -40,6 +40,8 @@ pub(super) struct Walker {
     pub(super) template_vars: &'static [&'static str],
     pub(super) display: DisplaySettings,
     pub(super) display_origin: Option<Origin>,
+    /// `notify` blocks in order, with where each stands (for duplicates).
+    pub(super) notify: Vec<(Notify, Origin)>,
 }
 
 /// A user block: name, account, where it stands, and its credential blocks.
@@ -154,10 +156,11 @@ impl Walker {
                 "password_policy" => self.policy_block(ctx, block, at),
                 "backend" => self.backend_block(ctx, block, at),
                 "display" => self.display_block(ctx, block, at),
+                "notify" => self.notify_block(ctx, block, at),
                 other => self.report(
                     &at,
                     format!("unknown block `{other}`"),
-                    "top-level blocks are `account \"NAME\"`, `aws`, `backend \"s3\"`, `defaults`, `display`, `password_policy`, `user \"NAME\"` and `users \"NAME\"`",
+                    "top-level blocks are `account \"NAME\"`, `aws`, `backend \"s3\"`, `defaults`, `display`, `notify \"webhook\"`, `notify \"sns\"`, `password_policy`, `user \"NAME\"` and `users \"NAME\"`",
                 ),
             }
         }
@@ -359,6 +362,7 @@ impl Walker {
                 password_policy: self.policy,
                 backend: self.backend,
                 display: self.display,
+                notify: self.notify.into_iter().map(|(n, _)| n).collect(),
             };
             Ok((config, self.warnings))
         } else {

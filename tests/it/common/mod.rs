@@ -240,6 +240,8 @@ pub struct Project {
     pub endpoint: String,
     /// Everything keyrot printed, for secret searches.
     pub transcript: std::cell::RefCell<Vec<u8>>,
+    /// Set in keyrot's environment after the defaults (`with_env`).
+    env: Vec<(String, String)>,
 }
 
 pub struct Run {
@@ -256,7 +258,14 @@ impl Project {
             dir,
             endpoint: endpoint.to_string(),
             transcript: Default::default(),
+            env: Vec::new(),
         }
+    }
+
+    /// Every run gets `name=value` (over the harness's own value, if it sets one).
+    pub fn with_env(mut self, name: &str, value: &str) -> Project {
+        self.env.push((name.to_string(), value.to_string()));
+        self
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -279,7 +288,8 @@ impl Project {
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.path("no-aws-credentials"),
-            );
+            )
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(now) = now {
             // Tests move keyrot's clock on purpose.
             cmd.env("KEYROT_NOW", rfc3339(now))
