@@ -88,9 +88,10 @@ user "legacy-app" {
 # Tell people what each apply did, what failed and what waits (see README, "Notifications").
 # A run with nothing to do sends nothing.
 notify "webhook" {
-  url    = "https://hooks.slack.com/services/T000/B000/XXXX"   # Slack-compatible JSON
-  events = ["applied", "failed", "rollback"]                    # default: all four, with "waiting"
+  url    = "https://hooks.slack.com/services/T000/B000/XXXX" # Slack-compatible JSON
+  events = ["applied", "failed", "rollback"]                 # default: all four, with "waiting"
 }
+
 notify "sns" {
-  topic_arn = "arn:aws:sns:us-east-1:123456789012:keyrot"        # needs sns:Publish
+  topic_arn = "arn:aws:sns:us-east-1:123456789012:keyrot" # needs sns:Publish
 }
