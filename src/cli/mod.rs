@@ -10,6 +10,7 @@ pub mod shell;
 use crate::adapters::crash;
 use crate::adapters::store::Holder;
 use crate::core::audit::AuditOptions;
+use crate::core::concurrency::DEFAULT_CAP;
 use crate::core::duration::humanize;
 use crate::core::duration::Window;
 use crate::core::model::{instant, timestamp, Address, KeyId, Time};
@@ -61,6 +62,11 @@ pub struct Cli {
     /// Never colour the output (NO_COLOR is honoured too).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// At most N IAM reads in flight per account; below it, keyrot finds the rate IAM
+    /// takes (more while calls succeed, half on Throttling).
+    #[arg(long, global = true, value_name = "N", default_value_t = DEFAULT_CAP,
+          value_parser = parse_parallelism)]
+    pub parallelism: usize,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -279,6 +285,7 @@ pub async fn run(cli: Cli) -> u8 {
         now,
         holder: holder_from_env(),
         s3_endpoint: env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
+        parallelism: cli.parallelism,
     };
     let checked = clock_allowed(&cli, now, real);
     let result = match checked {
@@ -451,6 +458,13 @@ fn holder_from_env() -> Holder {
 
 fn parse_window(text: &str) -> Result<Window, String> {
     Window::parse(text)
+}
+
+fn parse_parallelism(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a whole number from 1 to 256")),
+    }
 }
 
 #[cfg(test)]

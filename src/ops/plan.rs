@@ -12,7 +12,7 @@ use crate::core::plan::PlanOptions;
 use crate::core::planner;
 use crate::core::state::State;
 use crate::ops::error::{Error, Result};
-use crate::ops::inventory;
+use crate::ops::inventory::Reader;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -24,7 +24,7 @@ pub struct Planned {
 
 /// Reads IAM for the declared (or targeted) sets and plans at `now`.
 pub async fn make<I: Iam>(
-    iam: &I,
+    reader: &mut Reader<'_, I>,
     config: &Config,
     state: &State,
     options: &PlanOptions,
@@ -44,12 +44,12 @@ pub async fn make<I: Iam>(
         .filter(|a| options.targets.is_empty() || options.targets.contains(a))
         .cloned()
         .collect();
-    let mut inv = inventory::read_credentials(iam, &sets).await?;
+    let mut inv = reader.credentials(&sets).await?;
     if config.password_policy.is_some() {
-        inv.password_policy = Some(iam.password_policy().await?);
+        inv.password_policy = Some(reader.iam().password_policy().await?);
     }
     let needed = planner::evidence_needed(config, &inv, state, now);
-    inventory::read_last_used(iam, &needed, &mut inv).await?;
+    reader.last_used(&needed, &mut inv).await?;
     let plan = planner::plan(config, &inv, state, now, options);
     Ok(Planned {
         plan,

@@ -36,6 +36,8 @@ pub struct Session {
     pub holder: Holder,
     /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, read once by the CLI.
     pub s3_endpoint: Option<String>,
+    /// At most this many IAM reads in flight per account (`--parallelism`).
+    pub parallelism: usize,
 }
 
 /// IAM, and the services sinks and key verification use.

@@ -21,3 +21,4 @@ mod properties;
 mod s3_backend;
 mod saved_plans;
 mod sinks;
+mod speed;

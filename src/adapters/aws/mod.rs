@@ -4,6 +4,7 @@
 pub mod iam;
 pub mod s3;
 pub mod services;
+mod watch;
 
 pub use iam::AwsIam;
 

@@ -1,6 +1,6 @@
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
-use crate::cli::commands::say_identity;
+use crate::cli::commands::{self, say_identity};
 use crate::cli::commands::{say_opened, say_recovered};
 use crate::cli::exit;
 use crate::cli::render;
@@ -36,15 +36,11 @@ pub async fn run(
     say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
-    let plan = ops::plan::make(
-        &writer.clients.iam,
-        &config,
-        &writer.state,
-        options,
-        session.now,
-    )
-    .await?
-    .plan;
+    let mut reader = commands::reader(session, shell, &writer.clients.iam);
+    let plan = ops::plan::make(&mut reader, &config, &writer.state, options, session.now)
+        .await?
+        .plan;
+    drop(reader);
     shell.print(render::text::plan(&plan, shell.style));
     if !plan.summary().has_actions() {
         shell.out("\nNothing to apply.");
@@ -80,7 +76,11 @@ pub async fn run_saved(
     say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
-    if let Err(refusal) = ops::admit::check(&writer, &config, &file, bounds, session.now).await? {
+    let mut reader = commands::reader(session, shell, &writer.clients.iam);
+    let admitted = ops::admit::check(&writer, &mut reader, &config, &file, bounds, session.now);
+    let admitted = admitted.await?;
+    drop(reader);
+    if let Err(refusal) = admitted {
         return Err(Error::Refused {
             file: path.display().to_string(),
             refusal,

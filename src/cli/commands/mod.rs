@@ -16,8 +16,20 @@ pub mod status;
 pub mod unlock;
 pub mod validate;
 
+use crate::adapters::iam::Iam;
 use crate::cli::shell::Shell;
-use crate::ops::session::{BackendNotes, Recovered};
+use crate::ops::inventory::Reader;
+use crate::ops::session::{BackendNotes, Recovered, Session};
+
+/// Reads IAM at the session's `--parallelism`, with a bar on a terminal that clears when
+/// the reader is dropped.
+pub fn reader<'a, I: Iam>(session: &Session, shell: &Shell, iam: &'a I) -> Reader<'a, I> {
+    let bar = shell.reading_bar();
+    Reader::new(iam, session.parallelism).progress(Box::new(move |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }))
+}
 
 /// Says what settling an interrupted step found, before the command's own output.
 /// What opening the state's backend found: a stale lock taken over, versioning off.

@@ -1,4 +1,4 @@
-use crate::cli::commands::say_identity;
+use crate::cli::commands::{self, say_identity};
 use crate::cli::render;
 use crate::cli::render::markdown::SavedFile;
 use crate::cli::shell::Shell;
@@ -26,7 +26,9 @@ pub async fn run(
     let (clients, identity) = session.connect_checked(&config).await?;
     say_identity(shell, identity.as_deref());
     let iam = &clients.iam;
-    let mut planned = ops::plan::make(iam, &config, &state, options, session.now).await?;
+    let mut reader = commands::reader(session, shell, iam);
+    let mut planned = ops::plan::make(&mut reader, &config, &state, options, session.now).await?;
+    drop(reader);
     let (findings, unreadable) = ops::plan::findings(iam, &config, session.now).await;
     if let Some(e) = unreadable {
         shell.warn(format!(

@@ -1,4 +1,4 @@
-use crate::cli::commands::say_identity;
+use crate::cli::commands::{self, say_identity};
 use crate::cli::exit;
 use crate::cli::render;
 use crate::cli::shell::Shell;
@@ -10,8 +10,9 @@ pub async fn run(session: &Session, shell: &Shell, json: bool) -> Result<u8, Err
     let unfinished = session.pending(&config)?;
     let (clients, identity) = session.connect_checked(&config).await?;
     say_identity(shell, identity.as_deref());
-    let status =
-        ops::status::status(&clients.iam, &config, &state, unfinished, session.now).await?;
+    let mut reader = commands::reader(session, shell, &clients.iam);
+    let status = ops::status::status(&mut reader, &config, &state, unfinished, session.now).await?;
+    drop(reader);
     if json {
         shell.out(render::status::json(&status));
     } else {
