@@ -192,7 +192,7 @@ impl Walker {
                 "IAM user names are 1-64 characters of letters, digits and +=,.@_-",
             );
         }
-        if let Some((_, prev, _)) = self.users.iter().find(|(n, _, _)| *n == name) {
+        if let Some((_, prev, _)) = self.user_index.get(&name).map(|&i| &self.users[i]) {
             let note = format!(
                 "user \"{name}\" is already declared at {}:{}:{}; declare each user once",
                 prev.file, prev.line, prev.column
@@ -230,6 +230,7 @@ impl Walker {
                 "add an `access_key { … }` or `signing_certificate { … }` block with a `deliver` block",
             );
         }
+        self.user_index.insert(name.clone(), self.users.len());
         self.users.push((name, at, declared));
     }
 

@@ -10,7 +10,7 @@ use crate::core::model::{Address, CredentialKind};
 use crate::core::policy::PolicySpec;
 use hcl::edit::structure::{Block, Body};
 use hcl::edit::Span;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Where a definition stood, for "first defined at" notes.
 #[derive(Clone)]
@@ -32,6 +32,8 @@ pub(super) struct Walker {
     pub(super) policy: Option<PolicySpec>,
     pub(super) policy_origin: Option<Origin>,
     pub(super) users: Vec<UserDecl>,
+    /// Each declared user's index in `users`: duplicates are found in constant time.
+    pub(super) user_index: HashMap<String, usize>,
     pub(super) backend: Option<S3Backend>,
     pub(super) backend_origin: Option<Origin>,
 }
