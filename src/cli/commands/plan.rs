@@ -74,13 +74,7 @@ fn exit_code(plan: &Plan, detailed: bool) -> u8 {
 /// The plan in `format`; a saved plan's digest leads every rendering of it.
 pub fn print_plan(shell: &Shell, plan: &Plan, format: Format, saved: Option<&SavedFile>) {
     match format {
-        Format::Json => {
-            let mut doc = render::json::plan(plan);
-            if let Some(file) = saved {
-                doc["plan_digest"] = file.digest.into();
-            }
-            shell.out(serde_json::to_string_pretty(&doc).unwrap_or_default())
-        }
+        Format::Json => shell.out(render::json::plan_pretty(plan, saved.map(|f| f.digest))),
         Format::Markdown => shell.print(render::markdown::plan(plan, saved)),
         Format::Text => {
             if let Some(file) = saved {

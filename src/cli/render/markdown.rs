@@ -41,7 +41,7 @@ pub fn plan(plan: &Plan, saved: Option<&SavedFile>) -> String {
     let open = "<details><summary>Details</summary>\n\n";
     let close = "</details>\n\n";
     let budget = MAX_CHARS.saturating_sub(head.len() + open.len() + close.len() + tail.len() + 200);
-    let body = fit(body(plan), budget);
+    let body = fit(body(plan, budget), budget);
     format!("{head}{open}{body}{close}{tail}")
 }
 
@@ -86,13 +86,17 @@ fn head(plan: &Plan) -> String {
     head
 }
 
-/// The collapsed details: the password policy table, each set, the findings.
-fn body(plan: &Plan) -> String {
+/// The collapsed details: the password policy table, each set, the findings. Stops once
+/// past `budget`: `fit` cuts there anyway, and a fleet's plan is far longer.
+fn body(plan: &Plan, budget: usize) -> String {
     let mut body = String::new();
     if let Some(policy) = &plan.password_policy {
         policy_table(&mut body, policy);
     }
     for set in &plan.sets {
+        if body.len() > budget {
+            return body;
+        }
         set_section(&mut body, set, plan);
     }
     if !plan.findings.is_empty() {
