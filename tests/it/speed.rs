@@ -169,9 +169,13 @@ fn reading_iam_shows_a_bar_on_a_terminal_only() {
 }
 
 #[test]
-fn parallelism_is_at_least_one() {
-    let project = Project::new("http://127.0.0.1:9", "");
-    let run = project.run(&["--parallelism", "0", "validate"], None);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("--parallelism"), "{}", run.stderr);
+fn parallelism_takes_one_to_256() {
+    let config = "user \"p\" {\n  access_key {\n    deliver \"file\" {\n      path = \"k.json\"\n    }\n  }\n}\n";
+    let project = Project::new("http://127.0.0.1:9", config);
+    project.ok(&["--parallelism", "4", "validate"], None, 0);
+    for wrong in ["0", "257", "many"] {
+        let run = project.run(&["--parallelism", wrong, "validate"], None);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains("from 1 to 256"), "{}", run.stderr);
+    }
 }
