@@ -61,6 +61,12 @@ impl<I: Iam> Iam for Accounts<I> {
         self.base.clock_skew()
     }
 
+    /// Throttled attempts across every account's client: one reader spans the accounts.
+    fn throttled(&self) -> u64 {
+        let named = self.named.values().filter_map(|c| c.as_ref().ok());
+        self.base.throttled() + named.map(Iam::throttled).sum::<u64>()
+    }
+
     async fn caller_identity(&self) -> Result<Option<String>, IamError> {
         self.base.caller_identity().await
     }

@@ -115,6 +115,13 @@ pub trait Iam: Sync {
         chrono::Duration::zero()
     }
 
+    /// How many of this client's attempts IAM refused with Throttling so far, retries
+    /// included: the signal the inventory reader's concurrency adapts to. Zero when the
+    /// port cannot tell.
+    fn throttled(&self) -> u64 {
+        0
+    }
+
     /// Who keyrot acts as (STS GetCallerIdentity with its own credentials): one call that
     /// fails fast on missing or refused credentials. `None` when the port cannot tell.
     fn caller_identity(&self) -> impl Future<Output = Result<Option<String>, IamError>> + Send {

@@ -11,6 +11,7 @@ pub mod shell;
 use crate::adapters::crash;
 use crate::adapters::store::Holder;
 use crate::core::audit::AuditOptions;
+use crate::core::concurrency::DEFAULT_CAP;
 use crate::core::duration::humanize;
 use crate::core::duration::Window;
 use crate::core::model::{instant, timestamp, Address, KeyId, Time};
@@ -69,6 +70,11 @@ pub struct Cli {
     /// markdown output (the config's `display { key_ids = "full" }` does it for text and JSON).
     #[arg(long, global = true)]
     pub show_key_ids: bool,
+    /// At most N IAM reads in flight per account; below it, keyrot finds the rate IAM
+    /// takes (more while calls succeed, half on Throttling).
+    #[arg(long, global = true, value_name = "N", default_value_t = DEFAULT_CAP,
+          value_parser = parse_parallelism)]
+    pub parallelism: usize,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -306,6 +312,7 @@ pub async fn run(cli: Cli) -> u8 {
         holder: holder_from_env(),
         s3_endpoint: env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
         show_key_ids: cli.show_key_ids,
+        parallelism: cli.parallelism,
     };
     let checked = clock_allowed(&cli, now, real);
     let result = match checked {
@@ -481,6 +488,13 @@ fn holder_from_env() -> Holder {
 
 fn parse_window(text: &str) -> Result<Window, String> {
     Window::parse(text)
+}
+
+fn parse_parallelism(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a whole number from 1 to 256")),
+    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,18 @@ impl Shell {
         }
     }
 
+    /// A bar for reading IAM on a terminal's stderr (hidden otherwise), cleared when the
+    /// last handle to it is dropped: it never stays above the plan.
+    pub fn reading_bar(&self) -> indicatif::ProgressBar {
+        let style = indicatif::ProgressStyle::with_template(
+            "Reading IAM [{bar:30}] {pos}/{len} calls ({elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        self.progress(0)
+            .with_style(style)
+            .with_finish(indicatif::ProgressFinish::AndClear)
+    }
+
     /// Whether a person can answer a prompt: stdin is a terminal.
     pub fn can_prompt(&self) -> bool {
         std::io::stdin().is_terminal()

@@ -3,6 +3,7 @@
 //! outside `core`.
 
 pub mod audit;
+pub mod concurrency;
 pub mod config;
 pub mod diagnostic;
 pub mod duration;

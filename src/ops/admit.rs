@@ -1,6 +1,7 @@
 //! Saved-plan admission: `apply FILE` applies exactly the reviewed plan, or refuses it
 //! with what moved since it was made.
 
+use crate::adapters::accounts::Accounts;
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::core::config::Config;
@@ -10,7 +11,7 @@ use crate::core::plan::saved::{self as planfile, BackendId, SavedPlan};
 use crate::core::planner;
 use crate::core::policy::PasswordPolicy;
 use crate::ops::error::{Refusal, Result};
-use crate::ops::inventory;
+use crate::ops::inventory::Reader;
 use crate::ops::plan::{self, config_digest, PlanFile};
 use crate::ops::session::Writer;
 
@@ -18,6 +19,7 @@ use crate::ops::session::Writer;
 /// `Ok(Err(refusal))` is a plan that must not be applied; `Err` a failure to check.
 pub async fn check<I: Iam, R: Remote>(
     writer: &Writer<I, R>,
+    reader: &mut Reader<'_, Accounts<I>>,
     config: &Config,
     file: &PlanFile,
     bounds: &Admission<'_>,
@@ -30,17 +32,16 @@ pub async fn check<I: Iam, R: Remote>(
     if let Err(refusal) = check_state(writer, config, saved) {
         return Ok(Err(refusal));
     }
-    let iam = &writer.clients.iam;
     let sets: Vec<Address> = saved.facts.keys().cloned().collect();
-    let mut inv = plan::read_by_account(iam, &sets).await?;
+    let mut inv = plan::read_by_account(reader, &sets).await?;
     let ids = planfile::keys_with_last_use(&saved.facts);
-    inventory::read_last_used(iam, &ids, &mut inv).await?;
+    reader.last_used(&ids, &mut inv).await?;
     let mut moved = planfile::facts_moved(&saved.facts, &planfile::facts(&inv, &sets));
     let chosen = config.selection.clone().unwrap_or_default().chosen;
     moved.extend(planfile::selection_moved(&saved.selections, &chosen));
     let live_policy = match seen_policy(config, saved) {
         Some(seen) => {
-            let live = iam.password_policy().await?;
+            let live = reader.iam().password_policy().await?;
             if live != seen {
                 moved.push("the account password policy changed".to_string());
             }

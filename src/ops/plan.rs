@@ -13,7 +13,7 @@ use crate::core::plan::PlanOptions;
 use crate::core::planner;
 use crate::core::state::State;
 use crate::ops::error::{Error, Result};
-use crate::ops::inventory;
+use crate::ops::inventory::Reader;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -28,7 +28,7 @@ pub struct Planned {
 
 /// Reads IAM for the declared (or targeted) sets and plans at `now`.
 pub async fn make<I: Iam>(
-    iam: &Accounts<I>,
+    reader: &mut Reader<'_, Accounts<I>>,
     config: &Config,
     state: &State,
     options: &PlanOptions,
@@ -48,12 +48,12 @@ pub async fn make<I: Iam>(
         .filter(|a| options.targets.is_empty() || options.targets.contains(a))
         .cloned()
         .collect();
-    let mut inv = read_by_account(iam, &sets).await?;
+    let mut inv = read_by_account(reader, &sets).await?;
     if config.password_policy.is_some() {
-        inv.password_policy = Some(iam.password_policy().await?);
+        inv.password_policy = Some(reader.iam().password_policy().await?);
     }
     let needed = inv.with_sets(&planner::evidence_needed(config, &inv, state, now));
-    inventory::read_last_used(iam, &needed, &mut inv).await?;
+    reader.last_used(&needed, &mut inv).await?;
     let plan = planner::plan(config, &inv, state, now, options);
     let facts = planfile::facts(&inv, &sets);
     let mut unreachable = inv.unreachable;
@@ -70,7 +70,10 @@ pub async fn make<I: Iam>(
 /// The sets' live credentials, one account at a time: another account that cannot be
 /// reached or read is recorded (its sets wait, the others go on); keyrot's own account
 /// failing fails the plan, as it always has.
-pub async fn read_by_account<I: Iam>(iam: &Accounts<I>, sets: &[Address]) -> Result<Inventory> {
+pub async fn read_by_account<I: Iam>(
+    reader: &mut Reader<'_, Accounts<I>>,
+    sets: &[Address],
+) -> Result<Inventory> {
     let mut groups: BTreeMap<Option<&str>, Vec<Address>> = BTreeMap::new();
     for address in sets {
         groups
@@ -80,8 +83,9 @@ pub async fn read_by_account<I: Iam>(iam: &Accounts<I>, sets: &[Address]) -> Res
     }
     let mut inv = Inventory::default();
     for (account, group) in groups {
-        let read = match iam.get(account) {
-            Ok(client) => inventory::read_credentials(client, &group).await,
+        // The reader's calls go through `Accounts`, which sends each to its set's account.
+        let read = match reader.iam().get(account) {
+            Ok(_) => reader.credentials(&group).await,
             Err(e) => Err(e),
         };
         match (read, account) {

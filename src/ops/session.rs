@@ -40,6 +40,8 @@ pub struct Session {
     pub s3_endpoint: Option<String>,
     /// `--show-key-ids`: full key ids whatever the config's `display` block says.
     pub show_key_ids: bool,
+    /// At most this many IAM reads in flight per account (`--parallelism`).
+    pub parallelism: usize,
 }
 
 /// IAM, and the services sinks and key verification use: per account.

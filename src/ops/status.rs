@@ -9,7 +9,8 @@ use crate::core::plan::Plan;
 use crate::core::plan::PlanOptions;
 use crate::core::state::{Phase, State};
 use crate::ops::error::Result;
-use crate::ops::{inventory, plan};
+use crate::ops::inventory::Reader;
+use crate::ops::plan;
 use std::collections::BTreeMap;
 
 pub struct Status {
@@ -23,13 +24,13 @@ pub struct Status {
 }
 
 pub async fn status<I: Iam>(
-    iam: &Accounts<I>,
+    reader: &mut Reader<'_, Accounts<I>>,
     config: &Config,
     state: &State,
     unfinished: Option<Intent>,
     now: Time,
 ) -> Result<Status> {
-    let planned = plan::make(iam, config, state, &PlanOptions::default(), now).await?;
+    let planned = plan::make(reader, config, state, &PlanOptions::default(), now).await?;
     // Last use the plan already read is reused; only kinds IAM records it for are asked.
     let mut inv = Inventory::default();
     let mut ids: Vec<(Address, KeyId)> = Vec::new();
@@ -48,7 +49,7 @@ pub async fn status<I: Iam>(
             }
         }
     }
-    inventory::read_last_used(iam, &ids, &mut inv).await?;
+    reader.last_used(&ids, &mut inv).await?;
     let phases = planned
         .plan
         .sets

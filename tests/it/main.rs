@@ -28,3 +28,4 @@ mod s3_backend;
 mod saved_plans;
 mod selectors;
 mod sinks;
+mod speed;

@@ -2,19 +2,18 @@
 //! operations, and SDK errors to [`IamError`].
 
 use super::calls::CallLog;
+use super::watch::{body_code, ServerClock, Throttles};
 use crate::adapters::iam::{Iam, IamError, NewCredential, NewKey};
 use crate::core::model::{
     Address, CredentialKind, IamUser, KeyId, KeyStatus, LastUsed, LiveKey, Time, UserQuery,
 };
 use crate::core::policy::PasswordPolicy;
-use aws_sdk_iam::config::interceptors::BeforeDeserializationInterceptorContextRef;
-use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::primitives::DateTime;
 use aws_sdk_iam::types::{EntityType, StatusType};
 use aws_sdk_iam::Client;
 use secrecy::SecretString;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub struct AwsIam {
@@ -24,14 +23,18 @@ pub struct AwsIam {
     endpoint: String,
     /// The server's clock minus ours, in milliseconds, from the last response's Date.
     skew_ms: Arc<AtomicI64>,
+    /// Attempts IAM refused with Throttling, retries included.
+    throttled: Arc<AtomicU64>,
 }
 
 impl AwsIam {
     pub fn new(shared: &aws_config::SdkConfig) -> Self {
         let skew_ms = Arc::new(AtomicI64::new(0));
+        let throttled = Arc::new(AtomicU64::new(0));
         let conf = aws_sdk_iam::config::Builder::from(shared)
             .interceptor(ServerClock(skew_ms.clone()))
             .interceptor(CallLog)
+            .interceptor(Throttles(throttled.clone()))
             .build();
         let sts = aws_sdk_sts::config::Builder::from(shared)
             .interceptor(CallLog)
@@ -48,32 +51,8 @@ impl AwsIam {
             sts: aws_sdk_sts::Client::from_conf(sts),
             endpoint,
             skew_ms,
+            throttled,
         }
-    }
-}
-
-/// Reads every IAM response's `Date`: IAM stamps CreateDate with its own clock, and keyrot's
-/// journal must say when a create started on that same clock.
-#[derive(Debug)]
-struct ServerClock(Arc<AtomicI64>);
-
-impl Intercept for ServerClock {
-    fn name(&self) -> &'static str {
-        "keyrot-server-clock"
-    }
-
-    fn read_after_transmit(
-        &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_iam::error::BoxError> {
-        let date = context.response().headers().get("date");
-        if let Some(server) = date.and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok()) {
-            let skew = server.with_timezone(&chrono::Utc) - chrono::Utc::now();
-            self.0.store(skew.num_milliseconds(), Ordering::Relaxed);
-        }
-        Ok(())
     }
 }
 
@@ -107,13 +86,7 @@ impl AwsIam {
                 None => root_cause(&err),
             });
         // moto's auth errors come in a shape the SDK does not parse: read the code from the body.
-        let body_code = || {
-            let body = err.raw_response().and_then(|r| r.body().bytes())?;
-            let text = String::from_utf8_lossy(body);
-            let start = text.find("<Code>")? + "<Code>".len();
-            let end = text[start..].find("</Code>")? + start;
-            Some(text[start..end].to_string())
-        };
+        let body_code = || body_code(err.raw_response().and_then(|r| r.body().bytes())?);
         let code = err
             .code()
             .map(str::to_string)
@@ -478,6 +451,10 @@ impl Iam for AwsIam {
 
     fn clock_skew(&self) -> chrono::Duration {
         chrono::Duration::milliseconds(self.skew_ms.load(Ordering::Relaxed))
+    }
+
+    fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
     }
 
     async fn create_credential(

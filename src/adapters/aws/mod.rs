@@ -6,6 +6,7 @@ pub mod calls;
 pub mod iam;
 pub mod s3;
 pub mod services;
+mod watch;
 
 pub use iam::AwsIam;
 

@@ -1,6 +1,6 @@
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
-use crate::cli::commands::say_identity;
+use crate::cli::commands::{self, say_identity};
 use crate::cli::commands::{say_opened, say_recovered, say_selection, say_unreachable};
 use crate::cli::exit;
 use crate::cli::render;
@@ -37,14 +37,10 @@ pub async fn run(
     say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
-    let planned = ops::plan::make(
-        &writer.clients.iam,
-        &config,
-        &writer.state,
-        options,
-        session.now,
-    )
-    .await?;
+    let mut reader = commands::reader(session, shell, &writer.clients.iam);
+    let planned =
+        ops::plan::make(&mut reader, &config, &writer.state, options, session.now).await?;
+    drop(reader);
     say_unreachable(shell, &planned.unreachable);
     let plan = planned.plan;
     let ids = config.display.key_ids;
@@ -84,7 +80,11 @@ pub async fn run_saved(
     say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
     say_recovered(shell, &writer.recovered);
-    if let Err(refusal) = ops::admit::check(&writer, &config, &file, bounds, session.now).await? {
+    let mut reader = commands::reader(session, shell, &writer.clients.iam);
+    let admitted = ops::admit::check(&writer, &mut reader, &config, &file, bounds, session.now);
+    let admitted = admitted.await?;
+    drop(reader);
+    if let Err(refusal) = admitted {
         return Err(Error::Refused {
             file: path.display().to_string(),
             refusal,

@@ -17,10 +17,12 @@ pub mod status;
 pub mod unlock;
 pub mod validate;
 
+use crate::adapters::iam::Iam;
 use crate::cli::shell::Shell;
 use crate::cli::Format;
 use crate::core::config::Config;
 use crate::core::model::KeyIds;
+use crate::ops::inventory::Reader;
 use crate::ops::session::{BackendNotes, Recovered, Session};
 
 /// How key ids are shown in `format`: in text and JSON as the config's `display` block (or
@@ -30,6 +32,16 @@ pub fn key_ids(session: &Session, config: &Config, format: Format) -> KeyIds {
         Format::Markdown if !session.show_key_ids => KeyIds::Masked,
         _ => config.display.key_ids,
     }
+}
+
+/// Reads IAM at the session's `--parallelism`, with a bar on a terminal that clears when
+/// the reader is dropped.
+pub fn reader<'a, I: Iam>(session: &Session, shell: &Shell, iam: &'a I) -> Reader<'a, I> {
+    let bar = shell.reading_bar();
+    Reader::new(iam, session.parallelism).progress(Box::new(move |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }))
 }
 
 /// Says what settling an interrupted step found, before the command's own output.

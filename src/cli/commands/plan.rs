@@ -1,4 +1,4 @@
-use crate::cli::commands::{key_ids, say_identity, say_selection, say_unreachable};
+use crate::cli::commands::{self, key_ids, say_identity, say_selection, say_unreachable};
 use crate::cli::render;
 use crate::cli::render::markdown::SavedFile;
 use crate::cli::shell::Shell;
@@ -29,7 +29,9 @@ pub async fn run(
     say_identity(shell, identity.as_deref());
     let iam = &clients.iam;
     say_selection(shell, &ops::fleet::expand(iam, &mut config).await?);
-    let mut planned = ops::plan::make(iam, &config, &state, options, session.now).await?;
+    let mut reader = commands::reader(session, shell, iam);
+    let mut planned = ops::plan::make(&mut reader, &config, &state, options, session.now).await?;
+    drop(reader);
     say_unreachable(shell, &planned.unreachable);
     let (findings, unreadable) = ops::plan::findings(iam, &config, session.now).await;
     for e in unreadable {
@@ -83,13 +85,11 @@ pub fn print_plan(
     ids: KeyIds,
 ) {
     match format {
-        Format::Json => {
-            let mut doc = render::json::plan(plan, ids);
-            if let Some(file) = saved {
-                doc["plan_digest"] = file.digest.into();
-            }
-            shell.out(serde_json::to_string_pretty(&doc).unwrap_or_default())
-        }
+        Format::Json => shell.out(render::json::plan_pretty(
+            plan,
+            saved.map(|f| f.digest),
+            ids,
+        )),
         Format::Markdown => shell.print(render::markdown::plan(plan, saved, ids)),
         Format::Text => {
             if let Some(file) = saved {

@@ -1,4 +1,4 @@
-use crate::cli::commands::{say_identity, say_selection};
+use crate::cli::commands::{self, say_identity, say_selection};
 use crate::cli::exit;
 use crate::cli::render;
 use crate::cli::shell::Shell;
@@ -11,8 +11,9 @@ pub async fn run(session: &Session, shell: &Shell, json: bool) -> Result<u8, Err
     let (clients, identity) = session.connect_checked(&config).await?;
     say_identity(shell, identity.as_deref());
     say_selection(shell, &ops::fleet::expand(&clients.iam, &mut config).await?);
-    let status =
-        ops::status::status(&clients.iam, &config, &state, unfinished, session.now).await?;
+    let mut reader = commands::reader(session, shell, &clients.iam);
+    let status = ops::status::status(&mut reader, &config, &state, unfinished, session.now).await?;
+    drop(reader);
     let ids = config.display.key_ids;
     if json {
         shell.out(render::status::json(&status, ids));

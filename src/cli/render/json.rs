@@ -4,33 +4,75 @@ use super::timestamp;
 use crate::core::model::{KeyIds, LastUsed};
 use crate::core::plan::{Action, ActionKind, Drift, DriftKind, KeyView, Plan, SetPlan, Slot, Wait};
 use crate::core::policy::{PolicyAction, PolicyPlan};
+use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
 pub const FORMAT_VERSION: &str = "1";
 
 /// The plan for a machine; `ids` says whether key ids are masked.
 pub fn plan(plan: &Plan, ids: KeyIds) -> Value {
-    let s = plan.summary();
     json!({
         "format_version": FORMAT_VERSION,
         "now": timestamp(plan.now),
         "refresh_only": plan.refresh_only,
         "labels": plan.labels(),
-        "summary": {
-            "import": s.import,
-            "create": s.create,
-            "deactivate": s.deactivate,
-            "reactivate": s.reactivate,
-            "delete": s.delete,
-            "state_only": s.state_only,
-            "waiting": s.waiting,
-            "blocked": s.blocked,
-            "policy": s.policy,
-            "drift": plan.drift_count(),
-        },
+        "summary": summary(plan),
         "credential_sets": plan.sets.iter().map(|s| set(s, ids)).collect::<Vec<_>>(),
         "findings": findings(&plan.findings),
         "password_policy": plan.password_policy.as_ref().map(policy),
+    })
+}
+
+/// The same document as `to_string_pretty(&plan(p))` (plus `plan_digest` when given),
+/// written one set at a time: a plan of 100,000 sets never exists as one `Value` tree.
+pub fn plan_pretty(plan: &Plan, plan_digest: Option<&str>, ids: KeyIds) -> String {
+    /// Fields in the sorted order in which serde_json writes a `Value`'s keys.
+    #[derive(Serialize)]
+    struct Document<'a> {
+        credential_sets: Sets<'a>,
+        findings: Value,
+        format_version: &'static str,
+        labels: Vec<&'static str>,
+        now: String,
+        password_policy: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        plan_digest: Option<&'a str>,
+        refresh_only: bool,
+        summary: Value,
+    }
+    struct Sets<'a>(&'a [SetPlan], KeyIds);
+    impl Serialize for Sets<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(|p| set(p, self.1)))
+        }
+    }
+    let document = Document {
+        credential_sets: Sets(&plan.sets, ids),
+        findings: findings(&plan.findings),
+        format_version: FORMAT_VERSION,
+        labels: plan.labels(),
+        now: timestamp(plan.now),
+        password_policy: plan.password_policy.as_ref().map(policy),
+        plan_digest,
+        refresh_only: plan.refresh_only,
+        summary: summary(plan),
+    };
+    serde_json::to_string_pretty(&document).unwrap_or_default()
+}
+
+fn summary(plan: &Plan) -> Value {
+    let s = plan.summary();
+    json!({
+        "import": s.import,
+        "create": s.create,
+        "deactivate": s.deactivate,
+        "reactivate": s.reactivate,
+        "delete": s.delete,
+        "state_only": s.state_only,
+        "waiting": s.waiting,
+        "blocked": s.blocked,
+        "policy": s.policy,
+        "drift": plan.drift_count(),
     })
 }
 

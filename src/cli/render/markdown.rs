@@ -42,7 +42,7 @@ pub fn plan(plan: &Plan, saved: Option<&SavedFile>, ids: KeyIds) -> String {
     let open = "<details><summary>Details</summary>\n\n";
     let close = "</details>\n\n";
     let budget = MAX_CHARS.saturating_sub(head.len() + open.len() + close.len() + tail.len() + 200);
-    let body = fit(body(plan, ids), budget);
+    let body = fit(body(plan, budget, ids), budget);
     format!("{head}{open}{body}{close}{tail}")
 }
 
@@ -87,13 +87,17 @@ fn head(plan: &Plan, ids: KeyIds) -> String {
     head
 }
 
-/// The collapsed details: the password policy table, each set, the findings.
-fn body(plan: &Plan, ids: KeyIds) -> String {
+/// The collapsed details: the password policy table, each set, the findings. Stops once
+/// past `budget`: `fit` cuts there anyway, and a fleet's plan is far longer.
+fn body(plan: &Plan, budget: usize, ids: KeyIds) -> String {
     let mut body = String::new();
     if let Some(policy) = &plan.password_policy {
         policy_table(&mut body, policy);
     }
     for set in &plan.sets {
+        if body.len() > budget {
+            return body;
+        }
         set_section(&mut body, set, plan, ids);
     }
     if !plan.findings.is_empty() {

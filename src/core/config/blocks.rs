@@ -229,8 +229,9 @@ impl Walker {
             &["access_key", "signing_certificate"],
         );
         let account = self.account_ref(ctx, &block.body);
-        let same = |u: &&UserDecl| u.name == name && u.account == account;
-        if let Some(prev) = self.users.iter().find(same) {
+        // An index, not a scan of every user so far: configs of 40,000 users stay linear.
+        let key = (name.clone(), account.clone());
+        if let Some(prev) = self.user_index.get(&key).map(|&i| &self.users[i]) {
             let note = format!(
                 "user \"{name}\" is already declared at {}; declare each user once",
                 prev.at
@@ -246,6 +247,7 @@ impl Walker {
                 "add an `access_key { … }` or `signing_certificate { … }` block with a `deliver` block",
             );
         }
+        self.user_index.insert(key, self.users.len());
         self.users.push(UserDecl {
             name,
             account,

@@ -13,7 +13,7 @@ use crate::core::model::{Address, CredentialKind};
 use crate::core::policy::PolicySpec;
 use hcl::edit::structure::{Block, Body};
 use hcl::edit::Span;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Where a definition stood, for "first defined at" notes.
 pub(super) type Origin = Position;
@@ -30,6 +30,8 @@ pub(super) struct Walker {
     pub(super) policy: Option<PolicySpec>,
     pub(super) policy_origin: Option<Origin>,
     pub(super) users: Vec<UserDecl>,
+    /// Each declared user's index in `users`: duplicates are found in constant time.
+    pub(super) user_index: HashMap<(String, Option<String>), usize>,
     pub(super) backend: Option<S3Backend>,
     pub(super) backend_origin: Option<Origin>,
     pub(super) selectors: Vec<SelectorDecl>,

@@ -1,5 +1,6 @@
 //! A fault-injecting HTTP proxy on loopback, between keyrot and moto: IAM Throttling
-//! errors, 500/503, connection resets, lost responses and added latency, at set rates.
+//! errors, 500/503, connection resets, lost responses and added latency, at set rates;
+//! and, like IAM itself, Throttling from a token bucket whenever callers go too fast.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -26,6 +27,47 @@ pub struct Rule {
     pub marker: &'static str,
     pub respond: &'static str,
     pub body: &'static str,
+}
+
+/// IAM's rate limit as a token bucket: `per_second` requests a second, `burst` at once; a
+/// request that finds it empty is answered Throttling (counted as `Fault::Throttle`).
+#[derive(Clone, Copy, Debug)]
+pub struct Bucket {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+/// What the proxy does besides forwarding.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Each request meets a fault with this probability, picked evenly from `faults`.
+    pub rate: f64,
+    pub faults: Vec<Fault>,
+    pub seed: u64,
+    pub rules: Vec<Rule>,
+    pub bucket: Option<Bucket>,
+    /// Added to every request before it is forwarded (a distant endpoint).
+    pub delay: Duration,
+}
+
+struct Tokens {
+    bucket: Bucket,
+    left: f64,
+    at: std::time::Instant,
+}
+
+impl Tokens {
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let refill = (now - self.at).as_secs_f64() * self.bucket.per_second;
+        self.left = (self.left + refill).min(self.bucket.burst);
+        self.at = now;
+        let ok = self.left >= 1.0;
+        if ok {
+            self.left -= 1.0;
+        }
+        ok
+    }
 }
 
 pub struct Proxy {
@@ -59,37 +101,62 @@ impl Proxy {
         seed: u64,
         rules: Vec<Rule>,
     ) -> Proxy {
+        let options = Options {
+            rate,
+            faults: faults.to_vec(),
+            seed,
+            rules,
+            ..Options::default()
+        };
+        Self::launch(upstream, options)
+    }
+
+    pub fn launch(upstream: &str, options: Options) -> Proxy {
         let upstream = upstream.trim_start_matches("http://").to_string();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let injected: Arc<Mutex<std::collections::BTreeMap<Fault, u32>>> = Arc::default();
         let requests = Arc::new(AtomicU64::new(0));
-        let rng = Arc::new(Mutex::new(Rng(seed | 1)));
-        let faults = faults.to_vec();
+        let rng = Arc::new(Mutex::new(Rng(options.seed | 1)));
+        let tokens = options.bucket.map(|bucket| {
+            Arc::new(Mutex::new(Tokens {
+                bucket,
+                left: bucket.burst,
+                at: std::time::Instant::now(),
+            }))
+        });
+        let options = Arc::new(options);
         let (inj, reqs) = (injected.clone(), requests.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(client) = conn else { continue };
-                let (upstream, rng, faults, inj, reqs, rules) = (
+                let (upstream, rng, inj, reqs, options, tokens) = (
                     upstream.clone(),
                     rng.clone(),
-                    faults.clone(),
                     inj.clone(),
                     reqs.clone(),
-                    rules.clone(),
+                    options.clone(),
+                    tokens.clone(),
                 );
                 std::thread::spawn(move || {
                     let (roll, pick) = {
                         let mut r = rng.lock().unwrap();
                         (r.next(), r.next())
                     };
-                    let fault = (roll < rate && !faults.is_empty())
+                    let faults = &options.faults;
+                    let mut fault = (roll < options.rate && !faults.is_empty())
                         .then(|| faults[(pick * faults.len() as f64) as usize % faults.len()]);
                     reqs.fetch_add(1, Ordering::Relaxed);
-                    if let Some(f) = fault {
-                        *inj.lock().unwrap().entry(f).or_default() += 1;
-                    }
-                    let _ = serve(client, &upstream, fault, &rules);
+                    let _ = serve(client, &upstream, &options, || {
+                        let empty = tokens.as_ref().is_some_and(|t| !t.lock().unwrap().take());
+                        if empty {
+                            fault = Some(Fault::Throttle);
+                        }
+                        if let Some(f) = fault {
+                            *inj.lock().unwrap().entry(f).or_default() += 1;
+                        }
+                        fault
+                    });
                 });
             }
         });
@@ -98,6 +165,16 @@ impl Proxy {
             injected,
             requests,
         }
+    }
+
+    /// How many requests were answered Throttling so far.
+    pub fn throttled(&self) -> u32 {
+        self.injected
+            .lock()
+            .unwrap()
+            .get(&Fault::Throttle)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn total_injected(&self) -> u32 {
@@ -146,21 +223,25 @@ fn respond(client: &mut TcpStream, status: &str, body: &str) -> std::io::Result<
     )
 }
 
+/// Answers one request; `fault` decides its fate once it has arrived and waited out the
+/// delay (so the token bucket sees requests when the server would).
 fn serve(
     mut client: TcpStream,
     upstream: &str,
-    fault: Option<Fault>,
-    rules: &[Rule],
+    options: &Options,
+    fault: impl FnOnce() -> Option<Fault>,
 ) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let request = read_request(&mut client)?;
     if request.is_empty() {
         return Ok(());
     }
+    std::thread::sleep(options.delay);
     let text = String::from_utf8_lossy(&request).into_owned();
-    if let Some(rule) = rules.iter().find(|r| text.contains(r.marker)) {
+    if let Some(rule) = options.rules.iter().find(|r| text.contains(r.marker)) {
         return respond(&mut client, rule.respond, rule.body);
     }
+    let fault = fault();
     match fault {
         Some(Fault::Throttle) => {
             let body = "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>";

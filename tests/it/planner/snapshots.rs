@@ -146,8 +146,27 @@ fn text(plan: &Plan) -> String {
     render::text::plan(plan, Style { color: false }, KeyIds::Masked)
 }
 
+/// What `plan --json` prints (written set by set; snapshots pin its bytes).
 fn json(plan: &Plan) -> String {
-    serde_json::to_string_pretty(&render::json::plan(plan, KeyIds::Masked)).unwrap()
+    render::json::plan_pretty(plan, None, KeyIds::Masked)
+}
+
+#[test]
+fn json_written_set_by_set_is_the_json_document() {
+    for plan in [
+        mixed_fixture(),
+        waiting_fixture(),
+        refresh_only_fixture(),
+        empty_fixture(),
+    ] {
+        let mut doc = render::json::plan(&plan, KeyIds::Masked);
+        assert_eq!(json(&plan), serde_json::to_string_pretty(&doc).unwrap());
+        doc["plan_digest"] = "sha256:ab".into();
+        assert_eq!(
+            render::json::plan_pretty(&plan, Some("sha256:ab"), KeyIds::Masked),
+            serde_json::to_string_pretty(&doc).unwrap()
+        );
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@ use keyrot::core::model::{Address, KeyStatus, Time};
 use keyrot::core::plan::ActionKind;
 use keyrot::core::plan::PlanOptions;
 use keyrot::ops::apply::Applier;
+use keyrot::ops::inventory::Reader;
 use keyrot::ops::recover;
 
 /// A runtime, the schedule's start, and a harness over one user `u0` with default windows,
@@ -108,7 +109,7 @@ fn a_key_used_after_the_plan_is_not_deactivated() {
     h.iam.set_now(later);
     let planned = rt
         .block_on(keyrot::ops::plan::make(
-            &h.iams,
+            &mut Reader::new(&h.iams, 8),
             &h.config,
             &state,
             &PlanOptions::default(),
@@ -205,7 +206,7 @@ fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
     // The plan adopts neither and shows both for a person.
     let plan = rt
         .block_on(keyrot::ops::plan::make(
-            &h.iams,
+            &mut Reader::new(&h.iams, 8),
             &h.config,
             &state,
             &PlanOptions::default(),
@@ -232,7 +233,7 @@ fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
     assert!(state.sets.get_mut(&address).unwrap().resolve(&by_hand));
     let plan = rt
         .block_on(keyrot::ops::plan::make(
-            &h.iams,
+            &mut Reader::new(&h.iams, 8),
             &h.config,
             &state,
             &PlanOptions::default(),

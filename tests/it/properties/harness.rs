@@ -18,10 +18,11 @@ use keyrot::core::plan::PlanOptions;
 use keyrot::core::planner;
 use keyrot::core::state::Phase;
 use keyrot::ops::apply::Applier;
+use keyrot::ops::inventory::Reader;
+use keyrot::ops::recover;
 use keyrot::ops::resume as ops_resume;
 use keyrot::ops::rollback as ops_rollback;
 use keyrot::ops::session::{self, Clients};
-use keyrot::ops::{inventory, recover};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::collections::{BTreeMap, BTreeSet};
@@ -228,11 +229,11 @@ impl Harness {
             journal.clear().map_err(|e| s(&e))?;
         }
         let sets: Vec<Address> = self.config.sets.keys().cloned().collect();
-        let mut inv = inventory::read_credentials(&self.iam, &sets)
-            .await
-            .map_err(|e| s(&e))?;
+        let mut reader = Reader::new(&self.iam, 8);
+        let mut inv = reader.credentials(&sets).await.map_err(|e| s(&e))?;
         let needed = inv.with_sets(&planner::evidence_needed(&self.config, &inv, &state, now));
-        inventory::read_last_used(&self.iam, &needed, &mut inv)
+        reader
+            .last_used(&needed, &mut inv)
             .await
             .map_err(|e| s(&e))?;
         let plan = planner::plan(&self.config, &inv, &state, now, options);

@@ -1,0 +1,59 @@
+//! keyrot's own work at fleet scale, IAM aside: parse 100,000 credential sets' config (a
+//! directory of 100 files), plan them against an in-memory inventory and state, and render
+//! the plan as text, JSON and markdown. Goal: under 0.5 s and 200 MB on one core.
+//!
+//! `cargo bench --bench plan` (README, "Speed at fleet scale", has the figures);
+//! `KEYROT_BENCH_SETS=2000` for a quick run.
+
+#[path = "plan/pipeline.rs"]
+mod pipeline;
+
+use pipeline::{parse, plan, render_all, sets, sources, world};
+
+fn main() {
+    divan::main();
+}
+
+/// The whole pipeline, as `keyrot plan` runs it once IAM has answered.
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn parse_plan_render(bencher: divan::Bencher) {
+    bencher
+        .with_inputs(|| (sources(), world()))
+        .bench_values(|(sources, (inventory, state))| {
+            let config = parse(&sources);
+            let plan = plan(&config, &inventory, &state);
+            render_all(&plan)
+        });
+}
+
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn parse_only(bencher: divan::Bencher) {
+    bencher.with_inputs(sources).bench_values(|s| parse(&s));
+}
+
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn plan_only(bencher: divan::Bencher) {
+    let config = parse(&sources());
+    let (inventory, state) = world();
+    bencher.bench(|| plan(&config, &inventory, &state));
+}
+
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn render_only(bencher: divan::Bencher) {
+    let config = parse(&sources());
+    let (inventory, state) = world();
+    let plan = plan(&config, &inventory, &state);
+    bencher.bench(|| render_all(&plan));
+}
+
+/// The sets a plan covers (a sanity check that the bench plans what it says).
+#[divan::bench(sample_count = 1, sample_size = 1)]
+fn sets_planned() -> usize {
+    let config = parse(&sources());
+    let (inventory, state) = world();
+    let planned = plan(&config, &inventory, &state);
+    assert_eq!(planned.sets.len(), sets());
+    let due = planned.sets.iter().filter(|s| !s.actions.is_empty());
+    assert_eq!(due.count(), sets().div_ceil(10));
+    planned.sets.len()
+}
