@@ -5,7 +5,6 @@
 //! the path, and nothing of keyrot's should cross a network in clear. For the same reason
 //! errors name a URL by scheme, host and port only, and redirects are never followed.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 pub use reqwest::Url;
@@ -104,42 +103,22 @@ impl HttpClient {
     }
 }
 
-/// Why `url` may not be used, if it may not: only `https`, or `http` to a loopback address.
+/// Why `url` may not be used, if it may not: only `https`, or `http` to a loopback address
+/// (the rule is the core's, so the config refuses such a URL at its position too).
 pub fn check_url(url: &str) -> Result<Url, &'static str> {
-    let parsed = Url::parse(url).map_err(|_| "not a valid URL")?;
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if is_loopback(&parsed) => Ok(parsed),
-        "http" => Err("plain http is only allowed to a loopback address; use https"),
-        _ => Err("only https URLs are allowed"),
-    }
+    crate::core::url::check(url)
 }
 
 /// A URL as errors and logs show it: scheme, host and port (the path can hold a token).
 pub fn display_url(url: &Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
-        (Some(host), None) => format!("{}://{host}", url.scheme()),
-        _ => format!("{}://", url.scheme()),
-    }
+    crate::core::url::display(url)
 }
 
 fn checked(url: &str) -> Result<Url, HttpError> {
     check_url(url).map_err(|why| HttpError::Refused {
-        url: Url::parse(url)
-            .map(|u| display_url(&u))
-            .unwrap_or_else(|_| "(invalid URL)".to_string()),
+        url: crate::core::url::origin(url),
         why,
     })
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
 }
 
 /// The error and its causes, without the URL reqwest would print in full.
@@ -174,18 +153,6 @@ fn excerpt(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn https_anywhere_and_http_only_to_loopback() {
-        assert!(check_url("https://hooks.example.com/T000/B000/XXXX").is_ok());
-        assert!(check_url("http://127.0.0.1:8080/health").is_ok());
-        assert!(check_url("http://[::1]:8080/").is_ok());
-        assert!(check_url("http://localhost/").is_ok());
-        assert!(check_url("http://app.internal/health").is_err());
-        assert!(check_url("http://10.0.0.1/").is_err());
-        assert!(check_url("ftp://127.0.0.1/").is_err());
-        assert!(check_url("not a url").is_err());
-    }
 
     #[test]
     fn errors_name_the_host_never_the_path() {

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod certs;
+pub mod command;
 pub mod crash;
 pub mod fsutil;
 pub mod http;

@@ -11,3 +11,4 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod state;
+pub mod url;
