@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod certs;
 mod cli_tools;
+mod confirm;
 mod crash;
 mod e2e;
 mod examples;

@@ -2,7 +2,9 @@
 
 use super::timestamp;
 use crate::core::model::LastUsed;
-use crate::core::plan::{Action, ActionKind, Drift, DriftKind, KeyView, Plan, SetPlan, Slot, Wait};
+use crate::core::plan::{
+    Action, ActionKind, CheckView, Drift, DriftKind, KeyView, Plan, SetPlan, Slot, Wait,
+};
 use crate::core::policy::{PolicyAction, PolicyPlan};
 use serde_json::{json, Value};
 
@@ -22,6 +24,7 @@ pub fn plan(plan: &Plan) -> Value {
             "reactivate": s.reactivate,
             "delete": s.delete,
             "state_only": s.state_only,
+            "confirm": s.confirm,
             "waiting": s.waiting,
             "blocked": s.blocked,
             "policy": s.policy,
@@ -52,6 +55,20 @@ fn set(set: &SetPlan) -> Value {
         "drift": set.drift.iter().map(drift).collect::<Vec<_>>(),
         "actions": set.actions.iter().map(action).collect::<Vec<_>>(),
         "waits": set.waits.iter().map(wait).collect::<Vec<_>>(),
+        "checks": set.checks.iter().map(check).collect::<Vec<_>>(),
+    })
+}
+
+/// A confirm check and its latest run (`null` before the first).
+pub fn check(c: &CheckView) -> Value {
+    json!({
+        "check": c.check,
+        "last_run": c.last.as_ref().map(|r| json!({
+            "ran": timestamp(r.ran),
+            "passed": r.passed,
+            "last_passed": r.last_passed.map(timestamp),
+            "output": r.output,
+        })),
     })
 }
 

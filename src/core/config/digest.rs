@@ -6,8 +6,8 @@
 //! new config field does not compile until it is either added here or left out on purpose.
 
 use super::types::{
-    AwsSettings, CertSource, Config, KeyAlgorithm, RetryMode, SecretFormat, SetConfig, Sink,
-    Windows,
+    AwsSettings, CertSource, Check, Config, Confirm, ExecEnv, KeyAlgorithm, RetryMode,
+    SecretFormat, SetConfig, Sink, Windows,
 };
 use crate::core::duration::Window;
 use crate::core::policy::PolicySpec;
@@ -176,6 +176,8 @@ fn canon_set(set: &SetConfig) -> Canon {
         windows,
         sinks,
         certificate,
+        require_new_key_use,
+        confirm,
     } = set;
     let Windows {
         max_age,
@@ -183,7 +185,7 @@ fn canon_set(set: &SetConfig) -> Canon {
         unused_for,
         inactive_for,
     } = *windows;
-    Canon::object([
+    let mut object = BTreeMap::from([
         ("address", Canon::text(address.to_string())),
         (
             "windows",
@@ -199,7 +201,87 @@ fn canon_set(set: &SetConfig) -> Canon {
             "certificate",
             Canon::option(certificate.as_ref(), canon_cert),
         ),
-    ])
+    ]);
+    // Present only when used, so digests of configs without them never change.
+    if *require_new_key_use {
+        object.insert("require_new_key_use", Canon::Bool(true));
+    }
+    let Confirm { checks, on_failure } = confirm;
+    if !checks.is_empty() {
+        let confirm = Canon::object([
+            (
+                "checks",
+                Canon::List(checks.iter().map(canon_check).collect()),
+            ),
+            ("on_failure", Canon::text(on_failure.as_str())),
+        ]);
+        object.insert("confirm", confirm);
+    }
+    Canon::Object(object)
+}
+
+/// A command as an exec sink and an exec check declare it.
+fn canon_command(
+    command: &[String],
+    timeout: Window,
+    env: &ExecEnv,
+) -> BTreeMap<&'static str, Canon> {
+    let mut object = BTreeMap::from([
+        ("kind", Canon::text("exec")),
+        (
+            "command",
+            Canon::List(command.iter().map(Canon::text).collect()),
+        ),
+        ("timeout", Canon::window(timeout)),
+    ]);
+    // Present only when set, so digests of configs without them never change.
+    if !env.set.is_empty() {
+        let pairs = env
+            .set
+            .iter()
+            .map(|(k, v)| Canon::List(vec![Canon::text(k), Canon::text(v)]));
+        object.insert("env", Canon::List(pairs.collect()));
+    }
+    if !env.pass.is_empty() {
+        let names = env.pass.iter().map(Canon::text).collect();
+        object.insert("pass_env", Canon::List(names));
+    }
+    object
+}
+
+fn canon_check(check: &Check) -> Canon {
+    match check {
+        Check::Exec {
+            command,
+            timeout,
+            env,
+        } => Canon::Object(canon_command(command, *timeout, env)),
+        Check::Http {
+            url,
+            status,
+            timeout,
+        } => Canon::object([
+            ("kind", Canon::text("http")),
+            ("url", Canon::text(url)),
+            ("status", Canon::Number((*status).into())),
+            ("timeout", Canon::window(*timeout)),
+        ]),
+    }
+}
+
+impl Check {
+    /// Identifies the check in the state across runs (its recorded result belongs to
+    /// exactly this definition): `sha256:` and 16 hex digits of its canonical form.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = serde_json::to_string(&canon_check(self)).unwrap_or_default();
+        let hex: String = Sha256::digest(text.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    }
 }
 
 fn canon_format(format: &SecretFormat) -> Canon {
@@ -253,27 +335,8 @@ fn canon_sink(sink: &Sink) -> Canon {
             format,
             env,
         } => {
-            let mut object = BTreeMap::from([
-                ("kind", Canon::text("exec")),
-                (
-                    "command",
-                    Canon::List(command.iter().map(Canon::text).collect()),
-                ),
-                ("timeout", Canon::window(*timeout)),
-                ("format", canon_format(format)),
-            ]);
-            // Present only when set, so digests of configs without them never change.
-            if !env.set.is_empty() {
-                let pairs = env
-                    .set
-                    .iter()
-                    .map(|(k, v)| Canon::List(vec![Canon::text(k), Canon::text(v)]));
-                object.insert("env", Canon::List(pairs.collect()));
-            }
-            if !env.pass.is_empty() {
-                let names = env.pass.iter().map(Canon::text).collect();
-                object.insert("pass_env", Canon::List(names));
-            }
+            let mut object = canon_command(command, *timeout, env);
+            object.insert("format", canon_format(format));
             Canon::Object(object)
         }
     }

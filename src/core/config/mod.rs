@@ -7,6 +7,7 @@ mod attrs;
 mod backend;
 mod blocks;
 mod cert;
+mod confirm;
 mod digest;
 mod sink;
 mod types;
@@ -16,8 +17,8 @@ mod walker;
 mod tests;
 
 pub use types::{
-    AwsSettings, CertSource, Config, ExecEnv, KeyAlgorithm, RetryMode, S3Backend, SecretFormat,
-    SetConfig, Sink, Windows,
+    AwsSettings, CertSource, Check, Config, Confirm, ExecEnv, KeyAlgorithm, OnConfirmFailure,
+    RetryMode, S3Backend, SecretFormat, SetConfig, Sink, Windows,
 };
 
 use crate::core::diagnostic::Diagnostic;

@@ -2,7 +2,7 @@
 //! block uses (labels, allowed names, duplicates). The blocks themselves are in
 //! `blocks`, `cert` and `sink`; attribute readers in `attrs`.
 
-use super::types::{AwsSettings, CertSource, Config, S3Backend, SetConfig, Sink, Windows};
+use super::types::{AwsSettings, CertSource, Config, Confirm, S3Backend, SetConfig, Sink, Windows};
 use super::Source;
 use crate::core::diagnostic::{Diagnostic, LineIndex};
 use crate::core::duration::Window;
@@ -39,9 +39,15 @@ pub(super) struct Walker {
 /// A user block: name, where it stands, and its credential blocks.
 pub(super) type UserDecl = (String, Origin, Vec<(CredentialKind, KeyDecl)>);
 
-/// A credential block's own windows (defaults not yet applied), sinks and, for
-/// certificates, their source.
-pub(super) type KeyDecl = (PartialWindows, Vec<Sink>, Option<CertSource>);
+/// A credential block as declared: its own windows (defaults not yet applied), sinks,
+/// for certificates their source, and its step-4 evidence (new-key use, confirm checks).
+pub(super) struct KeyDecl {
+    pub(super) windows: PartialWindows,
+    pub(super) sinks: Vec<Sink>,
+    pub(super) certificate: Option<CertSource>,
+    pub(super) require_new_key_use: bool,
+    pub(super) confirm: Confirm,
+}
 
 #[derive(Clone, Copy, Default)]
 pub(super) struct PartialWindows {
@@ -284,7 +290,14 @@ impl Walker {
         let defaults = self.defaults;
         let mut sets = BTreeMap::new();
         for (name, at, declared) in std::mem::take(&mut self.users) {
-            for (kind, (windows, sinks, certificate)) in declared {
+            for (kind, decl) in declared {
+                let KeyDecl {
+                    windows,
+                    sinks,
+                    certificate,
+                    require_new_key_use,
+                    confirm,
+                } = decl;
                 let address = Address {
                     user: name.clone(),
                     kind,
@@ -302,6 +315,8 @@ impl Walker {
                         windows,
                         sinks,
                         certificate,
+                        require_new_key_use,
+                        confirm,
                     },
                 );
             }

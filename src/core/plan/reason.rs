@@ -52,11 +52,17 @@ pub enum ReasonCode {
     Recovered,
     /// `keyrot rollback`.
     Rollback,
+    /// `require_new_key_use`: the new key shows no use since its delivery.
+    NewKeyUnused,
+    /// The set's confirm checks run (after the deactivation, while the old key is Inactive).
+    ConfirmChecks,
+    /// A confirm check failed: the set was reverted or held.
+    ConfirmFailed,
 }
 
 impl ReasonCode {
     /// Every code, in declaration order (the JSON schemas list the same values).
-    pub const ALL: [ReasonCode; 22] = [
+    pub const ALL: [ReasonCode; 25] = [
         ReasonCode::RemovedFromConfig,
         ReasonCode::DeletedOutside,
         ReasonCode::StatusChangedOutside,
@@ -79,6 +85,9 @@ impl ReasonCode {
         ReasonCode::OverlapDoneUnused,
         ReasonCode::Recovered,
         ReasonCode::Rollback,
+        ReasonCode::NewKeyUnused,
+        ReasonCode::ConfirmChecks,
+        ReasonCode::ConfirmFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -105,6 +114,9 @@ impl ReasonCode {
             ReasonCode::OverlapDoneUnused => "overlap_done_unused",
             ReasonCode::Recovered => "recovered",
             ReasonCode::Rollback => "rollback",
+            ReasonCode::NewKeyUnused => "new_key_unused",
+            ReasonCode::ConfirmChecks => "confirm_checks",
+            ReasonCode::ConfirmFailed => "confirm_failed",
         }
     }
 

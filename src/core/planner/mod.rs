@@ -6,7 +6,8 @@
 use crate::core::config::{Config, SetConfig};
 use crate::core::model::{Address, Inventory, KeyId, KeyStatus, LiveKey, Time};
 use crate::core::plan::{
-    Action, ActionKind, KeyView, Plan, PlanOptions, Reason, ReasonCode, SetPlan, Step, Wait,
+    Action, ActionKind, CheckView, KeyView, Plan, PlanOptions, Reason, ReasonCode, SetPlan, Step,
+    Wait,
 };
 use crate::core::state::{SetState, State};
 use lifecycle::{lifecycle, SetFacts};
@@ -44,6 +45,7 @@ pub fn plan(
                 phase: state.sets[address].phase(),
                 keys: Vec::new(),
                 drift: Vec::new(),
+                checks: Vec::new(),
                 actions: vec![Action {
                     kind: ActionKind::Forget,
                     key: None,
@@ -95,6 +97,9 @@ pub fn evidence_needed(config: &Config, live: &Inventory, state: &State, now: Ti
                 && overlap_done
             {
                 ids.push(p.id.clone());
+                if set.require_new_key_use {
+                    ids.push(c.id.clone());
+                }
             }
         }
     }
@@ -119,6 +124,7 @@ fn plan_set(
         drift: Vec::new(),
         actions: Vec::new(),
         waits: Vec::new(),
+        checks: check_views(set, tracked),
     };
     let Some(live) = live else {
         out.waits.push(Wait {
@@ -154,6 +160,8 @@ fn plan_set(
         live,
         kind: address.kind,
         windows: &set.windows,
+        new_key_use: set.require_new_key_use,
+        confirm: &set.confirm,
         inventory,
         now,
     };
@@ -161,6 +169,25 @@ fn plan_set(
     out.actions.extend(life.actions);
     out.waits.extend(life.waits);
     out
+}
+
+/// The set's confirm checks, each with its latest recorded run (matched by definition).
+fn check_views(set: &SetConfig, tracked: Option<&SetState>) -> Vec<CheckView> {
+    let records = tracked.map_or(&[][..], |t| &t.confirm[..]);
+    set.confirm
+        .checks
+        .iter()
+        .map(|check| {
+            let fingerprint = check.fingerprint();
+            CheckView {
+                check: check.describe(),
+                last: records
+                    .iter()
+                    .find(|r| r.fingerprint == fingerprint)
+                    .cloned(),
+            }
+        })
+        .collect()
 }
 
 fn key_views(live: &[LiveKey], w: &SetState, inventory: &Inventory) -> Vec<KeyView> {

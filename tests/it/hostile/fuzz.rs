@@ -150,6 +150,8 @@ fn plan_over(state: &keyrot::core::state::State) {
                 windows: Windows::default(),
                 sinks: Vec::new(),
                 certificate: None,
+                require_new_key_use: false,
+                confirm: Default::default(),
             },
         );
         let live = set

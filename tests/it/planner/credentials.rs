@@ -71,6 +71,8 @@ fn cert_config() -> Config {
             },
             sinks: Vec::new(),
             certificate: None,
+            require_new_key_use: false,
+            confirm: Default::default(),
         },
     );
     config

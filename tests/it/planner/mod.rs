@@ -26,6 +26,7 @@ mod credentials;
 mod focused;
 mod properties;
 mod snapshots;
+mod step4;
 mod table;
 
 use proptest::test_runner::TestCaseError;
@@ -82,6 +83,8 @@ fn config_with(sets: &[(&str, Windows)]) -> Config {
                         windows: *windows,
                         sinks: Vec::new(),
                         certificate: None,
+                        require_new_key_use: false,
+                        confirm: Default::default(),
                     },
                 )
             })
@@ -135,6 +138,7 @@ fn fresh_key(id: &str, at: Time) -> TrackedKey {
         status: KeyStatus::Active,
         born: at,
         status_since: at,
+        delivered: Some(at),
     }
 }
 

@@ -105,6 +105,8 @@ impl Harness {
                     windows: u.windows,
                     sinks,
                     certificate: None,
+                    require_new_key_use: false,
+                    confirm: Default::default(),
                 },
             );
         }
@@ -141,6 +143,8 @@ impl Harness {
                         validity: Window::days(c.validity_days),
                         subject: Vec::new(),
                     }),
+                    require_new_key_use: false,
+                    confirm: Default::default(),
                 },
             );
         }
