@@ -90,6 +90,7 @@ fn steady(id: &KeyId, born: DateTime<Utc>) -> SetState {
             status: KeyStatus::Active,
             born,
             status_since: born,
+            delivered: None,
         }),
         ..SetState::default()
     }

@@ -63,7 +63,8 @@ mod imp {
 
 pub use imp::{arm, arm_pause, point};
 
-/// Every crash point, in the order a create passes them (for test matrices).
+/// Every crash point, in the order a create passes them (for test matrices); `before-revert`
+/// is between a failed confirm check's record and the revert it starts.
 pub const POINTS: &[&str] = &[
     "before-iam-create",
     "after-iam-create",
@@ -77,4 +78,5 @@ pub const POINTS: &[&str] = &[
     "after-iam-delete",
     "before-journal-write",
     "after-journal-write",
+    "before-revert",
 ];

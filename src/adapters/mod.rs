@@ -4,6 +4,8 @@
 pub mod accounts;
 pub mod aws;
 pub mod certs;
+pub mod command;
+pub mod confirm;
 pub mod crash;
 pub mod fsutil;
 pub mod http;

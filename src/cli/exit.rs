@@ -22,6 +22,10 @@ pub const ACCESS_DENIED: u8 = 6;
 /// `plan --detailed-exitcode` and `apply`: a set cannot go on until a person acts (a
 /// missing user, a key changed by hand, slots held by unmanaged keys, an unresolved key).
 pub const BLOCKED: u8 = 7;
+/// `apply`: a confirm check failed in this run: the set was reverted to its old key (or held
+/// with it Inactive, `on_confirm_failure = "hold"`); the output names the check. Later runs
+/// exit 7 until a person resumes the set.
+pub const CONFIRM_FAILED: u8 = 8;
 
 /// The `--help` text that lists every exit code.
 pub const HELP: &str = "Exit codes:
@@ -32,7 +36,8 @@ pub const HELP: &str = "Exit codes:
   4  the state is locked by another run: retry later
   5  a saved plan was refused (stale, replayed, config or IAM moved, edited): plan again
   6  AWS denied keyrot's credentials or permissions: fix them
-  7  plan --detailed-exitcode, apply: a set is blocked until a person acts (the plan says how)";
+  7  plan --detailed-exitcode, apply: a set is blocked until a person acts (the plan says how)
+  8  apply: a confirm check failed, and its set was reverted to the old key (or held)";
 
 pub fn code(error: &Error) -> u8 {
     match error.class() {

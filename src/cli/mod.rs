@@ -145,7 +145,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Reactivate the previous key of a set at its checkpoint, and hold the rotation.
+    /// Reactivate the previous key of a set at its checkpoint (or held there by a failed
+    /// confirm check), and hold the rotation.
     Rollback {
         /// The credential set, e.g. user.NAME.access_key.
         address: String,
@@ -158,7 +159,7 @@ pub enum Command {
         /// The key's id, as `keyrot plan` shows it unmasked in its hint.
         key_id: String,
     },
-    /// Continue a rotation held by rollback.
+    /// Continue a rotation held by rollback or by a failed confirm check.
     Resume {
         /// The credential set, e.g. user.NAME.access_key.
         address: String,

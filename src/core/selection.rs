@@ -3,7 +3,9 @@
 //! and `${account}` filled in, a `user` block first, a user two selectors choose refused.
 //! Pure: the caller lists the users.
 
-use crate::core::config::{CertSource, Config, Selection, Selector, SetConfig, SetTemplate, Sink};
+use crate::core::config::{
+    CertSource, Check, Config, Confirm, Selection, Selector, SetConfig, SetTemplate, Sink,
+};
 use crate::core::diagnostic::Diagnostic;
 use crate::core::model::{Address, IamUser, UserQuery};
 use std::collections::{BTreeMap, BTreeSet};
@@ -220,6 +222,45 @@ fn instantiate(template: &SetTemplate, selector: &Selector, user: &str) -> SetCo
         sinks: template.sinks.iter().map(|s| fill_sink(s, &fill)).collect(),
         certificate: template.certificate.as_ref().map(|c| fill_cert(c, &fill)),
         selector: Some(selector.name.clone()),
+        require_new_key_use: template.require_new_key_use,
+        confirm: Confirm {
+            checks: template
+                .confirm
+                .checks
+                .iter()
+                .map(|c| fill_check(c, &fill))
+                .collect(),
+            on_failure: template.confirm.on_failure,
+        },
+    }
+}
+
+/// A confirm check for one user: `${user}` and `${account}` filled in its command, the
+/// values of its `env` and its URL.
+fn fill_check(check: &Check, fill: &dyn Fn(&str) -> String) -> Check {
+    match check {
+        Check::Exec {
+            command,
+            timeout,
+            env,
+        } => {
+            let mut env = env.clone();
+            env.set.values_mut().for_each(|v| *v = fill(v));
+            Check::Exec {
+                command: command.iter().map(|c| fill(c)).collect(),
+                timeout: *timeout,
+                env,
+            }
+        }
+        Check::Http {
+            url,
+            status,
+            timeout,
+        } => Check::Http {
+            url: fill(url),
+            status: *status,
+            timeout: *timeout,
+        },
     }
 }
 

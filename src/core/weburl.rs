@@ -1,9 +1,9 @@
-//! Which URLs keyrot may send to, and how they are shown.
+//! Which URLs keyrot may send to or check, and how they are shown.
 //!
 //! Plain `http` is refused except to a loopback address: a webhook URL carries its token in
 //! the path, and nothing of keyrot's should cross a network in clear. For the same reason a
-//! URL is shown by scheme, host and port only. The config checks `notify` URLs with this
-//! rule and the HTTP client applies it again before every request.
+//! URL is shown by scheme, host and port only. The config checks `notify` URLs and `confirm
+//! "http"` URLs with this rule and the HTTP client applies it again before every request.
 
 pub use url::Url;
 
@@ -69,6 +69,10 @@ mod tests {
         assert_eq!(
             display_text("http://127.0.0.1:8080/SECRET"),
             "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            display_text("https://app.internal:8443/health?token=SECRET"),
+            "https://app.internal:8443"
         );
         assert_eq!(display_text("::"), "(invalid URL)");
     }

@@ -48,11 +48,26 @@ defaults {
 
 user "USER" {
   access_key {
+    # The old key is switched off only once IAM shows the new key used since delivery.
+    require_new_key_use = true
+
     # Written atomically; a new file is mode 0600. Formats: json | credentials | env.
     deliver "file" {
       path   = "secrets/USER.json"
       format = "json"
     }
+
+    # Checks run after the deactivation and on every apply until the delete; if one
+    # fails, keyrot reactivates the old key and holds the rotation ("hold": holds only).
+    # confirm "exec" {
+    #   command = ["./scripts/smoke-test"]   # no shell; a non-zero exit fails
+    #   timeout = "2m"
+    # }
+    # confirm "http" {
+    #   url    = "https://app.internal/health"
+    #   status = 200
+    # }
+    # on_confirm_failure = "rollback"
   }
 }
 "#;

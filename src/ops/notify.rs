@@ -8,7 +8,7 @@ use crate::core::config::{Channel, Notify};
 use crate::core::model::{Address, KeyId, Time};
 use crate::core::notify::{Failure, Run, Summary};
 use crate::core::plan::Plan;
-use crate::core::state::State;
+use crate::core::state::{CheckRecord, State};
 use crate::ops::apply::{ApplyError, Report};
 use crate::ops::error::Error;
 use crate::ops::rollback::RolledBack;
@@ -55,6 +55,23 @@ pub fn apply_summary(
                     }
                 })
                 .collect();
+            // A failed confirm check is a failure of its set; when it reverted the set, the
+            // set was also put back on its previous key.
+            for r in report.reverts.iter().filter(|r| !r.failed.is_empty()) {
+                let address = r.address.to_string();
+                summary.failed.push(Failure {
+                    target: address.clone(),
+                    action: "confirm".to_string(),
+                    error: failed_checks(&r.failed),
+                });
+                if r.reactivated {
+                    summary.rolled_back.push(format!(
+                        "{address}: a confirm check failed, so the previous key is Active again; the rotation is held until `keyrot resume {address}`"
+                    ));
+                    let consumers = r.consumers.iter().map(|c| format!("{address}: {c}"));
+                    summary.rolled_back.extend(consumers);
+                }
+            }
         }
         Err(error) => {
             summary.done = progressed.to_vec();
@@ -150,6 +167,23 @@ fn key_ids(state: &State, plan: Option<&Plan>) -> Vec<KeyId> {
     tracked.chain(planned).collect()
 }
 
+/// The failed confirm checks, each with the first line of its record (why it failed: an
+/// exit status, an HTTP status, a timeout); the output itself stays in the state and on
+/// stderr.
+fn failed_checks(failed: &[CheckRecord]) -> String {
+    let each: Vec<String> = failed
+        .iter()
+        .map(
+            |c| match c.output.as_deref().and_then(|o| o.lines().next()) {
+                Some(why) => format!("{} ({})", c.check, why.trim_end_matches(':')),
+                None => c.check.clone(),
+            },
+        )
+        .collect();
+    let held = "the set is held, nothing was deleted";
+    format!("confirm check failed: {}; {held}", each.join(", "))
+}
+
 /// A key an error names in full so a person can act on it (an orphaned new key).
 fn named_key(error: &ApplyError) -> Option<KeyId> {
     match error {
@@ -183,7 +217,7 @@ mod tests {
     use super::*;
     use crate::adapters::iam::IamError;
     use crate::core::notify::Event;
-    use crate::ops::apply::SetFailure;
+    use crate::ops::apply::{Revert, SetFailure};
 
     const ORPHAN: &str = "AKIAORPHANED00001234";
     const TRACKED: &str = "AKIATRACKED000005678";
@@ -247,6 +281,7 @@ mod tests {
                 action: "create",
                 error: orphan(),
             }],
+            reverts: Vec::new(),
         };
         let summary = apply_summary(&plan(), &Ok(report), &[], &state(), Some("arn:x"));
         assert_eq!(summary.events(), vec![Event::Failed]);
@@ -258,6 +293,54 @@ mod tests {
         );
         assert!(!failure.error.contains(ORPHAN) && !failure.error.contains(TRACKED));
         assert_eq!(summary.identity.as_deref(), Some("arn:x"));
+    }
+
+    #[test]
+    fn a_failed_confirm_check_is_a_failure_and_its_revert_a_rollback() {
+        let address = Address::parse("account.prod.user.ci.access_key").unwrap();
+        let check = CheckRecord {
+            check: "exec ./smoke-test".into(),
+            fingerprint: "sha256:0011223344556677".into(),
+            ran: plan().now,
+            passed: false,
+            last_passed: None,
+            output: Some("`./smoke-test` exited with exit status: 3:\nconnection refused".into()),
+        };
+        let revert = |reactivated| Revert {
+            address: address.clone(),
+            failed: vec![check.clone()],
+            reactivated,
+            consumers: vec!["secrets_manager ci: AWSCURRENT is the previous key again".into()],
+        };
+        let report = |reactivated| Report {
+            done: vec![format!(
+                "{address}: confirm check failed (exec ./smoke-test): …"
+            )],
+            checkpoints: Vec::new(),
+            failed: Vec::new(),
+            reverts: vec![revert(reactivated)],
+        };
+        let summary = apply_summary(&plan(), &Ok(report(true)), &[], &state(), None);
+        assert_eq!(
+            summary.events(),
+            vec![Event::Applied, Event::Failed, Event::Rollback]
+        );
+        let failure = &summary.failed[0];
+        assert_eq!(failure.target, "account.prod.user.ci.access_key");
+        assert_eq!(failure.action, "confirm");
+        assert_eq!(
+            failure.error,
+            "confirm check failed: exec ./smoke-test (`./smoke-test` exited with exit status: 3); the set is held, nothing was deleted"
+        );
+        assert!(!failure.error.contains("connection refused"));
+        assert_eq!(summary.rolled_back.len(), 2);
+        assert!(
+            summary.rolled_back[1].starts_with("account.prod.user.ci.access_key: secrets_manager")
+        );
+        // Held with the old key Inactive: a failure, and nothing was put back.
+        let held = apply_summary(&plan(), &Ok(report(false)), &[], &state(), None);
+        assert_eq!(held.events(), vec![Event::Applied, Event::Failed]);
+        assert!(held.rolled_back.is_empty());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::adapters::iam::{Iam, IamError};
 use crate::adapters::sinks as sink;
 use crate::adapters::store::journal::{Intent, Op};
 use crate::core::config::{Config, Sink};
-use crate::core::model::{Address, KeyId, KeyStatus, LastUsed, LiveKey};
+use crate::core::model::{Address, KeyId, KeyStatus, LastUsed, LiveKey, Time};
 use crate::core::plan::{Action, ActionKind, Reason, ReasonCode};
 use crate::core::state::{State, TrackedKey};
 use std::collections::BTreeSet;
@@ -30,7 +30,8 @@ pub async fn reconcile<I: Iam, R: sink::Remote>(
         .unwrap_or_default();
     match intent.op {
         Op::Create => reconcile_create(iam, remote, config, state, intent, &live).await,
-        Op::Deactivate | Op::Reactivate => Ok(reconcile_status(state, intent, &live)),
+        Op::Deactivate => Ok(reconcile_status(state, intent, &live)),
+        Op::Reactivate => Ok(reconcile_reactivate(remote, config, state, intent, &live).await),
         Op::Delete => Ok(reconcile_delete(state, intent, &live)),
     }
 }
@@ -79,7 +80,10 @@ async fn reconcile_create<I: Iam, R: sink::Remote>(
     if let Some(key) = candidate.filter(|_| intent.sinks_started > 0) {
         let (may_hold, missing) = read_back(remote, sinks, &key.id).await;
         if may_hold {
-            said.push(adopt(state, intent, key, &missing));
+            // When delivery ended is unknown: no use before now (on IAM's clock) counts as
+            // a consumer's, since the STS proof may be one of them.
+            let delivered = chrono::Utc::now() + iam.clock_skew();
+            said.push(adopt(state, intent, key, &missing, delivered));
             keep = Some(key.id.clone());
         }
     }
@@ -159,13 +163,20 @@ async fn read_back<R: sink::Remote>(
 }
 
 /// A key a consumer may already read is kept, as the new current key.
-fn adopt(state: &mut State, intent: &Intent, key: &LiveKey, missing: &[String]) -> String {
+fn adopt(
+    state: &mut State,
+    intent: &Intent,
+    key: &LiveKey,
+    missing: &[String],
+    delivered: Time,
+) -> String {
     let address = &intent.address;
     let created = TrackedKey {
         id: key.id.clone(),
         status: KeyStatus::Active,
         born: intent.now,
         status_since: intent.now,
+        delivered: Some(delivered),
     };
     state.record(
         address,
@@ -214,6 +225,35 @@ fn reconcile_status(state: &mut State, intent: &Intent, live: &[LiveKey]) -> Vec
         "{address}: the interrupted step did set key {} {want}; recorded",
         id.masked()
     )]
+}
+
+/// An interrupted reactivation (a rollback, or the revert after a failed confirm check):
+/// record it if IAM shows it happened, and then put consumers back on the old key as the
+/// step would have (again, harmlessly, if it already had).
+async fn reconcile_reactivate<R: sink::Remote>(
+    remote: &Accounts<R>,
+    config: &Config,
+    state: &mut State,
+    intent: &Intent,
+    live: &[LiveKey],
+) -> Vec<String> {
+    let mut said = reconcile_status(state, intent, live);
+    let address = &intent.address;
+    let active = |id: &KeyId| {
+        live.iter()
+            .any(|k| &k.id == id && k.status == KeyStatus::Active)
+    };
+    if let (Some(id), Some(set)) = (intent.key_id.as_ref(), config.sets.get(address)) {
+        if active(id) {
+            let restored = sink::restore_previous(remote, &set.sinks, id).await;
+            said.extend(
+                restored
+                    .into_iter()
+                    .map(|line| format!("{address}: {line}")),
+            );
+        }
+    }
+    said
 }
 
 /// An interrupted delete: record it if the key is gone from IAM.

@@ -1,10 +1,9 @@
-//! `rollback ADDRESS`: at the checkpoint between deactivate and delete, reactivate the
-//! previous key (journaled like any step) and hold the rotation; put back the sinks that
-//! can be put back.
+//! `rollback ADDRESS`: at the checkpoint between deactivate and delete (or held there by a
+//! failed confirm check), reactivate the previous key (journaled like any step) and hold
+//! the rotation; the step puts back the sinks that can be put back.
 
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
-use crate::adapters::sinks;
 use crate::core::config::Config;
 use crate::core::model::{Address, Time};
 use crate::core::planner::manual;
@@ -41,6 +40,8 @@ pub async fn rollback<I: Iam, R: Remote>(
             config.display.key_ids.show(&previous.id)
         )));
     }
+    // The reactivate step itself puts consumers back (Secrets Manager's AWSPREVIOUS), as
+    // it does for a revert after a failed confirm check.
     let mut report = apply::execute(writer, config, &plan, now, stdout, progress).await?;
     if let Some(failed) = report.failed.pop() {
         return Err(Error::Apply {
@@ -50,11 +51,11 @@ pub async fn rollback<I: Iam, R: Remote>(
             state: writer.store.location(),
         });
     }
-    let consumers = match config.sets.get(address) {
-        Some(set) => {
-            sinks::restore_previous(&writer.clients.remote, &set.sinks, &previous.id).await
-        }
-        None => Vec::new(),
-    };
+    let consumers = report
+        .reverts
+        .iter_mut()
+        .find(|r| &r.address == address)
+        .map(|r| std::mem::take(&mut r.consumers))
+        .unwrap_or_default();
     Ok(RolledBack { report, consumers })
 }

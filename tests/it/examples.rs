@@ -43,6 +43,11 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
     );
     let text = std::fs::read_to_string(dir.path().join("keyrot.hcl")).unwrap();
     assert!(text.contains("user \"alice\"") && text.contains("secrets/alice.json"));
+    // The starter asks for the new key to be seen in use before the old one goes.
+    assert!(
+        text.contains("\n    require_new_key_use = true\n"),
+        "{text}"
+    );
     assert!(keyrot(&["validate"]).status.success());
     std::fs::write(dir.path().join("keyrot.hcl"), "# mine\n").unwrap();
     let again = keyrot(&["init"]);

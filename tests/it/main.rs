@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod certs;
 mod cli_tools;
+mod confirm;
 mod crash;
 mod e2e;
 mod examples;

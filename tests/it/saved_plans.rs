@@ -322,10 +322,12 @@ fn schemas_are_strict_enough_to_fail() {
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let good = serde_json::json!({"format_version": 1, "lineage": "x", "serial": 1, "credential_sets": {}});
-    assert!(validator.is_valid(&good));
+    for version in [1, 2] {
+        let good = serde_json::json!({"format_version": version, "lineage": "x", "serial": 1, "credential_sets": {}});
+        assert!(validator.is_valid(&good));
+    }
     for bad in [
-        serde_json::json!({"format_version": 2, "lineage": "x", "serial": 1, "credential_sets": {}}),
+        serde_json::json!({"format_version": 3, "lineage": "x", "serial": 1, "credential_sets": {}}),
         serde_json::json!({"format_version": 1, "lineage": "x", "serial": 1, "credential_sets": {}, "secret": "s"}),
         serde_json::json!({"format_version": 1, "lineage": "x", "serial": 1,
             "credential_sets": {"user.a.access_key": {"phase": "bogus", "held": false}}}),

@@ -42,7 +42,16 @@ pub(crate) fn secret_value(endpoint: &str, id: &str, stage: &str) -> Option<Stri
     })
 }
 
-fn put_secret(endpoint: &str, id: &str, value: &str) {
+/// A secret holding `key` as JSON, as a consumer's secret did before keyrot ran.
+pub(crate) fn put_key_secret(endpoint: &str, id: &str, key: &SeededKey) {
+    let value = format!(
+        r#"{{"AccessKeyId":"{}","SecretAccessKey":"{}"}}"#,
+        key.id, key.secret
+    );
+    put_secret(endpoint, id, &value);
+}
+
+pub(crate) fn put_secret(endpoint: &str, id: &str, value: &str) {
     rt().block_on(async {
         sm(endpoint)
             .create_secret()

@@ -55,9 +55,13 @@ pub async fn holds<R: Remote>(remote: &R, secret_id: &str, key: &KeyId) -> Optio
     Some(current.is_some_and(|s| s.contains(&key.0)))
 }
 
-/// After a rollback: make AWSPREVIOUS, which holds the old key, current again.
+/// After a rollback: make AWSPREVIOUS, which holds the old key, current again. Run again
+/// (recovery after an interrupted revert), it finds the old key current and does nothing.
 pub async fn restore_previous<R: Remote>(remote: &R, secret_id: &str, old_key: &KeyId) -> String {
     let sink = format!("secrets_manager {secret_id}");
+    if holds(remote, secret_id, old_key).await == Some(true) {
+        return format!("{sink}: holds the previous key");
+    }
     match remote.secret_get(secret_id, true).await {
         Ok(Some(prev)) if prev.contains(&old_key.0) => {
             match remote.secret_put(secret_id, &prev, false).await {

@@ -136,11 +136,14 @@ pub async fn execute<I: Iam, R: Remote>(
         }
     };
     report(shell, &done);
-    let code = if done.failed.is_empty() {
-        blocked_code(shell, plan)
-    } else {
+    let reverted = say_reverts(shell, &done);
+    let code = if !done.failed.is_empty() {
         say_failed(shell, &done, &writer.store.location());
         exit::ERROR
+    } else if reverted {
+        exit::CONFIRM_FAILED
+    } else {
+        blocked_code(shell, plan)
     };
     notify(shell, writer, config, &summary).await;
     Ok(code)
@@ -188,12 +191,48 @@ pub fn report(shell: &Shell, report: &Report) {
     for c in &report.checkpoints {
         shell.out(format!("\n{}", shell.style.yellow(c)));
     }
-    let heading = if report.failed.is_empty() {
+    let checks_failed = report.reverts.iter().any(|r| !r.failed.is_empty());
+    let heading = if report.failed.is_empty() && !checks_failed {
         shell.style.green("Apply complete!")
     } else {
         shell.style.red("Apply incomplete:")
     };
     shell.out(format!("\n{heading} {} action(s) done.", report.done.len()));
+}
+
+/// Names each set a failed confirm check reverted or held, with the check's output and
+/// what its sinks did; true when there was one.
+fn say_reverts(shell: &Shell, report: &Report) -> bool {
+    let reverts: Vec<_> = report
+        .reverts
+        .iter()
+        .filter(|r| !r.failed.is_empty())
+        .collect();
+    for r in &reverts {
+        let done = if r.reactivated {
+            "its old key is Active again"
+        } else {
+            "its old key stays Inactive (on_confirm_failure = \"hold\")"
+        };
+        shell.error(format!(
+            "{}: confirm check failed: {done}, and the rotation is held. Nothing was deleted.",
+            r.address
+        ));
+        for check in &r.failed {
+            shell.err_line(format!("  check {} failed:", check.check));
+            for line in check.output.as_deref().unwrap_or_default().lines() {
+                shell.err_line(format!("    | {line}"));
+            }
+        }
+        for line in &r.consumers {
+            shell.err_line(format!("  {line}"));
+        }
+        shell.err_line(format!(
+            "  Fix the cause, then `keyrot resume {}` (`keyrot status` shows the checks).",
+            r.address
+        ));
+    }
+    !reverts.is_empty()
 }
 
 /// Exit 7 when a set of the plan is blocked until a person acts, naming them.

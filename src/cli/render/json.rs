@@ -2,7 +2,9 @@
 
 use super::timestamp;
 use crate::core::model::{KeyIds, LastUsed};
-use crate::core::plan::{Action, ActionKind, Drift, DriftKind, KeyView, Plan, SetPlan, Slot, Wait};
+use crate::core::plan::{
+    Action, ActionKind, CheckView, Drift, DriftKind, KeyView, Plan, SetPlan, Slot, Wait,
+};
 use crate::core::policy::{PolicyAction, PolicyPlan};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
@@ -69,6 +71,7 @@ fn summary(plan: &Plan) -> Value {
         "reactivate": s.reactivate,
         "delete": s.delete,
         "state_only": s.state_only,
+        "confirm": s.confirm,
         "waiting": s.waiting,
         "blocked": s.blocked,
         "policy": s.policy,
@@ -96,6 +99,20 @@ fn set(set: &SetPlan, ids: KeyIds) -> Value {
         "drift": set.drift.iter().map(|d| drift(d, ids)).collect::<Vec<_>>(),
         "actions": set.actions.iter().map(|a| action(a, ids)).collect::<Vec<_>>(),
         "waits": set.waits.iter().map(|w| wait(w, ids)).collect::<Vec<_>>(),
+        "checks": set.checks.iter().map(check).collect::<Vec<_>>(),
+    })
+}
+
+/// A confirm check and its latest run (`null` before the first).
+pub fn check(c: &CheckView) -> Value {
+    json!({
+        "check": c.check,
+        "last_run": c.last.as_ref().map(|r| json!({
+            "ran": timestamp(r.ran),
+            "passed": r.passed,
+            "last_passed": r.last_passed.map(timestamp),
+            "output": r.output,
+        })),
     })
 }
 

@@ -6,7 +6,7 @@ use super::text::summary_line;
 use super::timestamp;
 use crate::core::duration::humanize;
 use crate::core::model::{CredentialKind, KeyIds};
-use crate::core::plan::{ActionKind, DriftKind, Plan, SetPlan, Slot};
+use crate::core::plan::{ActionKind, CheckView, DriftKind, Plan, SetPlan, Slot};
 use crate::core::policy::PolicyPlan;
 use std::fmt::Write;
 
@@ -219,7 +219,37 @@ fn set_section(out: &mut String, set: &SetPlan, plan: &Plan, ids: KeyIds) {
             w.reason.message
         );
     }
+    for c in &set.checks {
+        check_item(out, c);
+    }
     out.push('\n');
+}
+
+/// A confirm check and its latest run; a failure's output in a collapsed block.
+fn check_item(out: &mut String, c: &CheckView) {
+    let result = match &c.last {
+        None => "not run yet".to_string(),
+        Some(r) if r.passed => format!("✅ passed {}", timestamp(r.ran)),
+        Some(r) => format!(
+            "❌ **failed** {} (last passed {})",
+            timestamp(r.ran),
+            r.last_passed.map_or("never".to_string(), timestamp)
+        ),
+    };
+    let _ = writeln!(out, "- check `{}`: {result}", c.check);
+    if let Some(output) = c.last.as_ref().and_then(|r| r.output.as_deref()) {
+        // A fence longer than any backtick run inside, so the output cannot close it.
+        let longest = output
+            .split(|ch| ch != '`')
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        let fence = "`".repeat(longest.max(2) + 1);
+        let _ = writeln!(
+            out,
+            "  <details><summary>output</summary>\n\n{fence}\n{output}\n{fence}\n\n  </details>"
+        );
+    }
 }
 
 /// The caution shown before any deletion, naming what is deleted: access keys, signing
@@ -289,6 +319,7 @@ mod tests {
                         frees_slot: false,
                     }],
                     waits: Vec::new(),
+                    checks: Vec::new(),
                 }
             })
             .collect();

@@ -62,6 +62,9 @@ pub fn text(status: &Status, style: Style, ids: KeyIds) -> String {
                 last_use(status, &k.id, now)
             );
         }
+        for c in &set.checks {
+            super::text::check_lines(&mut out, "  ", c, now, style);
+        }
         for a in &set.actions {
             let _ = writeln!(out, "  next: {} now ({})", a.kind.name(), a.reason.message);
         }
@@ -93,6 +96,8 @@ struct StatusDoc<'a> {
 #[derive(Serialize)]
 struct SetDoc {
     address: String,
+    /// Each confirm check and its latest run, as in the plan's JSON.
+    checks: Vec<serde_json::Value>,
     keys: Vec<KeyDoc>,
     next: Vec<NextDoc>,
     phase: &'static str,
@@ -154,6 +159,7 @@ fn set_doc(status: &Status, set: &SetPlan, now: Time, ids: KeyIds) -> SetDoc {
     });
     SetDoc {
         address: set.address.to_string(),
+        checks: set.checks.iter().map(super::json::check).collect(),
         phase: set.phase.as_str(),
         keys: set
             .keys

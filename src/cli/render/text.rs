@@ -3,7 +3,9 @@
 use super::{timestamp, Style};
 use crate::core::duration::humanize;
 use crate::core::model::{CredentialKind, KeyIds, Time};
-use crate::core::plan::{Action, ActionKind, DriftKind, KeyView, Plan, SetPlan, Slot, Summary};
+use crate::core::plan::{
+    Action, ActionKind, CheckView, DriftKind, KeyView, Plan, SetPlan, Slot, Summary,
+};
 use crate::core::policy::{PolicyAction, PolicyPlan};
 use std::fmt::Write;
 
@@ -36,9 +38,14 @@ pub fn plan(plan: &Plan, style: Style, ids: KeyIds) -> String {
         );
         return out;
     }
+    let checks = if summary.confirm > 0 {
+        format!(", {} confirm checks", style.yellow("?"))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "keyrot plan at {}. Symbols: {} create, {} deactivate/reactivate, {} delete, {} import/state only\n",
+        "keyrot plan at {}. Symbols: {} create, {} deactivate/reactivate, {} delete, {} import/state only{checks}\n",
         timestamp(plan.now),
         style.green("+"),
         style.yellow("~"),
@@ -112,8 +119,42 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style, ids: Ke
         let _ = writeln!(out, "  .. waiting: {}{key}{due}", w.step.as_str());
         let _ = writeln!(out, "       {}", style.dim(&w.reason.message));
     }
+    for c in &set.checks {
+        check_lines(out, "     ", c, plan.now, style);
+    }
     out.push('\n');
 }
+
+/// A confirm check and its latest run; a failure with the end of its output.
+pub(super) fn check_lines(out: &mut String, indent: &str, c: &CheckView, now: Time, style: Style) {
+    let ago = |t: Time| format!("{} ({} ago)", timestamp(t), humanize(now - t.min(now)));
+    let result = match &c.last {
+        None => "not run yet".to_string(),
+        Some(r) if r.passed => format!("passed at {}", ago(r.ran)),
+        Some(r) => format!(
+            "{} at {}; last passed {}",
+            style.red("FAILED"),
+            ago(r.ran),
+            r.last_passed.map_or("never".to_string(), ago)
+        ),
+    };
+    let _ = writeln!(out, "{indent}check {}: {result}", c.check);
+    let output = c.last.as_ref().and_then(|r| r.output.as_deref());
+    let lines: Vec<&str> = output.map(|o| o.lines().collect()).unwrap_or_default();
+    let shown = lines.len().saturating_sub(OUTPUT_LINES);
+    if shown > 0 {
+        let _ = writeln!(
+            out,
+            "{indent}  | … ({shown} more line(s); `--json` has them)"
+        );
+    }
+    for line in &lines[shown..] {
+        let _ = writeln!(out, "{indent}  | {line}");
+    }
+}
+
+/// How many of a failed check's last output lines the text shows.
+const OUTPUT_LINES: usize = 8;
 
 fn key_line(out: &mut String, k: &KeyView, now: Time, ids: KeyIds) {
     let role = k.role.map_or("untracked", |r| r.as_str());
@@ -169,6 +210,10 @@ fn action_line(a: &Action, kind: CredentialKind, style: Style, ids: KeyIds) -> (
         ActionKind::Reactivate => (
             style.yellow("~"),
             format!("reactivate {noun} {key}  Inactive -> Active"),
+        ),
+        ActionKind::Confirm => (
+            style.yellow("?"),
+            format!("run the confirm checks ({noun} {key} stays Inactive if they pass)"),
         ),
         ActionKind::Delete => (style.red("-"), format!("delete {noun} {key}")),
     }
@@ -252,6 +297,9 @@ pub fn summary_line(s: &Summary, refresh_only: bool) -> String {
     }
     if s.reactivate > 0 {
         line.insert_str(line.len() - 1, &format!(", {} to reactivate", s.reactivate));
+    }
+    if s.confirm > 0 {
+        line.insert_str(line.len() - 1, &format!(", {} to confirm", s.confirm));
     }
     if s.state_only > 0 {
         line.insert_str(line.len() - 1, &format!(", {} state-only", s.state_only));

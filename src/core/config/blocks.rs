@@ -290,9 +290,12 @@ impl Walker {
     ) -> KeyDecl {
         let body = &block.body;
         let place = format!("`{}`", kind.as_str());
+        // Step 4's evidence; `require_new_key_use` is refused for certificates by name.
+        let step4 = ["require_new_key_use", "on_confirm_failure"];
         let certificate = match kind {
             CredentialKind::AccessKey => {
-                self.only(ctx, body, &place, &WINDOW_NAMES, &["deliver"]);
+                let attrs = [&WINDOW_NAMES[..], &step4].concat();
+                self.only(ctx, body, &place, &attrs, &["deliver", "confirm"]);
                 None
             }
             CredentialKind::SigningCertificate => {
@@ -303,10 +306,14 @@ impl Walker {
                     "certificate_file",
                     "private_key_file",
                 ];
-                self.only(ctx, body, &place, &attrs, &["deliver", "generate"]);
+                let attrs = [&attrs[..], &step4].concat();
+                let blocks = ["deliver", "generate", "confirm"];
+                self.only(ctx, body, &place, &attrs, &blocks);
                 self.cert_source(ctx, body, at)
             }
         };
+        let require_new_key_use = self.new_key_use(ctx, body, kind);
+        let confirm = self.confirm(ctx, body);
         let windows = self.windows(ctx, body);
         let mut sinks = Vec::new();
         for deliver in body.get_blocks("deliver") {
@@ -326,7 +333,13 @@ impl Walker {
                 "add a block `deliver \"file\" {` with `path = \"secrets/NAME.json\"` and `format = \"json\"` on lines of their own",
             );
         }
-        (windows, sinks, certificate)
+        KeyDecl {
+            windows,
+            sinks,
+            certificate,
+            require_new_key_use,
+            confirm,
+        }
     }
 }
 

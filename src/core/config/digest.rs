@@ -6,8 +6,8 @@
 //! new config field does not compile until it is either added here or left out on purpose.
 
 use super::types::{
-    AccountSpec, AwsSettings, CertSource, Config, KeyAlgorithm, RetryMode, SecretFormat, Selector,
-    SetConfig, SetTemplate, Sink, Windows,
+    AccountSpec, AwsSettings, CertSource, Check, Config, Confirm, ExecEnv, KeyAlgorithm, RetryMode,
+    SecretFormat, Selector, SetConfig, SetTemplate, Sink, Windows,
 };
 use crate::core::duration::Window;
 use crate::core::policy::PolicySpec;
@@ -200,9 +200,13 @@ fn canon_set(set: &SetConfig) -> Canon {
         certificate,
         // Only sets without a selector are digested as sets.
         selector: _,
+        require_new_key_use,
+        confirm,
     } = set;
     let [w, s, c] = canon_credentials(windows, sinks, certificate);
-    Canon::object([("address", Canon::text(address.to_string())), w, s, c])
+    let mut object = BTreeMap::from([("address", Canon::text(address.to_string())), w, s, c]);
+    object.extend(canon_step4(*require_new_key_use, confirm));
+    Canon::Object(object)
 }
 
 /// What a set and a selector's template share: windows, sinks, certificate source.
@@ -219,6 +223,27 @@ fn canon_credentials(
             Canon::option(certificate.as_ref(), canon_cert),
         ),
     ]
+}
+
+/// A set's or a template's step-4 fields: present only when used, so digests of configs
+/// without them never change.
+fn canon_step4(require_new_key_use: bool, confirm: &Confirm) -> Vec<(&'static str, Canon)> {
+    let mut fields = Vec::new();
+    if require_new_key_use {
+        fields.push(("require_new_key_use", Canon::Bool(true)));
+    }
+    let Confirm { checks, on_failure } = confirm;
+    if !checks.is_empty() {
+        let confirm = Canon::object([
+            (
+                "checks",
+                Canon::List(checks.iter().map(canon_check).collect()),
+            ),
+            ("on_failure", Canon::text(on_failure.as_str())),
+        ]);
+        fields.push(("confirm", confirm));
+    }
+    fields
 }
 
 fn canon_windows(windows: &Windows) -> Canon {
@@ -269,6 +294,70 @@ fn canon_selector(selector: &Selector) -> Canon {
     ])
 }
 
+/// A command as an exec sink and an exec check declare it.
+fn canon_command(
+    command: &[String],
+    timeout: Window,
+    env: &ExecEnv,
+) -> BTreeMap<&'static str, Canon> {
+    let mut object = BTreeMap::from([
+        ("kind", Canon::text("exec")),
+        (
+            "command",
+            Canon::List(command.iter().map(Canon::text).collect()),
+        ),
+        ("timeout", Canon::window(timeout)),
+    ]);
+    // Present only when set, so digests of configs without them never change.
+    if !env.set.is_empty() {
+        let pairs = env
+            .set
+            .iter()
+            .map(|(k, v)| Canon::List(vec![Canon::text(k), Canon::text(v)]));
+        object.insert("env", Canon::List(pairs.collect()));
+    }
+    if !env.pass.is_empty() {
+        let names = env.pass.iter().map(Canon::text).collect();
+        object.insert("pass_env", Canon::List(names));
+    }
+    object
+}
+
+fn canon_check(check: &Check) -> Canon {
+    match check {
+        Check::Exec {
+            command,
+            timeout,
+            env,
+        } => Canon::Object(canon_command(command, *timeout, env)),
+        Check::Http {
+            url,
+            status,
+            timeout,
+        } => Canon::object([
+            ("kind", Canon::text("http")),
+            ("url", Canon::text(url)),
+            ("status", Canon::Number((*status).into())),
+            ("timeout", Canon::window(*timeout)),
+        ]),
+    }
+}
+
+impl Check {
+    /// Identifies the check in the state across runs (its recorded result belongs to
+    /// exactly this definition): `sha256:` and 16 hex digits of its canonical form.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = serde_json::to_string(&canon_check(self)).unwrap_or_default();
+        let hex: String = Sha256::digest(text.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    }
+}
+
 fn canon_account(account: &AccountSpec) -> Canon {
     let AccountSpec {
         name,
@@ -293,9 +382,13 @@ fn canon_template(template: &SetTemplate) -> Canon {
         windows,
         sinks,
         certificate,
+        require_new_key_use,
+        confirm,
     } = template;
     let [w, s, c] = canon_credentials(windows, sinks, certificate);
-    Canon::object([("kind", Canon::text(kind.as_str())), w, s, c])
+    let mut object = BTreeMap::from([("kind", Canon::text(kind.as_str())), w, s, c]);
+    object.extend(canon_step4(*require_new_key_use, confirm));
+    Canon::Object(object)
 }
 
 fn canon_format(format: &SecretFormat) -> Canon {
@@ -357,27 +450,8 @@ fn canon_sink(sink: &Sink) -> Canon {
             format,
             env,
         } => {
-            let mut object = BTreeMap::from([
-                ("kind", Canon::text("exec")),
-                (
-                    "command",
-                    Canon::List(command.iter().map(Canon::text).collect()),
-                ),
-                ("timeout", Canon::window(*timeout)),
-                ("format", canon_format(format)),
-            ]);
-            // Present only when set, so digests of configs without them never change.
-            if !env.set.is_empty() {
-                let pairs = env
-                    .set
-                    .iter()
-                    .map(|(k, v)| Canon::List(vec![Canon::text(k), Canon::text(v)]));
-                object.insert("env", Canon::List(pairs.collect()));
-            }
-            if !env.pass.is_empty() {
-                let names = env.pass.iter().map(Canon::text).collect();
-                object.insert("pass_env", Canon::List(names));
-            }
+            let mut object = canon_command(command, *timeout, env);
+            object.insert("format", canon_format(format));
             Canon::Object(object)
         }
     }

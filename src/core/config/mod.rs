@@ -8,6 +8,7 @@ mod attrs;
 mod backend;
 mod blocks;
 mod cert;
+mod confirm;
 mod digest;
 pub mod format;
 mod notify;
@@ -24,9 +25,9 @@ mod selector_tests;
 mod tests;
 
 pub use types::{
-    AccountSpec, AwsSettings, CertSource, Channel, Chosen, Config, DisplaySettings, ExecEnv,
-    KeyAlgorithm, Notify, RetryMode, S3Backend, SecretFormat, Selection, Selector, SetConfig,
-    SetTemplate, Sink, Windows,
+    AccountSpec, AwsSettings, CertSource, Channel, Check, Chosen, Config, Confirm, DisplaySettings,
+    ExecEnv, KeyAlgorithm, Notify, OnConfirmFailure, RetryMode, S3Backend, SecretFormat, Selection,
+    Selector, SetConfig, SetTemplate, Sink, Windows,
 };
 
 use crate::core::diagnostic::Diagnostic;

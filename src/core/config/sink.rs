@@ -178,10 +178,30 @@ impl Walker {
             &["command", "timeout", "format", "env", "pass_env"],
             &[],
         );
+        let command = self.exec_command(ctx, body, d.at, place);
+        let format = self.sink_format(d)?;
+        let (command, timeout, env) = command?;
+        Some(Sink::Exec {
+            command,
+            timeout,
+            format,
+            env,
+        })
+    }
+
+    /// A command's `command`, `timeout` (default 60s) and environment (`env`, `pass_env`),
+    /// as an exec sink and an exec confirm check both declare them.
+    pub(super) fn exec_command(
+        &mut self,
+        ctx: &FileCtx,
+        body: &Body,
+        at: &Origin,
+        place: &str,
+    ) -> Option<(Vec<String>, Window, ExecEnv)> {
         let command = self.string_list_attr(ctx, body, "command", r#""./reload.sh", "--now""#);
         if command.is_none() && body.get_attribute("command").is_none() {
             self.report(
-                d.at,
+                at,
                 format!("{place} needs a `command`"),
                 "add `command = [\"./reload.sh\"]`",
             );
@@ -199,12 +219,6 @@ impl Walker {
                 None => Vec::new(),
             },
         };
-        let format = self.sink_format(d)?;
-        Some(Sink::Exec {
-            command: command?,
-            timeout: timeout?,
-            format,
-            env,
-        })
+        Some((command?, timeout?, env))
     }
 }

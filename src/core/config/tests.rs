@@ -236,3 +236,135 @@ fn display_block_chooses_how_key_ids_are_shown() {
         ]
     );
 }
+
+const STEP4: &str = r#"user "app" {
+  access_key {
+    require_new_key_use = true
+    deliver "file" {
+      path = "secrets/app.json"
+    }
+    confirm "exec" {
+      command  = ["./scripts/smoke-test", "--env", "prod"]
+      timeout  = "2m"
+      pass_env = ["SMOKE_TARGET"]
+    }
+    confirm "http" {
+      url = "https://app.internal/health"
+    }
+    on_confirm_failure = "hold"
+  }
+}
+"#;
+
+#[test]
+fn parses_confirm_checks_and_the_new_key_gate() {
+    let cfg = parse_one(STEP4).unwrap();
+    let set = &cfg.sets[&Address::access_key("app")];
+    assert!(set.require_new_key_use);
+    assert_eq!(set.confirm.on_failure, OnConfirmFailure::Hold);
+    assert_eq!(
+        set.confirm.checks,
+        vec![
+            Check::Exec {
+                command: vec!["./scripts/smoke-test".into(), "--env".into(), "prod".into()],
+                timeout: Window::from_secs(120),
+                env: ExecEnv {
+                    set: Default::default(),
+                    pass: vec!["SMOKE_TARGET".into()],
+                },
+            },
+            Check::Http {
+                url: "https://app.internal/health".into(),
+                status: 200,
+                timeout: Window::from_secs(30),
+            },
+        ]
+    );
+    assert_eq!(
+        set.confirm.checks[1].describe(),
+        "http https://app.internal"
+    );
+    // Off unless asked for; a failure rolls back unless told otherwise.
+    let plain = parse_one(GOOD).unwrap();
+    let plain = &plain.sets[&Address::access_key("ci-deployer")];
+    assert!(!plain.require_new_key_use && plain.confirm.checks.is_empty());
+    assert_eq!(plain.confirm.on_failure, OnConfirmFailure::Rollback);
+}
+
+#[test]
+fn step4_mistakes_are_reported_where_they_are() {
+    let errs = errors(
+        r#"user "app" {
+  signing_certificate {
+    require_new_key_use = true
+    generate {
+      algorithm = "ecdsa-p256"
+    }
+    deliver "file" {
+      path = "secrets/app.pem"
+    }
+  }
+  access_key {
+    deliver "stdout" {}
+    confirm "http" {
+      url    = "http://app.internal/health"
+    }
+    confirm "http" {
+      url    = "https://app.internal/health"
+      status = 99
+    }
+    confirm "ping" {}
+    confirm "exec" {
+      timeout = "1m"
+    }
+    on_confirm_failure = "panic"
+  }
+}
+"#,
+    );
+    let want = [
+        "3:5: `require_new_key_use` needs a last-use record, and IAM keeps none for signing certificates",
+        "14:16: url `http://app.internal`: plain http is only allowed to a loopback address; use https",
+        "18:16: `status` must be an HTTP status code from 100 to 599",
+        "20:5: unknown confirm check `ping`",
+        "21:5: `confirm \"exec\"` needs a `command`",
+        "24:26: unknown on_confirm_failure `panic`",
+    ];
+    assert_eq!(errs, want);
+    let lonely = errors(
+        "user \"a\" {\n  access_key {\n    deliver \"stdout\" {}\n    on_confirm_failure = \"hold\"\n  }\n}\n",
+    );
+    assert_eq!(
+        lonely,
+        ["4:5: `on_confirm_failure` without a `confirm` block has nothing to act on"]
+    );
+}
+
+#[test]
+fn checks_change_the_digest_only_when_declared() {
+    let plain = parse_one(GOOD).unwrap().digest();
+    let gated = GOOD.replace(
+        "max_age = \"30d\"",
+        "max_age = \"30d\"\nrequire_new_key_use = false",
+    );
+    assert_eq!(parse_one(&gated).unwrap().digest(), plain);
+    let on = GOOD.replace(
+        "max_age = \"30d\"",
+        "max_age = \"30d\"\nrequire_new_key_use = true",
+    );
+    assert_ne!(parse_one(&on).unwrap().digest(), plain);
+    let cfg = parse_one(STEP4).unwrap();
+    let set = &cfg.sets[&Address::access_key("app")];
+    let other = STEP4.replace("\"prod\"", "\"staging\"");
+    let other_cfg = parse_one(&other).unwrap();
+    let other_set = &other_cfg.sets[&Address::access_key("app")];
+    assert_ne!(cfg.digest(), other_cfg.digest());
+    assert_ne!(
+        set.confirm.checks[0].fingerprint(),
+        other_set.confirm.checks[0].fingerprint()
+    );
+    assert_eq!(
+        set.confirm.checks[1].fingerprint(),
+        other_set.confirm.checks[1].fingerprint()
+    );
+}

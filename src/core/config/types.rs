@@ -217,6 +217,12 @@ pub struct SetConfig {
     pub certificate: Option<CertSource>,
     /// The `users` block (selector) this set was expanded from; `None` for a `user` block.
     pub selector: Option<String>,
+    /// Access keys only: the old key is deactivated only once IAM shows the new key used
+    /// after its delivery (a consumer moved to it).
+    pub require_new_key_use: bool,
+    /// Checks run after the deactivation and on every later apply while the old key is
+    /// Inactive; the delete waits for all of them to pass.
+    pub confirm: Confirm,
 }
 
 /// `users "NAME" { … }`: a group of IAM users chosen against live IAM at plan time. Every
@@ -247,6 +253,66 @@ pub struct SetTemplate {
     pub windows: Windows,
     pub sinks: Vec<Sink>,
     pub certificate: Option<CertSource>,
+    /// As [`SetConfig::require_new_key_use`].
+    pub require_new_key_use: bool,
+    /// As [`SetConfig::confirm`], with `${user}` still in the checks' text.
+    pub confirm: Confirm,
+}
+
+/// A set's confirm checks and what a failure does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Confirm {
+    pub checks: Vec<Check>,
+    pub on_failure: OnConfirmFailure,
+}
+
+/// What keyrot does, in the same run, when a confirm check fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnConfirmFailure {
+    /// Reactivate the old key (as `keyrot rollback` does) and hold the set.
+    #[default]
+    Rollback,
+    /// Hold the set with the old key left Inactive, for a person to decide.
+    Hold,
+}
+
+impl OnConfirmFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnConfirmFailure::Rollback => "rollback",
+            OnConfirmFailure::Hold => "hold",
+        }
+    }
+}
+
+/// One confirm check. It gets no secret and no AWS credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// A command (no shell) in the exec sink's clean environment; a non-zero exit fails.
+    Exec {
+        command: Vec<String>,
+        timeout: Window,
+        env: ExecEnv,
+    },
+    /// A GET whose answer must have `status`: https, or http to a loopback address.
+    Http {
+        url: String,
+        status: u16,
+        timeout: Window,
+    },
+}
+
+impl Check {
+    /// How messages and the state name the check: the program, or the URL's scheme, host
+    /// and port (its path can hold a token).
+    pub fn describe(&self) -> String {
+        match self {
+            Check::Exec { command, .. } => {
+                format!("exec {}", command.first().map_or("", String::as_str))
+            }
+            Check::Http { url, .. } => format!("http {}", crate::core::weburl::display_text(url)),
+        }
+    }
 }
 
 /// Key algorithms keyrot can generate certificates for.

@@ -3,8 +3,8 @@
 //! `blocks`, `cert` and `sink`; attribute readers in `attrs`.
 
 use super::types::{
-    AccountSpec, AwsSettings, CertSource, Config, DisplaySettings, Notify, S3Backend, Selector,
-    SetConfig, SetTemplate, Sink, Windows,
+    AccountSpec, AwsSettings, CertSource, Config, Confirm, DisplaySettings, Notify, S3Backend,
+    Selector, SetConfig, SetTemplate, Sink, Windows,
 };
 use super::Source;
 use crate::core::diagnostic::{Diagnostic, LineIndex, Position};
@@ -58,9 +58,15 @@ pub(super) struct UserDecl {
 /// windows take `defaults` once every file is read.
 pub(super) type SelectorDecl = (Selector, Vec<(CredentialKind, KeyDecl)>);
 
-/// A credential block's own windows (defaults not yet applied), sinks and, for
-/// certificates, their source.
-pub(super) type KeyDecl = (PartialWindows, Vec<Sink>, Option<CertSource>);
+/// A credential block as declared: its own windows (defaults not yet applied), sinks,
+/// for certificates their source, and its step-4 evidence (new-key use, confirm checks).
+pub(super) struct KeyDecl {
+    pub(super) windows: PartialWindows,
+    pub(super) sinks: Vec<Sink>,
+    pub(super) certificate: Option<CertSource>,
+    pub(super) require_new_key_use: bool,
+    pub(super) confirm: Confirm,
+}
 
 #[derive(Clone, Copy, Default)]
 pub(super) struct PartialWindows {
@@ -317,7 +323,14 @@ impl Walker {
         let mut sets = BTreeMap::new();
         for user in std::mem::take(&mut self.users) {
             let account = user.account.as_deref();
-            for (kind, (windows, sinks, certificate)) in user.declared {
+            for (kind, decl) in user.declared {
+                let KeyDecl {
+                    windows,
+                    sinks,
+                    certificate,
+                    require_new_key_use,
+                    confirm,
+                } = decl;
                 let address = Address {
                     account: user.account.clone(),
                     user: user.name.clone(),
@@ -333,13 +346,22 @@ impl Walker {
                         sinks,
                         certificate,
                         selector: None,
+                        require_new_key_use,
+                        confirm,
                     },
                 );
             }
         }
         let mut selectors = Vec::new();
         for (mut selector, declared) in std::mem::take(&mut self.selectors) {
-            for (kind, (windows, sinks, certificate)) in declared {
+            for (kind, decl) in declared {
+                let KeyDecl {
+                    windows,
+                    sinks,
+                    certificate,
+                    require_new_key_use,
+                    confirm,
+                } = decl;
                 let label = format!("users.{}.{}", selector.name, kind.as_str());
                 let windows = self.set_windows(&label, kind, windows, &selector.at);
                 let account = selector.account.as_deref();
@@ -349,6 +371,8 @@ impl Walker {
                     windows,
                     sinks,
                     certificate,
+                    require_new_key_use,
+                    confirm,
                 });
             }
             selectors.push(selector);

@@ -8,7 +8,7 @@ pub mod saved;
 pub use reason::{Reason, ReasonCode};
 
 use crate::core::model::{Address, KeyId, KeyStatus, Time};
-use crate::core::state::Phase;
+use crate::core::state::{CheckRecord, Phase};
 
 /// How a plan is shaped: which sets, which rotations are forced, refresh only.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,6 +63,9 @@ pub enum ActionKind {
     Create,
     Deactivate,
     Reactivate,
+    /// Run the set's confirm checks (after a deactivation, and while the old key is
+    /// Inactive); a failure reverts or holds the set in the same run. Changes no key.
+    Confirm,
     Delete,
 }
 
@@ -76,6 +79,7 @@ impl ActionKind {
             ActionKind::Create => "create",
             ActionKind::Deactivate => "deactivate",
             ActionKind::Reactivate => "reactivate",
+            ActionKind::Confirm => "confirm",
             ActionKind::Delete => "delete",
         }
     }
@@ -104,7 +108,7 @@ pub struct Action {
 
 impl Action {
     /// Execution order across the whole plan: state-only adoption, slot-freeing deletes,
-    /// creates, deactivations, deletions.
+    /// creates, deactivations, confirm checks, deletions (so a delete follows its checks).
     pub fn stage(&self) -> u8 {
         match self.kind {
             ActionKind::Import { .. }
@@ -114,7 +118,8 @@ impl Action {
             ActionKind::Delete if self.frees_slot => 1,
             ActionKind::Create => 2,
             ActionKind::Deactivate | ActionKind::Reactivate => 3,
-            ActionKind::Delete => 4,
+            ActionKind::Confirm => 4,
+            ActionKind::Delete => 5,
         }
     }
 }
@@ -145,10 +150,14 @@ impl Step {
 }
 
 impl Wait {
-    /// A blocked step no window will release. (A second Inactive leftover is blocked only
-    /// until the planned deletion frees a slot.)
+    /// A step no window will release: blocked (a second Inactive leftover is blocked only
+    /// until the planned deletion frees a slot), or held by a failed confirm check.
     pub fn needs_a_person(&self) -> bool {
-        self.step == Step::Blocked && self.reason.code != ReasonCode::SecondLeftover
+        match self.step {
+            Step::Blocked => self.reason.code != ReasonCode::SecondLeftover,
+            Step::Resume => self.reason.code == ReasonCode::ConfirmFailed,
+            _ => false,
+        }
     }
 }
 
@@ -192,6 +201,15 @@ pub struct KeyView {
     pub last_used: Option<crate::core::model::LastUsed>,
 }
 
+/// One confirm check of a set, with its latest recorded run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckView {
+    /// How the check is named (`exec ./smoke-test`, `http https://app.internal`).
+    pub check: String,
+    /// The latest run of exactly this check since the old key was last deactivated.
+    pub last: Option<CheckRecord>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetPlan {
     pub address: Address,
@@ -204,6 +222,8 @@ pub struct SetPlan {
     pub drift: Vec<Drift>,
     pub actions: Vec<Action>,
     pub waits: Vec<Wait>,
+    /// The set's confirm checks in config order, with their latest results.
+    pub checks: Vec<CheckView>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -226,10 +246,13 @@ pub struct Summary {
     pub delete: usize,
     /// Refresh, untrack and forget: state-only changes.
     pub state_only: usize,
+    /// Sets whose confirm checks run in this apply.
+    pub confirm: usize,
     /// Steps that fall due by themselves (a window passes).
     pub waiting: usize,
     /// Sets that cannot go on until a person acts (a missing user, a key changed by hand,
-    /// both slots held by keys keyrot does not manage, an unresolved key): error-level.
+    /// both slots held by keys keyrot does not manage, an unresolved key, a failed confirm
+    /// check): error-level.
     pub blocked: usize,
     /// 1 when the account password policy changes.
     pub policy: usize,
@@ -243,6 +266,7 @@ impl Summary {
             + self.reactivate
             + self.delete
             + self.state_only
+            + self.confirm
             + self.policy
             > 0
     }
@@ -268,6 +292,7 @@ impl Plan {
                     ActionKind::Create => s.create += 1,
                     ActionKind::Deactivate => s.deactivate += 1,
                     ActionKind::Reactivate => s.reactivate += 1,
+                    ActionKind::Confirm => s.confirm += 1,
                     ActionKind::Delete => s.delete += 1,
                     ActionKind::Refresh { .. } | ActionKind::Untrack | ActionKind::Forget => {
                         s.state_only += 1
@@ -386,6 +411,9 @@ impl Plan {
         }
         if s.delete > 0 {
             labels.push("has-deletes");
+        }
+        if s.confirm > 0 {
+            labels.push("has-checks");
         }
         if self.drift_count() > 0 {
             labels.push("has-drift");

@@ -54,11 +54,17 @@ pub enum ReasonCode {
     Rollback,
     /// The set's account could not be reached (its role not assumed, its users not listed).
     AccountUnreachable,
+    /// `require_new_key_use`: the new key shows no use since its delivery.
+    NewKeyUnused,
+    /// The set's confirm checks run (after the deactivation, while the old key is Inactive).
+    ConfirmChecks,
+    /// A confirm check failed: the set was reverted or held.
+    ConfirmFailed,
 }
 
 impl ReasonCode {
     /// Every code, in declaration order (the JSON schemas list the same values).
-    pub const ALL: [ReasonCode; 23] = [
+    pub const ALL: [ReasonCode; 26] = [
         ReasonCode::RemovedFromConfig,
         ReasonCode::DeletedOutside,
         ReasonCode::StatusChangedOutside,
@@ -82,6 +88,9 @@ impl ReasonCode {
         ReasonCode::Recovered,
         ReasonCode::Rollback,
         ReasonCode::AccountUnreachable,
+        ReasonCode::NewKeyUnused,
+        ReasonCode::ConfirmChecks,
+        ReasonCode::ConfirmFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +118,9 @@ impl ReasonCode {
             ReasonCode::Recovered => "recovered",
             ReasonCode::Rollback => "rollback",
             ReasonCode::AccountUnreachable => "account_unreachable",
+            ReasonCode::NewKeyUnused => "new_key_unused",
+            ReasonCode::ConfirmChecks => "confirm_checks",
+            ReasonCode::ConfirmFailed => "confirm_failed",
         }
     }
 

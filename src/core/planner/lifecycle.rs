@@ -2,7 +2,7 @@
 //! (create → overlap → deactivate → checkpoint → delete) per plan.
 
 use super::KEYS_PER_USER;
-use crate::core::config::Windows;
+use crate::core::config::{Confirm, OnConfirmFailure, Windows};
 use crate::core::duration::humanize;
 use crate::core::model::{CredentialKind, Inventory, KeyId, KeyStatus, LastUsed, LiveKey, Time};
 use crate::core::plan::{Action, ActionKind, Reason, ReasonCode, Step, Wait};
@@ -15,6 +15,9 @@ pub(super) struct SetFacts<'a> {
     pub(super) live: &'a [LiveKey],
     pub(super) kind: CredentialKind,
     pub(super) windows: &'a Windows,
+    /// The old key waits for the new one to be seen in use (`require_new_key_use`).
+    pub(super) new_key_use: bool,
+    pub(super) confirm: &'a Confirm,
     pub(super) inventory: &'a Inventory,
     pub(super) now: Time,
 }
@@ -49,13 +52,11 @@ impl Lifecycle {
 pub(super) fn lifecycle(s: &SetFacts, force: bool) -> Lifecycle {
     let mut out = Lifecycle::default();
     if s.w.held {
+        let reason = held_reason(s);
         out.wait(
             Step::Resume,
             s.w.previous.as_ref().map(|k| &k.id),
-            Reason::new(
-                ReasonCode::Held,
-                "rotation held after a rollback: the previous key stays Active until `keyrot resume`",
-            ),
+            reason,
             None,
         );
         return out;
@@ -137,6 +138,21 @@ fn delete_inactive(out: &mut Lifecycle, s: &SetFacts, p: &TrackedKey, rotation: 
     let (windows, now) = (s.windows, s.now);
     let due = p.status_since + windows.inactive_for.to_chrono();
     let delete_now = now >= due;
+    let checked = !s.confirm.checks.is_empty();
+    if checked {
+        // Every apply at the checkpoint runs the checks; a delete runs after them.
+        let then = if delete_now {
+            "the delete below runs only if all pass"
+        } else {
+            "each apply runs them again until the delete"
+        };
+        let message = format!("{}: {then}", checks_sentence(s.confirm));
+        out.act(
+            ActionKind::Confirm,
+            Some(&p.id),
+            Reason::new(ReasonCode::ConfirmChecks, message),
+        );
+    }
     if delete_now {
         let reason = Reason::new(
             ReasonCode::InactiveFor,
@@ -164,14 +180,21 @@ fn delete_inactive(out: &mut Lifecycle, s: &SetFacts, p: &TrackedKey, rotation: 
     let Some(reason) = rotation else { return };
     if s.live.len() < KEYS_PER_USER {
         out.act(ActionKind::Create, None, reason);
-    } else if delete_now {
+    } else if delete_now && !checked {
         if let Some(d) = out.actions.last_mut() {
             d.frees_slot = true;
         }
         out.act(ActionKind::Create, None, reason);
     } else {
+        // With checks, a slot-freeing delete would run before them: the create waits a run.
+        let then = if delete_now {
+            "is created by the next apply, once this run's confirm checks passed and the old \
+             key is deleted"
+        } else {
+            "waits for the old one's deletion"
+        };
         let message = format!(
-            "{}; both key slots are in use, so the new key waits for the old one's deletion",
+            "{}; both key slots are in use, so the new key {then}",
             reason.message
         );
         out.wait(
@@ -279,6 +302,9 @@ fn deactivate_gate(out: &mut Lifecycle, s: &SetFacts, previous: &TrackedKey) {
         );
         return;
     }
+    if s.new_key_use && kind.has_last_use() && !new_key_used(out, s, current, previous) {
+        return;
+    }
     // A kind with no last-use record (certificates): the overlap window is the whole gate.
     let evidence = if kind.has_last_use() {
         inventory.last_used.get(&previous.id)
@@ -330,6 +356,94 @@ fn deactivate_gate(out: &mut Lifecycle, s: &SetFacts, previous: &TrackedKey) {
             };
             let reason = Reason::new(ReasonCode::OverlapDoneUnused, message);
             out.act(ActionKind::Deactivate, Some(&previous.id), reason);
+            if !s.confirm.checks.is_empty() {
+                let message = format!(
+                    "{}, right after the deactivation",
+                    checks_sentence(s.confirm)
+                );
+                out.act(
+                    ActionKind::Confirm,
+                    Some(&previous.id),
+                    Reason::new(ReasonCode::ConfirmChecks, message),
+                );
+            }
         }
     }
+}
+
+/// `require_new_key_use`: has the new key been used since its delivery? If not (or its
+/// last use was not read), the deactivation waits and this says why.
+fn new_key_used(
+    out: &mut Lifecycle,
+    s: &SetFacts,
+    current: &TrackedKey,
+    previous: &TrackedKey,
+) -> bool {
+    let since = current
+        .delivered
+        .map(|d| {
+            format!(
+                " since its delivery at {}",
+                crate::core::model::timestamp(d)
+            )
+        })
+        .unwrap_or_default();
+    let reason = match s.inventory.last_used.get(&current.id) {
+        Some(used) if current.used_since_delivery(used) => return true,
+        Some(_) => Reason::new(
+            ReasonCode::NewKeyUnused,
+            format!(
+                "new key {} not used{since}: the old key stays Active until a consumer uses \
+                 the new one (require_new_key_use)",
+                current.id.masked()
+            ),
+        ),
+        None => Reason::new(
+            ReasonCode::NoEvidence,
+            "last-use evidence for the new key was not read",
+        ),
+    };
+    out.wait(Step::Deactivate, Some(&previous.id), reason, None);
+    false
+}
+
+/// "runs 2 confirm checks (exec ./smoke-test, http https://app); if one fails: …".
+fn checks_sentence(confirm: &Confirm) -> String {
+    let names: Vec<String> = confirm.checks.iter().map(|c| c.describe()).collect();
+    let then = match confirm.on_failure {
+        OnConfirmFailure::Rollback => "the old key is reactivated and the set held",
+        OnConfirmFailure::Hold => "the set is held with the old key Inactive",
+    };
+    format!(
+        "runs {} confirm check(s) ({}); if one fails {then}",
+        names.len(),
+        names.join(", ")
+    )
+}
+
+/// Why a held set waits: a person's rollback, or a failed confirm check (which needs a
+/// person to look before `resume`).
+fn held_reason(s: &SetFacts) -> Reason {
+    let failed: Vec<String> =
+        s.w.failed_checks()
+            .map(|c| format!("{} at {}", c.check, crate::core::model::timestamp(c.ran)))
+            .collect();
+    if failed.is_empty() {
+        return Reason::new(
+            ReasonCode::Held,
+            "rotation held after a rollback: the previous key stays Active until `keyrot resume`",
+        );
+    }
+    let old_key = match s.w.previous.as_ref().map(|p| &p.status) {
+        Some(KeyStatus::Active) => "the old key was reactivated",
+        _ => "the old key stays Inactive",
+    };
+    Reason::new(
+        ReasonCode::ConfirmFailed,
+        format!(
+            "held: confirm check failed ({}); {old_key}. `keyrot status` shows the output; fix \
+             the cause, then `keyrot resume` (or `keyrot rollback` to reactivate the old key)",
+            failed.join(", ")
+        ),
+    )
 }

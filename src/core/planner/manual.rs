@@ -1,7 +1,7 @@
 //! Steps a person asks for — `rollback` and `resume` — as planned transitions, so apply
 //! runs them through the same journal and state transitions as every planned step.
 
-use crate::core::model::{Address, Time};
+use crate::core::model::{Address, KeyStatus, Time};
 use crate::core::plan::{Action, ActionKind, Plan, Reason, ReasonCode, SetPlan};
 use crate::core::state::{Phase, SetState, State, TrackedKey};
 
@@ -16,8 +16,9 @@ pub enum ManualStepRefused {
     NotHeld(Address),
 }
 
-/// Rollback: reactivate the set's Inactive previous key (apply then holds the rotation).
-/// Returns the one-action plan and the key it reactivates.
+/// Rollback: reactivate the set's Inactive previous key (apply then holds the rotation) —
+/// at the checkpoint, or held there by a failed confirm check (`on_confirm_failure =
+/// "hold"`). Returns the one-action plan and the key it reactivates.
 pub fn rollback(
     state: &State,
     address: &Address,
@@ -26,6 +27,7 @@ pub fn rollback(
     let set = state.sets.get(address).cloned().unwrap_or_default();
     let previous = match (set.phase(), &set.previous) {
         (Phase::Inactive, Some(p)) => p.clone(),
+        (Phase::Held, Some(p)) if p.status == KeyStatus::Inactive => p.clone(),
         (Phase::Held, _) => return Err(ManualStepRefused::AlreadyHeld(address.clone())),
         (phase, _) => {
             return Err(ManualStepRefused::NotAtCheckpoint {
@@ -52,6 +54,7 @@ pub fn rollback(
                 frees_slot: false,
             }],
             waits: Vec::new(),
+            checks: Vec::new(),
         }],
     };
     Ok((plan, previous))

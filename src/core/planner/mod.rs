@@ -6,7 +6,8 @@
 use crate::core::config::{Config, SetConfig};
 use crate::core::model::{Address, Inventory, KeyId, KeyStatus, LiveKey, Time};
 use crate::core::plan::{
-    Action, ActionKind, KeyView, Plan, PlanOptions, Reason, ReasonCode, SetPlan, Step, Wait,
+    Action, ActionKind, CheckView, KeyView, Plan, PlanOptions, Reason, ReasonCode, SetPlan, Step,
+    Wait,
 };
 use crate::core::state::{Phase, SetState, State};
 use lifecycle::{lifecycle, SetFacts};
@@ -34,7 +35,11 @@ pub fn plan(
             let tracked = state.sets.get(&set.address);
             if let Some(account) = unreachable(config, inventory, &set.address) {
                 let phase = tracked.map_or(Phase::Empty, SetState::phase);
-                return waiting_for_account(&set.address, set.selector.clone(), phase, account);
+                let mut waiting =
+                    waiting_for_account(&set.address, set.selector.clone(), phase, account);
+                // Its checks' last results are the state's, shown while the account is away.
+                waiting.checks = check_views(set, tracked);
+                return waiting;
             }
             let force = options.force_rotate.contains(&set.address);
             plan_set(set, inventory, tracked, now, force, options.refresh_only)
@@ -96,6 +101,7 @@ fn untracked_by_config(
                 frees_slot: false,
             }],
             waits: Vec::new(),
+            checks: Vec::new(),
         });
     }
     sets
@@ -144,6 +150,7 @@ fn waiting_for_account(
             reason,
             due: None,
         }],
+        checks: Vec::new(),
     }
 }
 
@@ -168,6 +175,9 @@ pub fn evidence_needed(config: &Config, live: &Inventory, state: &State, now: Ti
                 && overlap_done
             {
                 ids.push(p.id.clone());
+                if set.require_new_key_use {
+                    ids.push(c.id.clone());
+                }
             }
         }
     }
@@ -193,6 +203,7 @@ fn plan_set(
         drift: Vec::new(),
         actions: Vec::new(),
         waits: Vec::new(),
+        checks: check_views(set, tracked),
     };
     let Some(live) = live else {
         out.waits.push(Wait {
@@ -228,6 +239,8 @@ fn plan_set(
         live,
         kind: address.kind,
         windows: &set.windows,
+        new_key_use: set.require_new_key_use,
+        confirm: &set.confirm,
         inventory,
         now,
     };
@@ -235,6 +248,25 @@ fn plan_set(
     out.actions.extend(life.actions);
     out.waits.extend(life.waits);
     out
+}
+
+/// The set's confirm checks, each with its latest recorded run (matched by definition).
+fn check_views(set: &SetConfig, tracked: Option<&SetState>) -> Vec<CheckView> {
+    let records = tracked.map_or(&[][..], |t| &t.confirm[..]);
+    set.confirm
+        .checks
+        .iter()
+        .map(|check| {
+            let fingerprint = check.fingerprint();
+            CheckView {
+                check: check.describe(),
+                last: records
+                    .iter()
+                    .find(|r| r.fingerprint == fingerprint)
+                    .cloned(),
+            }
+        })
+        .collect()
 }
 
 fn key_views(live: &[LiveKey], w: &SetState, inventory: &Inventory) -> Vec<KeyView> {

@@ -1,7 +1,7 @@
 //! Globs, the shared listing and expansion: precedence, collisions, empty selectors.
 
 use super::*;
-use crate::core::config::{parse, Source};
+use crate::core::config::{parse, OnConfirmFailure, Source};
 
 fn config(text: &str) -> Config {
     parse(&[Source {
@@ -188,6 +188,60 @@ fn fills_in_the_user_and_names_the_selector() {
             create: true,
             format: crate::core::config::SecretFormat::Json,
         }]
+    );
+}
+
+#[test]
+fn confirm_checks_are_filled_in_for_each_user_with_their_gate() {
+    let text = r#"
+account "prod" {
+  role_arn = "arn:aws:iam::222222222222:role/keyrot"
+}
+
+users "ci" {
+  account = "prod"
+  names   = ["svc-*"]
+  access_key {
+    require_new_key_use = true
+    deliver "secrets_manager" {
+      secret_id = "ci/${user}/aws"
+    }
+    confirm "exec" {
+      command = ["./smoke-test", "${account}", "${user}"]
+      env     = { TARGET = "${user}.internal" }
+    }
+    confirm "http" {
+      url = "https://${user}.internal/health"
+    }
+    on_confirm_failure = "hold"
+  }
+}
+"#;
+    let mut cfg = config(text);
+    let listed = Listings::from([(Some("prod".to_string()), Ok(fleet()))]);
+    expand(&mut cfg, &listed).unwrap();
+    let address = Address::parse("account.prod.user.svc-a.access_key").unwrap();
+    let set = &cfg.sets[&address];
+    assert!(set.require_new_key_use);
+    assert_eq!(set.confirm.on_failure, OnConfirmFailure::Hold);
+    let Check::Exec { command, env, .. } = &set.confirm.checks[0] else {
+        panic!("{:?}", set.confirm.checks);
+    };
+    assert_eq!(command, &["./smoke-test", "prod", "svc-a"]);
+    assert_eq!(env.set["TARGET"], "svc-a.internal");
+    let Check::Http { url, .. } = &set.confirm.checks[1] else {
+        panic!("{:?}", set.confirm.checks);
+    };
+    assert_eq!(url, "https://svc-a.internal/health");
+    assert_eq!(
+        set.confirm.checks[1].describe(),
+        "http https://svc-a.internal"
+    );
+    // Each user's check is its own: its recorded results never count for another's.
+    let other = &cfg.sets[&Address::parse("account.prod.user.svc-b.access_key").unwrap()];
+    assert_ne!(
+        set.confirm.checks[0].fingerprint(),
+        other.confirm.checks[0].fingerprint()
     );
 }
 

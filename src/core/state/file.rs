@@ -2,11 +2,16 @@
 //! written in a normalized, sorted order. Pure: text in, text out.
 
 use crate::core::model::{Address, KeyId, KeyStatus, Time};
-use crate::core::state::{ClockOverride, Phase, SetState, State, TrackedKey};
+use crate::core::state::{CheckRecord, ClockOverride, Phase, SetState, State, TrackedKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added each key's `delivered` instant and each set's `confirm` records; a
+/// version 1 file reads as one without them.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format this keyrot still reads.
+const OLDEST_READABLE: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateFileError {
@@ -14,7 +19,7 @@ pub enum StateFileError {
     Syntax(#[from] serde_json::Error),
     #[error("state format_version {found} is newer than this keyrot understands ({FORMAT_VERSION}); upgrade keyrot")]
     FutureVersion { found: u32 },
-    #[error("state format_version {found} is not supported (expected {FORMAT_VERSION})")]
+    #[error("state format_version {found} is not supported (this keyrot reads {OLDEST_READABLE} to {FORMAT_VERSION})")]
     UnknownVersion { found: u32 },
     #[error("{address}: {problem}")]
     Inconsistent { address: String, problem: String },
@@ -48,6 +53,26 @@ struct SetDto {
     unresolved: Vec<KeyId>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     clock_override: Option<ClockOverrideDto>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    confirm: Vec<CheckDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckDto {
+    check: String,
+    fingerprint: String,
+    #[serde(with = "crate::core::model::instant")]
+    ran: Time,
+    passed: bool,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        with = "crate::core::model::instant::option"
+    )]
+    last_passed: Option<Time>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    output: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -68,6 +93,12 @@ struct KeyDto {
     born: Time,
     #[serde(with = "crate::core::model::instant")]
     status_since: Time,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        with = "crate::core::model::instant::option"
+    )]
+    delivered: Option<Time>,
 }
 
 /// Only the format version, read first so a future file gets a clear message.
@@ -90,6 +121,7 @@ pub fn to_json(state: &State) -> String {
                     status: k.status.clone(),
                     born: k.born,
                     status_since: k.status_since,
+                    delivered: k.delivered,
                 };
                 let dto = SetDto {
                     phase: set.phase().as_str().to_string(),
@@ -101,6 +133,7 @@ pub fn to_json(state: &State) -> String {
                         used: o.used,
                         real: o.real,
                     }),
+                    confirm: set.confirm.iter().map(check_dto).collect(),
                 };
                 (address.clone(), dto)
             })
@@ -129,7 +162,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<State, StateFileError> {
 pub fn from_json(text: &str) -> Result<State, StateFileError> {
     let probe: VersionProbe = serde_json::from_str(text)?;
     match probe.format_version {
-        FORMAT_VERSION => {}
+        // Version 2 only added optional fields: one DTO reads both.
+        OLDEST_READABLE..=FORMAT_VERSION => {}
         found if found > FORMAT_VERSION => return Err(StateFileError::FutureVersion { found }),
         found => return Err(StateFileError::UnknownVersion { found }),
     }
@@ -141,6 +175,7 @@ pub fn from_json(text: &str) -> Result<State, StateFileError> {
             status: k.status,
             born: k.born,
             status_since: k.status_since,
+            delivered: k.delivered,
         };
         let state = SetState {
             current: set.current.map(key),
@@ -156,6 +191,7 @@ pub fn from_json(text: &str) -> Result<State, StateFileError> {
                 used: o.used,
                 real: o.real,
             }),
+            confirm: set.confirm.into_iter().map(check_record).collect(),
         };
         check(&address, &state, &set.phase)?;
         sets.insert(address, state);
@@ -166,6 +202,28 @@ pub fn from_json(text: &str) -> Result<State, StateFileError> {
         sets,
         applied_plans: dto.applied_plans,
     })
+}
+
+fn check_dto(c: &CheckRecord) -> CheckDto {
+    CheckDto {
+        check: c.check.clone(),
+        fingerprint: c.fingerprint.clone(),
+        ran: c.ran,
+        passed: c.passed,
+        last_passed: c.last_passed,
+        output: c.output.clone(),
+    }
+}
+
+fn check_record(c: CheckDto) -> CheckRecord {
+    CheckRecord {
+        check: c.check,
+        fingerprint: c.fingerprint,
+        ran: c.ran,
+        passed: c.passed,
+        last_passed: c.last_passed,
+        output: c.output,
+    }
 }
 
 /// Refuses hand-edited states the state machine can never reach.
@@ -215,16 +273,26 @@ mod tests {
                     status: KeyStatus::Active,
                     born: t,
                     status_since: t,
+                    delivered: Some(t),
                 }),
                 previous: Some(TrackedKey {
                     id: KeyId("AKIAOLD".into()),
                     status: KeyStatus::Inactive,
                     born: t,
                     status_since: t,
+                    delivered: None,
                 }),
                 held: false,
                 unresolved: Vec::new(),
                 clock_override: None,
+                confirm: vec![CheckRecord {
+                    check: "exec ./smoke-test".into(),
+                    fingerprint: "sha256:0011223344556677".into(),
+                    ran: t,
+                    passed: false,
+                    last_passed: None,
+                    output: Some("connection refused".into()),
+                }],
             },
         );
         s
@@ -242,7 +310,7 @@ mod tests {
     #[test]
     fn refuses_future_and_impossible_states() {
         let text = to_json(&sample());
-        let future = text.replace("\"format_version\": 1", "\"format_version\": 9");
+        let future = text.replace("\"format_version\": 2", "\"format_version\": 9");
         assert!(matches!(
             from_json(&future),
             Err(StateFileError::FutureVersion { found: 9 })
@@ -258,5 +326,36 @@ mod tests {
         assert!(from_json(&text[..text.len() / 2]).is_err());
         let extra = text.replace("\"serial\"", "\"bogus\": 1, \"serial\"");
         assert!(from_json(&extra).is_err());
+    }
+
+    /// A file written before delivery instants and confirm records existed still loads,
+    /// as the same state without them.
+    #[test]
+    fn reads_a_version_1_file() {
+        let v1 = r#"{
+  "format_version": 1,
+  "lineage": "lin-1",
+  "serial": 3,
+  "credential_sets": {
+    "user.ci.access_key": {
+      "phase": "overlap",
+      "held": false,
+      "current": {"id": "AKIANEW", "status": "Active",
+        "born": "2026-01-01T00:00:00Z", "status_since": "2026-01-01T00:00:00Z"},
+      "previous": {"id": "AKIAOLD", "status": "Active",
+        "born": "2025-01-01T00:00:00Z", "status_since": "2025-01-01T00:00:00Z"}
+    }
+  }
+}"#;
+        let state = from_json(v1).unwrap();
+        let set = &state.sets[&Address::access_key("ci")];
+        assert_eq!(set.current.as_ref().unwrap().delivered, None);
+        assert!(set.confirm.is_empty());
+        assert!(to_json(&state).contains("\"format_version\": 2"));
+        let old = v1.replace("\"format_version\": 1", "\"format_version\": 0");
+        assert!(matches!(
+            from_json(&old),
+            Err(StateFileError::UnknownVersion { found: 0 })
+        ));
     }
 }

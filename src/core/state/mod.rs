@@ -1,9 +1,12 @@
 //! In-memory state: what keyrot tracks for each credential set between runs, and the pure
 //! transitions that an applied action makes to it. On-disk form lives in `state_file`.
 
+mod checks;
 pub mod file;
 
-use crate::core::model::{Address, KeyId, KeyStatus, Time};
+pub use checks::CheckRecord;
+
+use crate::core::model::{Address, KeyId, KeyStatus, LastUsed, Time};
 use crate::core::plan::{Action, ActionKind, Role};
 use std::collections::BTreeMap;
 
@@ -17,6 +20,30 @@ pub struct TrackedKey {
     pub born: Time,
     /// When keyrot set or first saw `status`; the Inactive window counts from here.
     pub status_since: Time,
+    /// IAM's clock (not keyrot's, which `--now` moves) when the key's secret had reached
+    /// every sink: only a use after it shows a consumer moved. `None` for a key keyrot did
+    /// not deliver (imported) or delivered before it recorded this.
+    pub delivered: Option<Time>,
+}
+
+impl TrackedKey {
+    /// How much later than the delivery instant a use must be recorded to count as a
+    /// consumer's. keyrot's own STS proof signs with the key just before delivery; the
+    /// instant is keyrot's estimate of IAM's clock (its `Date` header: whole seconds, read
+    /// after the answer's latency), and AWS dates a use on its services' clocks and per
+    /// 15-minute span at the span's start, which never moves a use later. 30 s is many
+    /// times the estimate's error; a consumer's later uses are recorded past it.
+    pub const DELIVERY_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
+
+    /// Whether `used` shows a consumer using this key: a use after its delivery (any
+    /// recorded use for a key keyrot did not deliver).
+    pub fn used_since_delivery(&self, used: &LastUsed) -> bool {
+        match (used, self.delivered) {
+            (LastUsed::Never, _) => false,
+            (LastUsed::At(_), None) => true,
+            (LastUsed::At(t), Some(delivered)) => *t > delivered + Self::DELIVERY_MARGIN,
+        }
+    }
 }
 
 /// The rotation state machine's position for one credential set.
@@ -35,6 +62,9 @@ pub struct SetState {
     /// The set's last step ran on a clock moved away from the real one
     /// (`--allow-clock-override`): kept so the state says when it really happened.
     pub clock_override: Option<ClockOverride>,
+    /// The latest run of each confirm check since the old key was last deactivated, in
+    /// config order.
+    pub confirm: Vec<CheckRecord>,
 }
 
 /// keyrot's clock for a step (`--now`) and the real time it ran at.
@@ -149,6 +179,7 @@ impl SetState {
                     status: status.clone(),
                     born: *born,
                     status_since: now,
+                    delivered: None,
                 };
                 match role {
                     Role::Current => {
@@ -205,8 +236,13 @@ impl SetState {
                 }
                 if action.kind == ActionKind::Reactivate {
                     next.held = true;
+                } else {
+                    // A new checkpoint: its confirm checks start afresh.
+                    next.confirm.clear();
                 }
             }
+            // Checks change only their records (`record_checks`), never the keys.
+            ActionKind::Confirm => {}
             ActionKind::Forget => return SetState::default(),
         }
         next

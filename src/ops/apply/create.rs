@@ -25,13 +25,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         address: &Address,
         intent: &mut Intent,
     ) -> Result<(TrackedKey, Vec<String>), ApplyError> {
-        let set = self
-            .config
-            .sets
-            .get(address)
-            .ok_or_else(|| ApplyError::NotConfigured {
-                address: address.clone(),
-            })?;
+        let set = self.set_config(address)?;
         let user = address.user.as_str();
         // A certificate is made (or read and checked) before anything happens in IAM.
         let certificate = match (&address.kind, &set.certificate) {
@@ -81,6 +75,8 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 status: KeyStatus::Active,
                 born: self.now,
                 status_since: self.now,
+                // On IAM's clock, after the STS proof: only later uses are a consumer's.
+                delivered: Some((self.wall_clock)() + self.iam.clock_skew()),
             },
             delivered,
         ))

@@ -3,21 +3,22 @@
 //! A new key's secret is delivered before state records the key; if delivery fails the
 //! key is deleted again, so nothing is orphaned and no secret is lost.
 
+mod confirm;
 mod create;
 
 use crate::adapters::accounts::Accounts;
 use crate::adapters::crash;
 use crate::adapters::iam::{Iam, IamError};
 use crate::adapters::remote::Remote;
-use crate::adapters::sinks::SinkError;
+use crate::adapters::sinks::{self, SinkError};
 use crate::adapters::store::journal::{Intent, Journal, JournalError, Op};
 use crate::adapters::store::{StateStore, StoreError};
-use crate::core::config::Config;
+use crate::core::config::{Config, SetConfig};
 use crate::core::model::timestamp;
 use crate::core::model::{Address, KeyId, KeyStatus, LastUsed, Time};
 use crate::core::plan::{Action, ActionKind, Plan};
 use crate::core::policy::{PolicyAction, PolicyPlan};
-use crate::core::state::{ClockOverride, State};
+use crate::core::state::{CheckRecord, ClockOverride, State};
 use crate::ops::error::Error;
 use crate::ops::recover;
 use crate::ops::session::Writer;
@@ -66,6 +67,14 @@ pub enum ApplyError {
     /// overwrites it (the next run reconciles it first).
     #[error("{0}; its journal entry is kept for the next run to reconcile")]
     Unsettled(Box<ApplyError>),
+    /// A confirm check failed and the revert it started failed too: nothing was deleted,
+    /// and the next apply runs the checks (and the revert) again.
+    #[error("{address}: confirm check failed ({checks}), and reactivating the old key failed: {source}; nothing was deleted, the next apply runs the checks again")]
+    Revert {
+        address: Address,
+        checks: String,
+        source: Box<ApplyError>,
+    },
 }
 
 /// The number of steps `plan` takes when applied (for progress bars).
@@ -120,6 +129,34 @@ pub struct Report {
     pub checkpoints: Vec<String>,
     /// Sets whose step failed: each was left as it was, and the others went on.
     pub failed: Vec<SetFailure>,
+    /// Sets put back on their previous key (`keyrot rollback`, or a failed confirm check)
+    /// or held by a failed check: their later steps in this run did not run.
+    pub reverts: Vec<Revert>,
+}
+
+/// A set put back on its previous key, or held with it Inactive.
+#[derive(Debug)]
+pub struct Revert {
+    pub address: Address,
+    /// The confirm checks that failed, with their output; empty for `keyrot rollback`.
+    pub failed: Vec<CheckRecord>,
+    /// The old key was reactivated (`false`: held with it Inactive, `on_confirm_failure =
+    /// "hold"`).
+    pub reactivated: bool,
+    /// What each of the set's sinks did about the key it holds, a sentence each.
+    pub consumers: Vec<String>,
+}
+
+/// What one action did: the progress line, and a revert when it made one.
+pub(super) struct Acted {
+    line: String,
+    revert: Option<Revert>,
+}
+
+impl From<String> for Acted {
+    fn from(line: String) -> Self {
+        Acted { line, revert: None }
+    }
 }
 
 /// One set's failed step.
@@ -138,6 +175,7 @@ impl ApplyError {
     pub fn stops_everything(&self) -> bool {
         match self {
             ApplyError::Store(_) | ApplyError::Journal(_) | ApplyError::Unsettled(_) => true,
+            ApplyError::Revert { source, .. } => source.stops_everything(),
             ApplyError::Iam { source, .. } => stops_all(source),
             ApplyError::Policy(source) => stops_all(source),
             _ => false,
@@ -160,7 +198,7 @@ pub struct Applier<'a, I: Iam, R: Remote> {
     pub wall_clock: &'a dyn Fn() -> Time,
 }
 
-impl<I: Iam, R: Remote> Applier<'_, I, R> {
+impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
     /// A key id as the config's `display` block (or `--show-key-ids`) wants it shown.
     fn show(&self, key: &KeyId) -> String {
         self.config.display.key_ids.show(key)
@@ -180,13 +218,15 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             let set = &plan.sets[si];
             let action = &set.actions[ai];
             let target = set.address.to_string();
-            if report.failed.iter().any(|f| f.target == target) {
+            let reverted = report.reverts.iter().any(|r| r.address == set.address);
+            if reverted || report.failed.iter().any(|f| f.target == target) {
                 continue;
             }
-            match self.step(&set.address, action).await {
-                Ok(line) => {
-                    progress(&line);
-                    report.done.push(line);
+            match self.act(&set.address, action).await {
+                Ok(acted) => {
+                    progress(&acted.line);
+                    report.done.push(acted.line);
+                    report.reverts.extend(acted.revert);
                 }
                 Err(e) if e.stops_everything() => return Err((report, e)),
                 Err(error) => {
@@ -226,7 +266,8 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         let mut out = Vec::new();
         for set in &plan.sets {
             let target = set.address.to_string();
-            if report.failed.iter().any(|f| f.target == target) {
+            let reverted = report.reverts.iter().any(|r| r.address == set.address);
+            if reverted || report.failed.iter().any(|f| f.target == target) {
                 continue;
             }
             let deactivated = set
@@ -235,8 +276,16 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 .find(|a| a.kind == ActionKind::Deactivate);
             if let (Some(a), Some(cfg)) = (deactivated, self.config.sets.get(&set.address)) {
                 let due = self.now + cfg.windows.inactive_for.to_chrono();
+                let confirm = if cfg.confirm.checks.is_empty() {
+                    "confirm applications work with the new key".to_string()
+                } else {
+                    format!(
+                        "its {} confirm check(s) passed; every apply runs them again until the delete",
+                        cfg.confirm.checks.len()
+                    )
+                };
                 out.push(format!(
-                    "{addr}: old key {key} is Inactive. Checkpoint: confirm applications work with the new key.\n  \
+                    "{addr}: old key {key} is Inactive. Checkpoint: {confirm}.\n  \
                      To go on: `keyrot apply` at or after {due} (when inactive_for has passed) deletes it.\n  \
                      To go back: `keyrot rollback {addr}` reactivates it.",
                     addr = set.address,
@@ -283,7 +332,26 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         })
     }
 
-    async fn step(&mut self, address: &Address, action: &Action) -> Result<String, ApplyError> {
+    /// The config of a set the plan acts on.
+    fn set_config(&self, address: &Address) -> Result<&'a SetConfig, ApplyError> {
+        self.config
+            .sets
+            .get(address)
+            .ok_or_else(|| ApplyError::NotConfigured {
+                address: address.clone(),
+            })
+    }
+
+    /// One action: a confirm runs the set's checks (and reverts on a failure); any other
+    /// is a journaled step.
+    async fn act(&mut self, address: &Address, action: &Action) -> Result<Acted, ApplyError> {
+        match action.kind {
+            ActionKind::Confirm => self.confirm(address, action).await,
+            _ => self.step(address, action).await,
+        }
+    }
+
+    async fn step(&mut self, address: &Address, action: &Action) -> Result<Acted, ApplyError> {
         let shown = action
             .key
             .as_ref()
@@ -302,6 +370,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             self.journal.record(intent)?;
         }
         let mut created = None;
+        let mut revert = None;
         let line = match (&action.kind, intent.as_mut(), &action.key) {
             (ActionKind::Create, Some(intent), _) => {
                 let (tracked, sinks) = self.create_and_deliver(address, intent).await?;
@@ -313,18 +382,18 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 created = Some(tracked);
                 line
             }
-            (ActionKind::Deactivate | ActionKind::Reactivate, _, key) => {
-                let status = match action.kind {
-                    ActionKind::Deactivate => KeyStatus::Inactive,
-                    _ => KeyStatus::Active,
+            (ActionKind::Deactivate | ActionKind::Reactivate, _, Some(key)) => {
+                revert = self.change_status(address, &action.kind, key).await?;
+                let status = if revert.is_some() {
+                    "Active"
+                } else {
+                    "Inactive"
                 };
-                if let Some(key) = key {
-                    if action.kind == ActionKind::Deactivate {
-                        self.still_unused(address, key).await?;
-                    }
-                    self.set_status(address, key, status.clone()).await?;
-                }
                 format!("{address}: key {shown} is now {status}")
+            }
+            // Plans and plan files always name the key; without one there is nothing to do.
+            (ActionKind::Deactivate | ActionKind::Reactivate, _, None) => {
+                format!("{address}: no key named, nothing changed")
             }
             (ActionKind::Delete, _, key) => {
                 if let Some(key) = key {
@@ -343,6 +412,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             }
             (ActionKind::Forget, _, _) => format!("{address}: forgotten (IAM untouched)"),
             (ActionKind::Create, None, _) => unreachable!("a create always has an intent"),
+            (ActionKind::Confirm, _, _) => unreachable!("a confirm is not a step (`act`)"),
         };
         self.state
             .record(address, action, created.as_ref(), self.now);
@@ -353,7 +423,38 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         if intent.is_some() {
             self.journal.clear()?;
         }
-        Ok(line)
+        Ok(Acted { line, revert })
+    }
+
+    /// A deactivation (its gate read again first) or a reactivation (consumers put back
+    /// before the intent is cleared, so recovery finishes an interrupted one).
+    async fn change_status(
+        &mut self,
+        address: &Address,
+        kind: &ActionKind,
+        key: &KeyId,
+    ) -> Result<Option<Revert>, ApplyError> {
+        if *kind == ActionKind::Deactivate {
+            self.still_unused(address, key).await?;
+            self.set_status(address, key, KeyStatus::Inactive).await?;
+            return Ok(None);
+        }
+        self.set_status(address, key, KeyStatus::Active).await?;
+        Ok(Some(Revert {
+            address: address.clone(),
+            failed: Vec::new(),
+            reactivated: true,
+            consumers: self.restore_consumers(address, key).await,
+        }))
+    }
+
+    /// After the old key is Active again: consumers back on it where a sink can do that
+    /// (Secrets Manager's AWSPREVIOUS); what each sink did, a sentence each.
+    async fn restore_consumers(&self, address: &Address, old_key: &KeyId) -> Vec<String> {
+        match self.config.sets.get(address) {
+            Some(set) => sinks::restore_previous(self.remote, &set.sinks, old_key).await,
+            None => Vec::new(),
+        }
     }
 
     async fn set_status(
@@ -456,7 +557,8 @@ fn journal_op(kind: &ActionKind) -> Option<Op> {
         ActionKind::Import { .. }
         | ActionKind::Refresh { .. }
         | ActionKind::Untrack
-        | ActionKind::Forget => None,
+        | ActionKind::Forget
+        | ActionKind::Confirm => None,
     }
 }
 

@@ -151,6 +151,8 @@ fn plan_over(state: &keyrot::core::state::State) {
                 sinks: Vec::new(),
                 certificate: None,
                 selector: None,
+                require_new_key_use: false,
+                confirm: Default::default(),
             },
         );
         let live = set

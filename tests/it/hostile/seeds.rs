@@ -6,11 +6,11 @@ use keyrot::core::config::{self, Source};
 use keyrot::core::model::{Address, KeyId, KeyStatus, Time};
 use keyrot::core::plan::saved::{self as planfile, Facts, KeyFact, SavedPlan};
 use keyrot::core::plan::{
-    Action, ActionKind, Drift, DriftKind, KeyView, Plan, Reason, ReasonCode, Role, SetPlan, Step,
-    Wait,
+    Action, ActionKind, CheckView, Drift, DriftKind, KeyView, Plan, Reason, ReasonCode, Role,
+    SetPlan, Step, Wait,
 };
 use keyrot::core::state::file as state_file;
-use keyrot::core::state::{Phase, SetState, State, TrackedKey};
+use keyrot::core::state::{CheckRecord, Phase, SetState, State, TrackedKey};
 use std::collections::BTreeMap;
 
 pub(super) const CONFIG_SEEDS: &[&str] = &[
@@ -70,6 +70,20 @@ fn key(id: &str, status: KeyStatus, born: i64, since: i64) -> TrackedKey {
         status,
         born: t(born),
         status_since: t(since),
+        // Keys keyrot created carry their delivery instant; imported ones do not.
+        delivered: (born > 0).then(|| t(born)),
+    }
+}
+
+/// A failed confirm run that had passed before, with output to fuzz.
+fn check_record(ran: i64) -> CheckRecord {
+    CheckRecord {
+        check: "exec ./smoke-test".into(),
+        fingerprint: "sha256:00112233aabbccdd".into(),
+        ran: t(ran),
+        passed: false,
+        last_passed: Some(t(ran - 1)),
+        output: Some("`./smoke-test` exited with exit status: 1:\nGET /orders: 503".into()),
     }
 }
 
@@ -95,6 +109,7 @@ fn sample_state() -> State {
                 held: false,
                 unresolved: Vec::new(),
                 clock_override: None,
+                confirm: Vec::new(),
             },
         ),
         (
@@ -105,6 +120,7 @@ fn sample_state() -> State {
                 held: false,
                 unresolved: Vec::new(),
                 clock_override: None,
+                confirm: vec![check_record(98)],
             },
         ),
         (
@@ -115,6 +131,7 @@ fn sample_state() -> State {
                 held: true,
                 unresolved: Vec::new(),
                 clock_override: None,
+                confirm: Vec::new(),
             },
         ),
         (
@@ -274,6 +291,7 @@ fn sample_plan() -> SavedPlan {
             action(ActionKind::Create, None, false),
             action(ActionKind::Deactivate, Some(old), false),
             action(ActionKind::Reactivate, Some(old), false),
+            action(ActionKind::Confirm, Some(old), false),
             action(ActionKind::Delete, Some(old), false),
         ],
         waits: vec![
@@ -282,6 +300,16 @@ fn sample_plan() -> SavedPlan {
             wait(Step::Delete, Some(old), Some(t(104))),
             wait(Step::Blocked, None, None),
             wait(Step::Resume, Some(old), None),
+        ],
+        checks: vec![
+            CheckView {
+                check: "exec ./smoke-test".into(),
+                last: Some(check_record(98)),
+            },
+            CheckView {
+                check: "http https://app.internal".into(),
+                last: None,
+            },
         ],
     };
     let dropped = SetPlan {
@@ -292,6 +320,7 @@ fn sample_plan() -> SavedPlan {
         drift: Vec::new(),
         actions: vec![action(ActionKind::Forget, None, false)],
         waits: Vec::new(),
+        checks: Vec::new(),
     };
     SavedPlan {
         options: Default::default(),

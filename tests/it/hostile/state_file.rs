@@ -65,10 +65,10 @@ fn hostile_state_files_are_refused_and_left_as_they_are() {
         ),
         (
             "future format_version",
-            edit_json(&good, |d| d["format_version"] = json!(2)).into_bytes(),
+            edit_json(&good, |d| d["format_version"] = json!(3)).into_bytes(),
             vec![
                 unusable.into(),
-                "state format_version 2 is newer than this keyrot understands (1); upgrade keyrot"
+                "state format_version 3 is newer than this keyrot understands (2); upgrade keyrot"
                     .into(),
             ],
         ),

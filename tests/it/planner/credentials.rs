@@ -72,6 +72,8 @@ fn cert_config() -> Config {
             sinks: Vec::new(),
             certificate: None,
             selector: None,
+            require_new_key_use: false,
+            confirm: Default::default(),
         },
     );
     config

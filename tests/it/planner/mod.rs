@@ -27,6 +27,7 @@ mod credentials;
 mod focused;
 mod properties;
 mod snapshots;
+mod step4;
 mod table;
 
 use proptest::test_runner::TestCaseError;
@@ -84,6 +85,8 @@ fn config_with(sets: &[(&str, Windows)]) -> Config {
                         sinks: Vec::new(),
                         certificate: None,
                         selector: None,
+                        require_new_key_use: false,
+                        confirm: Default::default(),
                     },
                 )
             })
@@ -137,6 +140,7 @@ fn fresh_key(id: &str, at: Time) -> TrackedKey {
         status: KeyStatus::Active,
         born: at,
         status_since: at,
+        delivered: Some(at),
     }
 }
 

@@ -286,6 +286,7 @@ impl Harness {
                         status: KeyStatus::Active,
                         born: now,
                         status_since: now,
+                        delivered: Some(now),
                     });
                 }
                 ActionKind::Deactivate | ActionKind::Reactivate => {
@@ -312,6 +313,8 @@ impl Harness {
                         self.history.entry(id).or_default().deactivated_in = Some(index);
                     }
                 }
+                // The simulated sets declare no confirm checks.
+                ActionKind::Confirm => prop_assert!(false, "confirm without checks\n{}", text),
                 ActionKind::Delete => {
                     let id = a.key.clone().unwrap();
                     let h = self.history.entry(id.clone()).or_default();

@@ -113,6 +113,8 @@ impl Harness {
                     sinks,
                     certificate: None,
                     selector: None,
+                    require_new_key_use: false,
+                    confirm: Default::default(),
                 },
             );
         }
@@ -150,6 +152,8 @@ impl Harness {
                         subject: Vec::new(),
                     }),
                     selector: None,
+                    require_new_key_use: false,
+                    confirm: Default::default(),
                 },
             );
         }

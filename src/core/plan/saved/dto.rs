@@ -75,6 +75,34 @@ pub(super) struct SetDto {
     pub(super) drift: Vec<DriftDto>,
     pub(super) actions: Vec<ActionDto>,
     pub(super) waits: Vec<WaitDto>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) checks: Vec<CheckDto>,
+}
+
+/// A confirm check and its latest recorded run.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CheckDto {
+    pub(super) check: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) last: Option<CheckRunDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CheckRunDto {
+    pub(super) fingerprint: String,
+    #[serde(with = "crate::core::model::instant")]
+    pub(super) ran: Time,
+    pub(super) passed: bool,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::core::model::instant::option"
+    )]
+    pub(super) last_passed: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) output: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -271,6 +271,7 @@ mod tests {
                 reason: Reason::new(ReasonCode::UserMissing, "no such user"),
                 due: None,
             }],
+            checks: Vec::new(),
         };
         SavedPlan {
             id: "plan-1".into(),

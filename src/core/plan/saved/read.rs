@@ -5,11 +5,11 @@ use super::dto::*;
 use super::{PlanFileError, SavedPlan};
 use crate::core::model::{CertInfo, LastUsed};
 use crate::core::plan::{
-    Action, ActionKind, Drift, DriftKind, KeyView, Plan, PlanOptions, Reason, ReasonCode, SetPlan,
-    Step, Wait,
+    Action, ActionKind, CheckView, Drift, DriftKind, KeyView, Plan, PlanOptions, Reason,
+    ReasonCode, SetPlan, Step, Wait,
 };
 use crate::core::policy::{FieldChange, PasswordPolicy, PolicyAction, PolicyPlan};
-use crate::core::state::Phase;
+use crate::core::state::{CheckRecord, Phase};
 
 fn invalid(message: String) -> PlanFileError {
     PlanFileError::Invalid(message)
@@ -60,7 +60,23 @@ fn set(s: SetDto) -> Result<SetPlan, PlanFileError> {
             .map(action)
             .collect::<Result<_, _>>()?,
         waits: s.waits.into_iter().map(wait).collect::<Result<_, _>>()?,
+        checks: s.checks.into_iter().map(check).collect(),
     })
+}
+
+fn check(c: CheckDto) -> CheckView {
+    let check = c.check;
+    CheckView {
+        last: c.last.map(|r| CheckRecord {
+            check: check.clone(),
+            fingerprint: r.fingerprint,
+            ran: r.ran,
+            passed: r.passed,
+            last_passed: r.last_passed,
+            output: r.output,
+        }),
+        check,
+    }
 }
 
 fn key(k: KeyDto) -> Result<KeyView, PlanFileError> {
@@ -108,6 +124,7 @@ fn action(a: ActionDto) -> Result<Action, PlanFileError> {
         "create" => ActionKind::Create,
         "deactivate" => ActionKind::Deactivate,
         "reactivate" => ActionKind::Reactivate,
+        "confirm" => ActionKind::Confirm,
         "delete" => ActionKind::Delete,
         other => return Err(invalid(format!("unknown action `{other}`"))),
     };

@@ -3,7 +3,7 @@
 use super::dto::*;
 use super::{SavedPlan, FORMAT_VERSION, KIND};
 use crate::core::model::LastUsed;
-use crate::core::plan::{Action, ActionKind, Drift, DriftKind, KeyView, SetPlan, Wait};
+use crate::core::plan::{Action, ActionKind, CheckView, Drift, DriftKind, KeyView, SetPlan, Wait};
 use crate::core::policy::{PolicyAction, PolicyPlan};
 
 pub(super) fn plan_file(saved: &SavedPlan) -> PlanFileDto {
@@ -38,6 +38,20 @@ fn set(set: &SetPlan) -> SetDto {
         drift: set.drift.iter().map(drift).collect(),
         actions: set.actions.iter().map(action).collect(),
         waits: set.waits.iter().map(wait).collect(),
+        checks: set.checks.iter().map(check).collect(),
+    }
+}
+
+fn check(c: &CheckView) -> CheckDto {
+    CheckDto {
+        check: c.check.clone(),
+        last: c.last.as_ref().map(|r| CheckRunDto {
+            fingerprint: r.fingerprint.clone(),
+            ran: r.ran,
+            passed: r.passed,
+            last_passed: r.last_passed,
+            output: r.output.clone(),
+        }),
     }
 }
 

@@ -1,0 +1,88 @@
+//! The confirm step: run the set's checks, record their results in state, and when one
+//! fails revert the set in the same run — through the very reactivate step `keyrot
+//! rollback` takes (journaled, Secrets Manager put back, the set held) — or hold it.
+
+use super::{Acted, Applier, ApplyError, Revert};
+use crate::adapters::confirm;
+use crate::adapters::crash;
+use crate::adapters::iam::Iam;
+use crate::adapters::remote::Remote;
+use crate::core::config::OnConfirmFailure;
+use crate::core::model::Address;
+use crate::core::plan::{Action, ActionKind, Reason, ReasonCode};
+use crate::core::state::CheckRecord;
+
+impl<I: Iam, R: Remote> Applier<'_, I, R> {
+    /// Runs every confirm check of the set, records the results (with the hold, for
+    /// `on_confirm_failure = "hold"`) and, when one failed, reverts or holds the set.
+    pub(super) async fn confirm(
+        &mut self,
+        address: &Address,
+        action: &Action,
+    ) -> Result<Acted, ApplyError> {
+        let set = self.set_config(address)?;
+        let mut runs = Vec::new();
+        for check in &set.confirm.checks {
+            runs.push(confirm::run(check, self.now).await);
+        }
+        let failed: Vec<CheckRecord> = runs.iter().filter(|r| !r.passed).cloned().collect();
+        let on_failure = set.confirm.on_failure;
+        let tracked = self.state.sets.entry(address.clone()).or_default();
+        tracked.record_checks(runs);
+        if !failed.is_empty() && on_failure == OnConfirmFailure::Hold {
+            tracked.held = true;
+        }
+        self.store.save(self.state)?;
+        if failed.is_empty() {
+            let n = set.confirm.checks.len();
+            return Ok(format!("{address}: {n} confirm check(s) passed").into());
+        }
+        crash::point("before-revert");
+        let names = failed
+            .iter()
+            .map(|c| c.check.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let revert = match (on_failure, &action.key) {
+            (OnConfirmFailure::Rollback, Some(old_key)) => {
+                let reactivate = Action {
+                    kind: ActionKind::Reactivate,
+                    key: Some(old_key.clone()),
+                    reason: Reason::new(
+                        ReasonCode::ConfirmFailed,
+                        format!("confirm check failed: {names}"),
+                    ),
+                    frees_slot: false,
+                };
+                let acted =
+                    self.step(address, &reactivate)
+                        .await
+                        .map_err(|source| ApplyError::Revert {
+                            address: address.clone(),
+                            checks: names.clone(),
+                            source: Box::new(source),
+                        })?;
+                acted.revert
+            }
+            _ => None,
+        };
+        let revert = Revert {
+            failed,
+            ..revert.unwrap_or(Revert {
+                address: address.clone(),
+                failed: Vec::new(),
+                reactivated: false,
+                consumers: Vec::new(),
+            })
+        };
+        let outcome = if revert.reactivated {
+            "the old key is Active again and the set is held"
+        } else {
+            "the set is held with the old key Inactive"
+        };
+        Ok(Acted {
+            line: format!("{address}: confirm check failed ({names}): {outcome}"),
+            revert: Some(revert),
+        })
+    }
+}
