@@ -77,4 +77,6 @@ pub const POINTS: &[&str] = &[
     "after-iam-delete",
     "before-journal-write",
     "after-journal-write",
+    "before-event-write",
+    "after-event-write",
 ];

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod config;
 pub mod diagnostic;
 pub mod duration;
+pub mod event;
 pub mod model;
 pub mod plan;
 pub mod planner;
