@@ -141,8 +141,31 @@ fn rotate_with_crash(moto: &Moto, phase: usize, point: &str, nth: u32) -> bool {
         s.project
             .assert_secret_nowhere(secret, &["secrets/key.json"]);
     }
+    assert_logged_once(
+        &s.project,
+        &seeded.id,
+        &sink_id,
+        &format!("{point}:{nth} in phase {phase}"),
+    );
     let _ = s.moto;
     crashed
+}
+
+/// The event log has the rotation's create, deactivate and delete, each once, whatever
+/// step the crash cut off (the step's own event, or recovery's).
+fn assert_logged_once(project: &Project, old: &str, new: &str, case: &str) {
+    project.assert_events_match_schema();
+    let events = project.events();
+    for (action, key) in [("create", new), ("deactivate", old), ("delete", old)] {
+        let done: Vec<_> = events
+            .iter()
+            .filter(|e| {
+                let done = e["outcome"] == "succeeded" || e["outcome"] == "recovered";
+                e["action"] == action && e["key_id"] == key && done
+            })
+            .collect();
+        assert_eq!(done.len(), 1, "{case}: {action} of {key}: {events:#?}");
+    }
 }
 
 fn matrix(phase: usize) -> usize {

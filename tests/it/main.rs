@@ -11,6 +11,7 @@ mod certs;
 mod cli_tools;
 mod crash;
 mod e2e;
+mod events;
 mod examples;
 mod fake;
 mod faults;

@@ -266,6 +266,7 @@ mod tests {
             at: now,
             now,
             sinks_started: 0,
+            step: None,
         }
     }
 

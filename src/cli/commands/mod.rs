@@ -6,6 +6,7 @@ pub mod audit;
 pub mod completions;
 pub mod import;
 pub mod init;
+pub mod log;
 pub mod man;
 pub mod plan;
 pub mod resume;

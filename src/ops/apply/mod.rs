@@ -9,16 +9,19 @@ use crate::adapters::crash;
 use crate::adapters::iam::{Iam, IamError};
 use crate::adapters::remote::Remote;
 use crate::adapters::sinks::SinkError;
+use crate::adapters::store::events::EventError;
 use crate::adapters::store::journal::{Intent, Journal, JournalError, Op};
 use crate::adapters::store::{StateStore, StoreError};
 use crate::core::config::Config;
+use crate::core::event::{EventAction, Outcome};
 use crate::core::model::timestamp;
 use crate::core::model::{Address, KeyId, KeyStatus, LastUsed, Time};
 use crate::core::plan::{Action, ActionKind, Plan};
 use crate::core::policy::{PolicyAction, PolicyPlan};
-use crate::core::state::{ClockOverride, State};
+use crate::core::state::{ClockOverride, State, TrackedKey};
 use crate::ops::error::Error;
-use crate::ops::recover;
+use crate::ops::events::{Entry, Recorder};
+use crate::ops::recover::{self, Reconciled, RecoverError};
 use crate::ops::session::Writer;
 use std::io::Write;
 
@@ -56,6 +59,14 @@ pub enum ApplyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Events(#[from] EventError),
+    /// A failed step's event could not be written.
+    #[error("{source}; the step it was to record had failed: {step}")]
+    EventLost {
+        source: EventError,
+        step: Box<ApplyError>,
+    },
     #[error("{address} is not in the config")]
     NotConfigured { address: Address },
     /// A failed step's journal intent could not be settled; apply stops so no later step
@@ -84,6 +95,7 @@ pub async fn execute<I: Iam, R: Remote>(
         state,
         clients,
         journal,
+        events,
         ..
     } = writer;
     let mut applier = Applier {
@@ -95,6 +107,7 @@ pub async fn execute<I: Iam, R: Remote>(
         now,
         stdout,
         journal,
+        events,
         wall_clock: &chrono::Utc::now,
     };
     applier
@@ -133,7 +146,11 @@ impl ApplyError {
     /// credentials are refused): apply stops at once. Any other stays with its set.
     pub fn stops_everything(&self) -> bool {
         match self {
-            ApplyError::Store(_) | ApplyError::Journal(_) | ApplyError::Unsettled(_) => true,
+            ApplyError::Store(_)
+            | ApplyError::Journal(_)
+            | ApplyError::Unsettled(_)
+            | ApplyError::Events(_)
+            | ApplyError::EventLost { .. } => true,
             ApplyError::Iam { source, .. } | ApplyError::Policy(source) => matches!(
                 source,
                 IamError::Credentials { .. }
@@ -156,6 +173,8 @@ pub struct Applier<'a, I: Iam, R: Remote> {
     /// Where a `deliver "stdout"` sink writes.
     pub stdout: &'a mut (dyn Write + Send),
     pub journal: &'a Journal,
+    /// The audit trail: one event per step, written before the state records it.
+    pub events: &'a Recorder,
     /// Real time, for journal intents (IAM's CreateDate is compared with it).
     pub wall_clock: &'a dyn Fn() -> Time,
 }
@@ -249,10 +268,12 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         let Some(intent) = self.journal.pending()? else {
             return Ok(());
         };
-        recover::reconcile(self.iam, self.remote, self.config, self.state, &intent)
+        self.reconcile(&intent)
             .await
-            .map_err(|source| iam_error(&intent.address, source))
-            .and_then(|_| {
+            .and_then(|reconciled| {
+                // The failed step wrote its own event; what settling it found is logged here.
+                let logged = Some(Outcome::Failed);
+                self.events.recovery(&intent, &reconciled, logged)?;
                 self.store.save(self.state)?;
                 self.journal.clear()?;
                 Ok(())
@@ -271,15 +292,42 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             (PolicyAction::Update, Some(after)) => self.iam.set_password_policy(after).await,
             _ => self.iam.delete_password_policy().await,
         };
-        result.map_err(ApplyError::Policy)?;
-        Ok(match policy.action {
-            PolicyAction::Update => "account password policy: updated".to_string(),
-            PolicyAction::Delete => "account password policy: deleted".to_string(),
-        })
+        let (action, line) = match policy.action {
+            PolicyAction::Update => (
+                EventAction::UpdatePasswordPolicy,
+                "account password policy: updated",
+            ),
+            PolicyAction::Delete => (
+                EventAction::DeletePasswordPolicy,
+                "account password policy: deleted",
+            ),
+        };
+        let result = result.map_err(ApplyError::Policy);
+        let (outcome, message) = match &result {
+            Ok(()) => (Outcome::Succeeded, line.to_string()),
+            Err(e) => (Outcome::Failed, e.to_string()),
+        };
+        let entry = Entry {
+            address: None,
+            action,
+            key: None,
+            outcome,
+            message: Some(message),
+            step: None,
+        };
+        match (self.events.record(entry), result) {
+            (Ok(()), result) => result.map(|()| line.to_string()),
+            (Err(e), Ok(())) => Err(e.into()),
+            (Err(source), Err(step)) => Err(ApplyError::EventLost {
+                source,
+                step: Box::new(step),
+            }),
+        }
     }
 
+    /// One action: journal intent → IAM call (a create also proves and delivers the key)
+    /// → its event → state → intent cleared.
     async fn step(&mut self, address: &Address, action: &Action) -> Result<String, ApplyError> {
-        let masked = action.key.as_ref().map(|k| k.masked()).unwrap_or_default();
         let mut intent = journal_op(&action.kind).map(|op| Intent {
             op,
             address: address.clone(),
@@ -288,12 +336,84 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             at: (self.wall_clock)() + self.iam.clock_skew(),
             now: self.now,
             sinks_started: 0,
+            step: Some(uuid::Uuid::new_v4().to_string()),
         });
         if let Some(intent) = &intent {
             self.journal.record(intent)?;
         }
-        let mut created = None;
-        let line = match (&action.kind, intent.as_mut(), &action.key) {
+        let (line, created) = match self.perform(address, action, intent.as_mut()).await {
+            Ok(done) => done,
+            Err(e) => return Err(self.failed(address, action, intent.as_ref(), e)),
+        };
+        self.events.record(Entry {
+            address: Some(address),
+            action: (&action.kind).into(),
+            key: created.as_ref().map(|k| &k.id).or(action.key.as_ref()),
+            outcome: Outcome::Succeeded,
+            message: Some(line.clone()),
+            step: intent.as_ref().and_then(|i| i.step.as_deref()),
+        })?;
+        self.state
+            .record(address, action, created.as_ref(), self.now);
+        if let Some(set) = self.state.sets.get_mut(address) {
+            set.clock_override = ClockOverride::between(self.now, (self.wall_clock)());
+        }
+        self.store.save(self.state)?;
+        if intent.is_some() {
+            self.journal.clear()?;
+        }
+        Ok(line)
+    }
+
+    /// The failed step's event, with the error (errors hold no secret). A failure of the
+    /// state, journal or event log is no step's: it stops the run, and the next run's
+    /// recovery logs the step it interrupted.
+    fn failed(
+        &self,
+        address: &Address,
+        action: &Action,
+        intent: Option<&Intent>,
+        error: ApplyError,
+    ) -> ApplyError {
+        if matches!(
+            error,
+            ApplyError::Store(_)
+                | ApplyError::Journal(_)
+                | ApplyError::Events(_)
+                | ApplyError::EventLost { .. }
+                | ApplyError::Unsettled(_)
+        ) {
+            return error;
+        }
+        let entry = Entry {
+            address: Some(address),
+            action: (&action.kind).into(),
+            // A create that made a key before failing names it.
+            key: intent
+                .and_then(|i| i.key_id.as_ref())
+                .or(action.key.as_ref()),
+            outcome: Outcome::Failed,
+            message: Some(error.to_string()),
+            step: intent.and_then(|i| i.step.as_deref()),
+        };
+        match self.events.record(entry) {
+            Ok(()) => error,
+            Err(source) => ApplyError::EventLost {
+                source,
+                step: Box::new(error),
+            },
+        }
+    }
+
+    /// The action itself: what it did, as a line, and the key a create made.
+    async fn perform(
+        &mut self,
+        address: &Address,
+        action: &Action,
+        intent: Option<&mut Intent>,
+    ) -> Result<(String, Option<TrackedKey>), ApplyError> {
+        let masked = action.key.as_ref().map(|k| k.masked()).unwrap_or_default();
+        let line = match (&action.kind, intent, &action.key) {
             (ActionKind::Create, Some(intent), _) => {
                 let (tracked, sinks) = self.create_and_deliver(address, intent).await?;
                 let line = format!(
@@ -301,8 +421,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                     tracked.id.masked(),
                     sinks.join(", ")
                 );
-                created = Some(tracked);
-                line
+                return Ok((line, Some(tracked)));
             }
             (ActionKind::Deactivate | ActionKind::Reactivate, _, key) => {
                 let status = match action.kind {
@@ -335,16 +454,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             (ActionKind::Forget, _, _) => format!("{address}: forgotten (IAM untouched)"),
             (ActionKind::Create, None, _) => unreachable!("a create always has an intent"),
         };
-        self.state
-            .record(address, action, created.as_ref(), self.now);
-        if let Some(set) = self.state.sets.get_mut(address) {
-            set.clock_override = ClockOverride::between(self.now, (self.wall_clock)());
-        }
-        self.store.save(self.state)?;
-        if intent.is_some() {
-            self.journal.clear()?;
-        }
-        Ok(line)
+        Ok((line, None))
     }
 
     async fn set_status(
@@ -418,6 +528,15 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         self.refused(address, result)
     }
 
+    /// Reconciles `intent` with live IAM (recovery writes its own events).
+    async fn reconcile(&mut self, intent: &Intent) -> Result<Reconciled, ApplyError> {
+        let events = self.events;
+        let (iam, remote, config) = (self.iam, self.remote, self.config);
+        recover::reconcile(iam, remote, config, self.state, intent, events)
+            .await
+            .map_err(|e| recover_error(&intent.address, e))
+    }
+
     /// An IAM call's error for the set; a call IAM refused outright changed nothing, so
     /// its journal intent is done with.
     fn refused(
@@ -448,6 +567,14 @@ fn journal_op(kind: &ActionKind) -> Option<Op> {
         | ActionKind::Refresh { .. }
         | ActionKind::Untrack
         | ActionKind::Forget => None,
+    }
+}
+
+/// Recovery's failure as the set's error (its own events are written).
+fn recover_error(address: &Address, e: RecoverError) -> ApplyError {
+    match e {
+        RecoverError::Iam(source) => iam_error(address, source),
+        RecoverError::Events(e) => ApplyError::Events(e),
     }
 }
 
