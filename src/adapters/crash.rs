@@ -78,5 +78,7 @@ pub const POINTS: &[&str] = &[
     "after-iam-delete",
     "before-journal-write",
     "after-journal-write",
+    "before-event-write",
+    "after-event-write",
     "before-revert",
 ];

@@ -9,11 +9,11 @@ pub mod render;
 pub mod shell;
 
 use crate::adapters::crash;
-use crate::adapters::store::Holder;
 use crate::core::audit::AuditOptions;
 use crate::core::concurrency::DEFAULT_CAP;
 use crate::core::duration::humanize;
 use crate::core::duration::Window;
+use crate::core::event::Actor;
 use crate::core::model::{instant, timestamp, Address, KeyId, Time};
 use crate::core::plan::PlanOptions;
 use crate::core::state::ClockOverride;
@@ -182,6 +182,17 @@ pub enum Command {
         /// The lock's id, as the "state is locked" error names it.
         lock_id: String,
     },
+    /// The audit trail: every step keyrot applied, failed or recovered, when, and who ran it.
+    Log {
+        /// Only this credential set, e.g. user.NAME.access_key.
+        address: Option<String>,
+        /// Print the events as JSON lines (each with `format_version`).
+        #[arg(long)]
+        json: bool,
+        /// Show key ids in full (otherwise masked to their last four characters).
+        #[arg(long)]
+        show_key_ids: bool,
+    },
     /// Read or replace the stored state (and migrate it between backends).
     State {
         #[command(subcommand)]
@@ -310,7 +321,7 @@ pub async fn run(cli: Cli) -> u8 {
         region: cli.region.clone(),
         endpoint_url: cli.endpoint_url.clone(),
         now,
-        holder: holder_from_env(),
+        actor: actor_from_env(),
         s3_endpoint: env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
         show_key_ids: cli.show_key_ids,
         parallelism: cli.parallelism,
@@ -458,6 +469,11 @@ async fn dispatch(command: &Command, session: &Session, shell: &Shell) -> Result
             commands::audit::run(session, shell, *json, &options).await
         }
         Command::ForceUnlock { lock_id } => commands::unlock::run(session, shell, lock_id),
+        Command::Log {
+            address,
+            json,
+            show_key_ids,
+        } => commands::log::run(session, shell, address.as_deref(), *json, *show_key_ids),
         Command::State { command } => state_command(session, shell, command),
         Command::Completions { shell: target } => commands::completions::run(shell, *target),
         Command::Man { dir } => commands::man::run(shell, dir),
@@ -468,23 +484,36 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Who runs keyrot, for the S3 lock: the user, and the CI run when the environment names
-/// one (GitHub Actions).
-fn holder_from_env() -> Holder {
-    let ci_run = match (
-        env("GITHUB_SERVER_URL"),
-        env("GITHUB_REPOSITORY"),
-        env("GITHUB_RUN_ID"),
-    ) {
-        (Some(server), Some(repo), Some(run)) => {
-            Some(format!("{server}/{repo}/actions/runs/{run}"))
-        }
-        _ => None,
-    };
-    Holder {
+/// Who runs keyrot, for the S3 lock and the event log: the user, the host, the CI run
+/// when the environment names one, and a fresh id for this run.
+fn actor_from_env() -> Actor {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    Actor {
         user: env("USER").or_else(|| env("USERNAME")),
-        ci_run,
+        host: Some(host).filter(|h| !h.is_empty()),
+        ci_run: ci_run_url(&env),
+        run_id: uuid::Uuid::new_v4().to_string(),
     }
+}
+
+/// The CI run's URL: GitHub Actions, GitLab, Buildkite, CircleCI or Jenkins.
+fn ci_run_url(var: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let github = (
+        var("GITHUB_SERVER_URL"),
+        var("GITHUB_REPOSITORY"),
+        var("GITHUB_RUN_ID"),
+    );
+    if let (Some(server), Some(repo), Some(run)) = github {
+        return Some(format!("{server}/{repo}/actions/runs/{run}"));
+    }
+    [
+        "CI_JOB_URL",
+        "BUILDKITE_BUILD_URL",
+        "CIRCLE_BUILD_URL",
+        "BUILD_URL",
+    ]
+    .iter()
+    .find_map(|name| var(name))
 }
 
 fn parse_window(text: &str) -> Result<Window, String> {
@@ -504,6 +533,42 @@ mod tests {
     use clap::CommandFactory;
 
     /// `--help` says what every command, argument and flag is for.
+    #[test]
+    fn the_ci_run_is_named_by_whichever_ci_the_environment_is() {
+        let with = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let github = with(&[
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/infra"),
+            ("GITHUB_RUN_ID", "42"),
+            ("BUILD_URL", "https://jenkins/job/1/"),
+        ]);
+        assert_eq!(
+            ci_run_url(&github).as_deref(),
+            Some("https://github.com/acme/infra/actions/runs/42")
+        );
+        for (name, url) in [
+            ("CI_JOB_URL", "https://gitlab.example/acme/infra/-/jobs/7"),
+            (
+                "BUILDKITE_BUILD_URL",
+                "https://buildkite.com/acme/infra/builds/3",
+            ),
+            ("CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/infra/5"),
+            ("BUILD_URL", "https://jenkins.example/job/infra/9/"),
+        ] {
+            let only = move |n: &str| (n == name).then(|| url.to_string());
+            assert_eq!(ci_run_url(&only).as_deref(), Some(url), "{name}");
+        }
+        // Half of GitHub's variables name no run.
+        let partial = with(&[("GITHUB_RUN_ID", "42")]);
+        assert_eq!(ci_run_url(&partial), None);
+    }
+
     #[test]
     fn every_command_and_flag_is_described() {
         fn check(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {

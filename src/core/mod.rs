@@ -7,6 +7,7 @@ pub mod concurrency;
 pub mod config;
 pub mod diagnostic;
 pub mod duration;
+pub mod event;
 pub mod model;
 pub mod notify;
 pub mod plan;

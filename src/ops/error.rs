@@ -2,6 +2,7 @@
 //! it to an exit code (retry later, re-plan, fix permissions) in one place.
 
 use crate::adapters::iam::IamError;
+use crate::adapters::store::events::EventError;
 use crate::adapters::store::journal::JournalError;
 use crate::adapters::store::StoreError;
 use crate::core::diagnostic::Diagnostic;
@@ -77,6 +78,8 @@ pub enum Error {
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(transparent)]
+    Events(#[from] EventError),
+    #[error(transparent)]
     Iam(#[from] IamError),
     #[error("refusing to apply {file}: {refusal}\n  nothing was changed; make a new plan with `keyrot plan -out {file}` and review it")]
     Refused { file: String, refusal: Refusal },
@@ -103,6 +106,15 @@ impl Error {
                 _ => ErrorClass::General,
             },
             _ => ErrorClass::General,
+        }
+    }
+}
+
+impl From<crate::ops::recover::RecoverError> for Error {
+    fn from(e: crate::ops::recover::RecoverError) -> Self {
+        match e {
+            crate::ops::recover::RecoverError::Iam(e) => Error::Iam(e),
+            crate::ops::recover::RecoverError::Events(e) => Error::Events(e),
         }
     }
 }

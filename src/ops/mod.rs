@@ -5,6 +5,7 @@ pub mod admit;
 pub mod apply;
 pub mod audit;
 pub mod error;
+pub mod events;
 pub mod fleet;
 pub mod fmt;
 pub mod import;

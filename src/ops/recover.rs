@@ -1,14 +1,18 @@
 //! Reconciles an intent left in the journal by an interrupted command with live IAM, so
-//! a crash never orphans a key nor forgets a change that did happen.
+//! a crash never orphans a key nor forgets a change that did happen. The IAM calls it makes
+//! itself (deleting undelivered keys) and the keys it keeps for a person are events.
 
 use crate::adapters::accounts::Accounts;
 use crate::adapters::iam::{Iam, IamError};
 use crate::adapters::sinks as sink;
+use crate::adapters::store::events::EventError;
 use crate::adapters::store::journal::{Intent, Op};
 use crate::core::config::{Config, Sink};
+use crate::core::event::{EventAction, Outcome};
 use crate::core::model::{Address, KeyId, KeyStatus, LastUsed, LiveKey, Time};
 use crate::core::plan::{Action, ActionKind, Reason, ReasonCode};
 use crate::core::state::{State, TrackedKey};
+use crate::ops::events::Recorder;
 use std::collections::BTreeSet;
 
 /// IAM's CreateDate comes from AWS's clock, the intent's time from ours: a key created this
@@ -16,23 +20,65 @@ use std::collections::BTreeSet;
 /// inside the window is deleted.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
 
-/// What reconciling found and did, as sentences for the user.
+/// Why recovery could not finish: IAM failed, or an event could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error(transparent)]
+    Iam(#[from] IamError),
+    #[error(transparent)]
+    Events(#[from] EventError),
+}
+
+/// What reconciling an intent found and did.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    /// A sentence each, for the user.
+    pub said: Vec<String>,
+    /// The key the interrupted step acted on or made, when known.
+    pub key: Option<KeyId>,
+    /// The step's own change was found in IAM and recorded in state.
+    pub recorded: bool,
+    /// An interrupted create whose answer was lost: recovery found the key it made.
+    pub made: bool,
+}
+
+/// Reconciles `intent` with live IAM, recording in `state` what its step did.
 pub async fn reconcile<I: Iam, R: sink::Remote>(
     iam: &I,
     remote: &Accounts<R>,
     config: &Config,
     state: &mut State,
     intent: &Intent,
-) -> Result<Vec<String>, IamError> {
+    events: &Recorder,
+) -> Result<Reconciled, RecoverError> {
     let live = iam
         .list_credentials(&intent.address)
         .await?
         .unwrap_or_default();
+    let said = |said: Vec<String>| Reconciled {
+        recorded: !said.is_empty(),
+        said,
+        key: intent.key_id.clone(),
+        ..Reconciled::default()
+    };
     match intent.op {
-        Op::Create => reconcile_create(iam, remote, config, state, intent, &live).await,
-        Op::Deactivate => Ok(reconcile_status(state, intent, &live)),
-        Op::Reactivate => Ok(reconcile_reactivate(remote, config, state, intent, &live).await),
-        Op::Delete => Ok(reconcile_delete(state, intent, &live)),
+        Op::Create => {
+            let found = Found {
+                iam,
+                remote,
+                events,
+            };
+            reconcile_create(&found, config, state, intent, &live).await
+        }
+        Op::Deactivate => Ok(said(reconcile_status(state, intent, &live))),
+        Op::Reactivate => {
+            let recorded = reconcile_status(state, intent, &live);
+            let mut out = said(recorded);
+            let restored = restore_after_reactivate(remote, config, intent, &live).await;
+            out.said.extend(restored);
+            Ok(out)
+        }
+        Op::Delete => Ok(said(reconcile_delete(state, intent, &live))),
     }
 }
 
@@ -57,16 +103,23 @@ fn tracked_ids(state: &State, address: &Address) -> BTreeSet<KeyId> {
         .unwrap_or_default()
 }
 
+/// What recovery of a create talks to.
+struct Found<'a, I, R> {
+    iam: &'a I,
+    remote: &'a Accounts<R>,
+    events: &'a Recorder,
+}
+
 /// An interrupted create: adopt the new key if a consumer may hold it, else delete it
 /// (and any other key the create made).
 async fn reconcile_create<I: Iam, R: sink::Remote>(
-    iam: &I,
-    remote: &Accounts<R>,
+    found: &Found<'_, I, R>,
     config: &Config,
     state: &mut State,
     intent: &Intent,
     live: &[LiveKey],
-) -> Result<Vec<String>, IamError> {
+) -> Result<Reconciled, RecoverError> {
+    let (iam, remote, events) = (found.iam, found.remote, found.events);
     let address = &intent.address;
     let tracked = tracked_ids(state, address);
     let sinks = config.sets.get(address).map_or(&[][..], |s| &s.sinks[..]);
@@ -75,7 +128,10 @@ async fn reconcile_create<I: Iam, R: sink::Remote>(
         .as_ref()
         .filter(|id| !tracked.contains(*id))
         .and_then(|id| live.iter().find(|k| &k.id == id));
-    let mut said = Vec::new();
+    let mut out = Reconciled {
+        key: intent.key_id.clone(),
+        ..Reconciled::default()
+    };
     let mut keep = None;
     if let Some(key) = candidate.filter(|_| intent.sinks_started > 0) {
         let (may_hold, missing) = read_back(remote, sinks, &key.id).await;
@@ -83,13 +139,17 @@ async fn reconcile_create<I: Iam, R: sink::Remote>(
             // When delivery ended is unknown: no use before now (on IAM's clock) counts as
             // a consumer's, since the STS proof may be one of them.
             let delivered = chrono::Utc::now() + iam.clock_skew();
-            said.push(adopt(state, intent, key, &missing, delivered));
+            out.said
+                .push(adopt(state, intent, key, &missing, delivered));
+            out.recorded = true;
             keep = Some(key.id.clone());
         }
     }
-    said.extend(gone_but_held(remote, sinks, intent, live, &tracked).await);
-    let swept = sweep_undelivered(iam, intent, live, &tracked, keep.as_ref()).await?;
-    said.extend(swept.said);
+    out.said
+        .extend(already_deleted(remote, sinks, intent, live, &tracked, events).await?);
+    let swept = sweep_undelivered(iam, intent, live, &tracked, keep.as_ref(), events).await?;
+    out.said.extend(swept.said);
+    out.made = !swept.deleted.is_empty();
     if !swept.unresolved.is_empty() {
         let set = state.sets.entry(address.clone()).or_default();
         set.mark_unresolved(swept.unresolved);
@@ -97,18 +157,72 @@ async fn reconcile_create<I: Iam, R: sink::Remote>(
     if let (Some(id), None) = (&intent.key_id, &keep) {
         // The intent's own key, by id, wherever the clocks stand.
         if live.iter().any(|k| &k.id == id) && !tracked.contains(id) {
-            match iam.delete_credential(address, id).await {
-                Err(e) if !e.is_no_such_entity() => return Err(e),
-                _ => {}
-            }
-            said.push(format!(
+            delete_undelivered(iam, events, address, id, false).await?;
+            out.said.push(format!(
                 "{address}: deleted key {}, created by an interrupted create whose secret was never delivered",
                 id.masked()
             ));
         }
     }
-    Ok(said)
+    Ok(out)
 }
+
+/// The key the interrupted create made, deleted again by its own clean-up before the
+/// interruption: logged, and named with any sink that may still hold it.
+async fn already_deleted<R: sink::Remote>(
+    remote: &Accounts<R>,
+    sinks: &[Sink],
+    intent: &Intent,
+    live: &[LiveKey],
+    tracked: &BTreeSet<KeyId>,
+    events: &Recorder,
+) -> Result<Option<String>, EventError> {
+    let address = &intent.address;
+    let Some(id) = intent
+        .key_id
+        .as_ref()
+        .filter(|id| !tracked.contains(*id) && !live.iter().any(|k| &k.id == *id))
+    else {
+        return Ok(None);
+    };
+    let why = "deleted again by the interrupted create's own clean-up";
+    events.key(address, EventAction::Delete, id, Outcome::Recovered, why)?;
+    let held = gone_but_held(remote, sinks, intent, live, tracked).await;
+    Ok(Some(held.unwrap_or_else(|| {
+        format!(
+            "{address}: key {}, made by the interrupted create, had been deleted again before the interruption",
+            id.masked()
+        )
+    })))
+}
+
+/// Deletes a key no consumer holds, with its events: first, for a key only a sweep found
+/// (`found`), that the create made it — so a crash in the call still leaves it named —
+/// then the delete, or its failure (which may have happened all the same).
+async fn delete_undelivered<I: Iam>(
+    iam: &I,
+    events: &Recorder,
+    address: &Address,
+    key: &KeyId,
+    found: bool,
+) -> Result<(), RecoverError> {
+    if found {
+        let why = "made by an interrupted or retried create whose answer was lost; never delivered";
+        events.key(address, EventAction::Create, key, Outcome::Recovered, why)?;
+    }
+    match iam.delete_credential(address, key).await {
+        Err(e) if !e.is_no_such_entity() => {
+            let why = format!("deleting a key whose secret was never delivered: {e}");
+            events.key(address, EventAction::Delete, key, Outcome::Failed, why)?;
+            Err(e.into())
+        }
+        _ => {
+            let why = "its secret was never delivered";
+            Ok(events.key(address, EventAction::Delete, key, Outcome::Succeeded, why)?)
+        }
+    }
+}
+
 /// The intent's key is already gone (an interrupted clean-up deleted it) while a sink that
 /// could not be put back may still hold it: name such sinks, as the live failure would.
 async fn gone_but_held<R: sink::Remote>(
@@ -227,17 +341,16 @@ fn reconcile_status(state: &mut State, intent: &Intent, live: &[LiveKey]) -> Vec
     )]
 }
 
-/// An interrupted reactivation (a rollback, or the revert after a failed confirm check):
-/// record it if IAM shows it happened, and then put consumers back on the old key as the
+/// After an interrupted reactivation (a rollback, or the revert after a failed confirm
+/// check) is recorded if IAM shows it happened: consumers put back on the old key as the
 /// step would have (again, harmlessly, if it already had).
-async fn reconcile_reactivate<R: sink::Remote>(
+async fn restore_after_reactivate<R: sink::Remote>(
     remote: &Accounts<R>,
     config: &Config,
-    state: &mut State,
     intent: &Intent,
     live: &[LiveKey],
 ) -> Vec<String> {
-    let mut said = reconcile_status(state, intent, live);
+    let mut said = Vec::new();
     let address = &intent.address;
     let active = |id: &KeyId| {
         live.iter()
@@ -282,10 +395,11 @@ fn reconcile_delete(state: &mut State, intent: &Intent, live: &[LiveKey]) -> Vec
 /// How long after its intent a create (with the SDK's retries) can still have made a key.
 const CREATE_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
 
-/// What a sweep did, and the keys it kept for a person to decide about.
+/// What a sweep did: the keys it deleted, and those it kept for a person to decide about.
 #[derive(Debug, Default)]
 pub struct Swept {
     pub said: Vec<String>,
+    pub deleted: Vec<KeyId>,
     pub unresolved: Vec<KeyId>,
 }
 
@@ -299,7 +413,8 @@ pub async fn sweep_undelivered<I: Iam>(
     live: &[LiveKey],
     tracked: &BTreeSet<KeyId>,
     keep: Option<&KeyId>,
-) -> Result<Swept, IamError> {
+    events: &Recorder,
+) -> Result<Swept, RecoverError> {
     let address = &intent.address;
     let candidates: Vec<&LiveKey> = live
         .iter()
@@ -315,17 +430,18 @@ pub async fn sweep_undelivered<I: Iam>(
     match candidates.as_slice() {
         [] => {}
         [key] if never_used(iam, address, &key.id).await? => {
-            match iam.delete_credential(address, &key.id).await {
-                Err(e) if !e.is_no_such_entity() => return Err(e),
-                _ => {}
-            }
+            delete_undelivered(iam, events, address, &key.id, true).await?;
             swept.said.push(format!(
                 "{address}: deleted key {}, created by an interrupted or retried create whose secret was never delivered",
                 key.id.masked()
             ));
+            swept.deleted.push(key.id.clone());
         }
         keys => {
             for key in keys {
+                let why = "may come from an interrupted create: kept for a person to delete or `keyrot import`";
+                let (action, outcome) = (EventAction::MarkUnresolved, Outcome::Succeeded);
+                events.key(address, action, &key.id, outcome, why)?;
                 swept.unresolved.push(key.id.clone());
                 swept.said.push(format!(
                     "{address}: key {} may come from an interrupted create, but it {}: kept and marked \

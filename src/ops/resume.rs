@@ -4,9 +4,11 @@ use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::adapters::sinks;
 use crate::core::config::Config;
+use crate::core::event::{EventAction, Outcome};
 use crate::core::model::{Address, KeyId};
 use crate::core::planner::manual;
 use crate::ops::error::{Error, Result};
+use crate::ops::events::Entry;
 use crate::ops::session::Writer;
 
 pub struct Resumed {
@@ -43,6 +45,22 @@ pub async fn resume<I: Iam, R: Remote>(
         current: resumed.current.as_ref().map(|k| k.id.clone()),
         previous: resumed.previous.as_ref().map(|k| k.id.clone()),
     };
+    let message = match (&outcome.current, outcome.restored.is_empty()) {
+        (Some(current), false) => format!(
+            "{} hold the previous key again: key {} stays current, the newer one retires",
+            outcome.restored.join(", "),
+            current.masked()
+        ),
+        _ => "rotation resumed".to_string(),
+    };
+    writer.events.record(Entry {
+        address: Some(address),
+        action: EventAction::Resume,
+        key: outcome.current.as_ref(),
+        outcome: Outcome::Succeeded,
+        message: Some(message),
+        step: None,
+    })?;
     writer.state.sets.insert(address.clone(), resumed);
     writer.store.save(&mut writer.state)?;
     Ok(outcome)

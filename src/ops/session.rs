@@ -8,6 +8,7 @@ use crate::adapters::aws::{self, AssumedRole, AwsIam, Connection};
 use crate::adapters::iam::Iam;
 use crate::adapters::process;
 use crate::adapters::remote::Remote;
+use crate::adapters::store::events::EventLog;
 use crate::adapters::store::journal::{Intent, Journal};
 use crate::adapters::store::object::Versioning;
 use crate::adapters::store::s3::{S3Journal, S3Place, S3State};
@@ -16,9 +17,11 @@ use crate::adapters::store::{
 };
 use crate::core::config::{self, Config, RetryMode, S3Backend, Source};
 use crate::core::diagnostic::{Diagnostic, LineIndex};
+use crate::core::event::Actor;
 use crate::core::model::{KeyIds, Time};
 use crate::core::state::State;
 use crate::ops::error::{Error, Result};
+use crate::ops::events::Recorder;
 use crate::ops::{fleet, recover};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,8 +37,9 @@ pub struct Session {
     pub endpoint_url: Option<String>,
     /// keyrot's clock for this command (`--now` or the real time), read once by the CLI.
     pub now: Time,
-    /// Who runs this command (named in an S3 lock), read once by the CLI.
-    pub holder: Holder,
+    /// Who runs this command (named in an S3 lock and in every event), and its run id;
+    /// read once by the CLI.
+    pub actor: Actor,
     /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, read once by the CLI.
     pub s3_endpoint: Option<String>,
     /// `--show-key-ids`: full key ids whatever the config's `display` block says.
@@ -69,6 +73,8 @@ pub struct Writer<I, R> {
     pub state: State,
     pub clients: Clients<I, R>,
     pub journal: Journal,
+    /// The audit trail: every step this command applies, fails or settles.
+    pub events: Recorder,
     /// The interrupted step settled before anything else, if there was one.
     pub recovered: Option<Recovered>,
     /// Who keyrot acts as in IAM, checked before anything else reaches IAM.
@@ -91,6 +97,7 @@ pub struct Opened {
     pub lock: Lock,
     pub store: StateStore,
     pub journal: Journal,
+    pub events: Recorder,
     pub notes: BackendNotes,
 }
 
@@ -155,6 +162,14 @@ impl Session {
         Ok(journal.pending()?)
     }
 
+    /// The event log of the configured backend, read-only (no lock is taken).
+    pub fn event_log(&self, config: &Config) -> Result<EventLog> {
+        Ok(match &config.backend {
+            None => EventLog::for_state(&self.state_path),
+            Some(b) => EventLog::s3(self.place(b)?, None),
+        })
+    }
+
     fn place(&self, backend: &S3Backend) -> Result<S3Place> {
         let objects =
             AwsObjects::connect(backend, self.s3_endpoint.clone()).map_err(|message| {
@@ -173,23 +188,23 @@ impl Session {
     pub fn open(&self, operation: &str, config: &Config) -> Result<Opened> {
         let Some(backend) = &config.backend else {
             let lock = StateLock::acquire(&self.state_path, operation, chrono::Utc::now())?;
+            let log = EventLog::for_state(&self.state_path);
             return Ok(Opened {
                 lock: Lock::Local(lock),
                 store: StateStore::new(self.state_path.clone()),
                 journal: Journal::for_state(&self.state_path),
+                events: Recorder::new(log, self.actor.clone(), operation, self.now),
                 notes: BackendNotes::default(),
             });
         };
         let place = self.place(backend)?;
         let lease_for = std::time::Duration::from_secs(backend.lock_lease.as_secs());
         let objects = std::sync::Arc::clone(&place.objects);
-        let lease = Lease::acquire(
-            objects,
-            &place.lock_key(),
-            operation,
-            &self.holder,
-            lease_for,
-        )?;
+        let holder = Holder {
+            user: self.actor.user.clone(),
+            ci_run: self.actor.ci_run.clone(),
+        };
+        let lease = Lease::acquire(objects, &place.lock_key(), operation, &holder, lease_for)?;
         let fence = lease.fence();
         let versioning_off =
             (place.objects.versioning() == Versioning::Off).then(|| place.objects.location());
@@ -199,7 +214,13 @@ impl Session {
                 versioning_off,
             },
             store: StateStore::S3(S3State::new(place.clone(), Some(fence.clone()))),
-            journal: Journal::S3(S3Journal::new(place, Some(fence))),
+            journal: Journal::S3(S3Journal::new(place.clone(), Some(fence.clone()))),
+            events: Recorder::new(
+                EventLog::s3(place, Some(fence)),
+                self.actor.clone(),
+                operation,
+                self.now,
+            ),
             lock: Lock::S3(lease),
         })
     }
@@ -294,7 +315,8 @@ impl Session {
     }
 }
 
-/// Takes the lock on `state_path` and opens a writer over any clients (tests pass fakes).
+/// Takes the lock on `state_path` and opens a writer over any clients (tests pass fakes);
+/// its events name no one but a fresh run id.
 pub async fn begin_write_with<I: Iam, R: Remote>(
     state_path: &Path,
     operation: &str,
@@ -303,10 +325,16 @@ pub async fn begin_write_with<I: Iam, R: Remote>(
     wall_clock: Time,
 ) -> Result<Writer<I, R>> {
     let lock = StateLock::acquire(state_path, operation, wall_clock)?;
+    let actor = Actor {
+        run_id: uuid::Uuid::new_v4().to_string(),
+        ..Actor::default()
+    };
+    let log = EventLog::for_state(state_path);
     let opened = Opened {
         lock: Lock::Local(lock),
         store: StateStore::new(state_path.to_path_buf()),
         journal: Journal::for_state(state_path),
+        events: Recorder::new(log, actor, operation, wall_clock),
         notes: BackendNotes::default(),
     };
     open_writer(opened, config, clients).await
@@ -321,6 +349,7 @@ async fn open_writer<I: Iam, R: Remote>(
         lock,
         mut store,
         journal,
+        events,
         notes,
     } = opened;
     let state = store.load()?;
@@ -331,6 +360,7 @@ async fn open_writer<I: Iam, R: Remote>(
         state,
         clients,
         journal,
+        events,
         recovered: None,
         identity: None,
         selection_warnings: Vec::new(),
@@ -338,6 +368,7 @@ async fn open_writer<I: Iam, R: Remote>(
     // One call that fails fast on missing or refused credentials, before recovery or a
     // plan makes one call per user.
     writer.identity = writer.clients.iam.caller_identity().await?;
+    writer.events.set_identity(writer.identity.clone());
     // Recovery may need the sinks of a set a selector chose.
     writer.selection_warnings = fleet::expand(&writer.clients.iam, config).await?;
     writer.recovered = writer.recover(config).await?;
@@ -350,17 +381,24 @@ impl<I: Iam, R: Remote> Writer<I, R> {
         let Some(intent) = self.journal.pending()? else {
             return Ok(None);
         };
-        let said = recover::reconcile(
+        let logged = self.events.logged_step(&intent)?;
+        let reconciled = recover::reconcile(
             &self.clients.iam,
             &self.clients.remote,
             config,
             &mut self.state,
             &intent,
+            &self.events,
         )
         .await?;
+        // Before the state write, like every step's event (see `ops::events`).
+        self.events.recovery(&intent, &reconciled, logged)?;
         self.store.save(&mut self.state)?;
         self.journal.clear()?;
-        Ok(Some(Recovered { intent, said }))
+        Ok(Some(Recovered {
+            intent,
+            said: reconciled.said,
+        }))
     }
 }
 

@@ -4,10 +4,12 @@
 
 use crate::adapters::store::StoreError;
 use crate::core::config::Config;
+use crate::core::event::{EventAction, Outcome};
 use crate::core::model::Address;
 use crate::core::state::file as state_file;
 use crate::core::state::{SetState, State};
 use crate::ops::error::{Error, Result};
+use crate::ops::events::Entry;
 use crate::ops::session::{BackendNotes, Session};
 use std::path::Path;
 
@@ -109,6 +111,21 @@ pub fn remove(session: &Session, config: &Config, address: &Address) -> Result<S
             "{address} is not in the state; `keyrot state list` shows what is"
         ))
     })?;
+    // One event per key left in IAM unmanaged, so each key's history ends with it.
+    let keys: Vec<_> = removed.keys().map(|(_, k)| Some(&k.id)).collect();
+    for key in if keys.is_empty() { vec![None] } else { keys } {
+        let entry = Entry {
+            address: Some(address),
+            action: EventAction::Forget,
+            key,
+            outcome: Outcome::Succeeded,
+            message: Some(
+                "removed from the state (`keyrot state rm`); IAM and sinks untouched".into(),
+            ),
+            step: None,
+        };
+        opened.events.record(entry)?;
+    }
     opened.store.save(&mut state)?;
     Ok(removed)
 }

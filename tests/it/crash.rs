@@ -141,8 +141,31 @@ fn rotate_with_crash(moto: &Moto, phase: usize, point: &str, nth: u32) -> bool {
         s.project
             .assert_secret_nowhere(secret, &["secrets/key.json"]);
     }
+    assert_logged_once(
+        &s.project,
+        &seeded.id,
+        &sink_id,
+        &format!("{point}:{nth} in phase {phase}"),
+    );
     let _ = s.moto;
     crashed
+}
+
+/// The event log has the rotation's create, deactivate and delete, each once, whatever
+/// step the crash cut off (the step's own event, or recovery's).
+fn assert_logged_once(project: &Project, old: &str, new: &str, case: &str) {
+    project.assert_events_match_schema();
+    let events = project.events();
+    for (action, key) in [("create", new), ("deactivate", old), ("delete", old)] {
+        let done: Vec<_> = events
+            .iter()
+            .filter(|e| {
+                let done = e["outcome"] == "succeeded" || e["outcome"] == "recovered";
+                e["action"] == action && e["key_id"] == key && done
+            })
+            .collect();
+        assert_eq!(done.len(), 1, "{case}: {action} of {key}: {events:#?}");
+    }
 }
 
 fn matrix(phase: usize) -> usize {
@@ -183,8 +206,9 @@ const CHECKED: &str = r#"    confirm "exec" {
       command = ["sh", "-c", "test -e healthy || { echo 'health check failed'; exit 1; }"]
     }"#;
 
-/// Where the automatic revert can die: recording the failed check, then the journaled
-/// reactivate step (intent, IAM call, Secrets Manager put back, state).
+/// Where the automatic revert can die: recording the failed check (its event, then
+/// state), then the journaled reactivate step (intent, IAM call, Secrets Manager put back,
+/// event, state).
 const REVERT_POINTS: &[&str] = &[
     "before-state-write",
     "after-state-write",
@@ -193,6 +217,8 @@ const REVERT_POINTS: &[&str] = &[
     "after-journal-write",
     "before-iam-update",
     "after-iam-update",
+    "before-event-write",
+    "after-event-write",
 ];
 
 /// A rotation whose confirm check passes after the deactivation and fails on the next
@@ -268,6 +294,24 @@ fn revert_with_crash(moto: &Moto, point: &str, nth: u32) -> bool {
     assert!(
         !project.path("state/keyrot.json.journal").exists(),
         "journal settled"
+    );
+    // The revert is an applied step like any other: its reactivation is logged once (its
+    // own event, or recovery's), after the failed check's.
+    project.assert_events_match_schema();
+    let events = project.events();
+    let reactivated: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            let done = e["outcome"] == "succeeded" || e["outcome"] == "recovered";
+            e["action"] == "reactivate" && e["key_id"] == seeded.id.as_str() && done
+        })
+        .collect();
+    assert_eq!(reactivated.len(), 1, "{point}:{nth}: {events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "confirm" && e["outcome"] == "failed"),
+        "{point}:{nth}: the failed check is logged: {events:#?}"
     );
     let current = crate::sinks::secret_value(&moto.endpoint, &secret_id, "AWSCURRENT").unwrap();
     assert!(

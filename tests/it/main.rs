@@ -13,6 +13,7 @@ mod cli_tools;
 mod confirm;
 mod crash;
 mod e2e;
+mod events;
 mod examples;
 mod fake;
 mod faults;

@@ -119,6 +119,25 @@ fn password_policy_converges_shows_resets_and_is_never_deleted_implicitly() {
     project.ok(&["apply", "--auto-approve"], None, 0);
     assert_eq!(live_policy(&iam), None);
     project.ok(&["plan", "--detailed-exitcode"], None, 0);
+    // Both changes are in the audit trail, account-wide (no address).
+    let log = project.ok(&["log", "--json"], None, 0);
+    let actions: Vec<String> = log
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_matches_schema("event.schema.json", &v);
+            assert!(v.get("address").is_none(), "{v}");
+            assert_eq!(v["outcome"], "succeeded");
+            v["action"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        ["update_password_policy", "delete_password_policy"]
+    );
+    let text = project.ok(&["log"], None, 0).stdout;
+    assert!(text.contains("update_password_policy  account"), "{text}");
 
     // Out-of-range values are refused at validate time, before any IAM call.
     std::fs::write(

@@ -7,7 +7,7 @@ use crate::common::*;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn s3(endpoint: &str) -> aws_sdk_s3::Client {
+pub(crate) fn s3(endpoint: &str) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
@@ -21,7 +21,7 @@ fn s3(endpoint: &str) -> aws_sdk_s3::Client {
 }
 
 /// A new bucket with versioning on (a DNS-valid name, unique per test).
-fn bucket(endpoint: &str) -> String {
+pub(crate) fn bucket(endpoint: &str) -> String {
     let name = unique_user("kr-state").to_lowercase();
     let client = s3(endpoint);
     rt().block_on(async {
@@ -46,7 +46,7 @@ fn bucket(endpoint: &str) -> String {
 }
 
 /// The object's text, if there is one.
-fn object(endpoint: &str, bucket: &str, key: &str) -> Option<String> {
+pub(crate) fn object(endpoint: &str, bucket: &str, key: &str) -> Option<String> {
     let client = s3(endpoint);
     rt().block_on(async {
         let out = client
@@ -66,7 +66,7 @@ fn s3_state(endpoint: &str, bucket: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("state parses")
 }
 
-fn backend(bucket: &str, s3_endpoint: &str, lease: &str) -> String {
+pub(crate) fn backend(bucket: &str, s3_endpoint: &str, lease: &str) -> String {
     format!(
         "backend \"s3\" {{\n  bucket = \"{bucket}\"\n  key = \"prod/keyrot.json\"\n  endpoint_url = \"{s3_endpoint}\"\n  lock_lease = \"{lease}\"\n}}\n"
     )

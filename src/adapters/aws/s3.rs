@@ -1,6 +1,6 @@
 //! The S3 state backend's object store ([`ObjectStore`]) over the SDK: conditional
-//! PutObject (`If-Match` / `If-None-Match: *`), GetObject, conditional DeleteObject, and
-//! the bucket's versioning status.
+//! PutObject (`If-Match` / `If-None-Match: *`), GetObject, conditional DeleteObject,
+//! ListObjectsV2 (paged), and the bucket's versioning status.
 //!
 //! The port is synchronous (a state write finishes before the next IAM call); the SDK is
 //! async, so the client runs on a small runtime of its own and each call waits for its
@@ -198,6 +198,29 @@ impl ObjectStore for AwsObjects {
                 Err(e) if matches!(status(&e), 412 | 404) => Err(ObjectError::Conflict),
                 Err(e) => Err(ObjectError::Failed(describe(&e))),
             }
+        })?
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
+        let pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        self.run(async move {
+            let mut pages = pages;
+            let mut keys = Vec::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| ObjectError::Failed(describe(&e)))?;
+                keys.extend(
+                    page.contents()
+                        .iter()
+                        .filter_map(|o| o.key().map(str::to_string)),
+                );
+            }
+            Ok(keys)
         })?
     }
 

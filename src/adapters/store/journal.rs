@@ -41,6 +41,10 @@ pub struct Intent {
     /// For a create: how many sinks delivery had started writing.
     #[serde(default)]
     pub sinks_started: usize,
+    /// This step's id, which its event carries: recovery finds whether the step's event
+    /// was written before the interruption (absent in journals of older keyrots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]

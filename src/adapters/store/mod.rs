@@ -2,6 +2,7 @@
 //! the port over the two backends, a local file (`--state`, an OS lock) and an S3 object
 //! (`backend "s3"`, a lease with fencing; `s3.rs`, `lease.rs`).
 
+pub mod events;
 pub mod journal;
 pub mod lease;
 mod lock;

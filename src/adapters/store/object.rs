@@ -1,5 +1,5 @@
 //! The object-store port the S3 backend is written against: get, conditional put and
-//! delete, and whether old versions are kept. `adapters/aws/s3.rs` implements it with the
+//! delete, listing a prefix, and whether old versions are kept. `adapters/aws/s3.rs` implements it with the
 //! SDK; [`Memory`] is an in-memory one for unit tests.
 //!
 //! The port is synchronous, like the local file store: state and journal writes are a
@@ -51,6 +51,8 @@ pub trait ObjectStore: Send + Sync {
     fn put(&self, key: &str, body: &[u8], condition: &Condition) -> Result<String, ObjectError>;
     /// Deletes the object if it is still the version with `etag`.
     fn delete(&self, key: &str, etag: &str) -> Result<(), ObjectError>;
+    /// The keys under `prefix`, in S3's (lexicographic) order.
+    fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError>;
     fn versioning(&self) -> Versioning;
     /// `s3://bucket` (for messages).
     fn location(&self) -> String;
@@ -99,6 +101,16 @@ impl ObjectStore for Memory {
             }
             _ => Err(ObjectError::Conflict),
         }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
+        let objects = self.lock();
+        let under = objects.range(prefix.to_string()..);
+        Ok(under
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
     }
 
     fn versioning(&self) -> Versioning {

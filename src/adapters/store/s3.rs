@@ -30,6 +30,11 @@ impl S3Place {
     pub fn journal_key(&self) -> String {
         format!("{}.journal", self.key)
     }
+
+    /// The event log: one object per event under this prefix.
+    pub fn events_prefix(&self) -> String {
+        format!("{}.events/", self.key)
+    }
 }
 
 pub struct S3State {
@@ -220,28 +225,37 @@ impl S3Journal {
     }
 }
 
+/// The place `k.json` in `objects` and a lease held on it, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_lease(
+    objects: &Arc<dyn ObjectStore>,
+    lease_ms: u64,
+) -> (S3Place, super::lease::Lease) {
+    let place = S3Place {
+        objects: Arc::clone(objects),
+        key: "k.json".into(),
+    };
+    let lease = super::lease::Lease::acquire(
+        Arc::clone(objects),
+        &place.lock_key(),
+        "apply",
+        &super::lease::Holder::default(),
+        std::time::Duration::from_millis(lease_ms),
+    )
+    .expect("a lease on an empty store");
+    (place, lease)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::store::journal::Op;
-    use crate::adapters::store::lease::{Holder, Lease};
+    use crate::adapters::store::lease::Lease;
     use crate::adapters::store::object::Memory;
     use crate::core::model::Address;
-    use std::time::Duration;
 
     fn open(objects: &Arc<dyn ObjectStore>, lease_ms: u64) -> (Lease, S3State, S3Journal) {
-        let place = S3Place {
-            objects: Arc::clone(objects),
-            key: "k.json".into(),
-        };
-        let lease = Lease::acquire(
-            Arc::clone(objects),
-            &place.lock_key(),
-            "apply",
-            &Holder::default(),
-            Duration::from_millis(lease_ms),
-        )
-        .unwrap();
+        let (place, lease) = test_lease(objects, lease_ms);
         let fence = lease.fence();
         let state = S3State::new(place.clone(), Some(fence.clone()));
         (lease, state, S3Journal::new(place, Some(fence)))
@@ -256,6 +270,7 @@ mod tests {
             at: now,
             now,
             sinks_started: 0,
+            step: None,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod fmt;
 pub mod import;
 pub mod init;
+pub mod log;
 pub mod man;
 pub mod plan;
 pub mod resume;

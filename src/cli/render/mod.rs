@@ -1,6 +1,7 @@
 //! Renderers over the one plan model: the text and JSON outputs cannot disagree.
 
 pub mod json;
+pub mod log;
 pub mod markdown;
 pub mod status;
 pub mod text;

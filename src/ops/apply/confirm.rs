@@ -8,9 +8,11 @@ use crate::adapters::crash;
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::core::config::OnConfirmFailure;
+use crate::core::event::Outcome;
 use crate::core::model::Address;
 use crate::core::plan::{Action, ActionKind, Reason, ReasonCode};
 use crate::core::state::CheckRecord;
+use crate::ops::events::Entry;
 
 impl<I: Iam, R: Remote> Applier<'_, I, R> {
     /// Runs every confirm check of the set, records the results (with the hold, for
@@ -32,17 +34,31 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         if !failed.is_empty() && on_failure == OnConfirmFailure::Hold {
             tracked.held = true;
         }
-        self.store.save(self.state)?;
-        if failed.is_empty() {
-            let n = set.confirm.checks.len();
-            return Ok(format!("{address}: {n} confirm check(s) passed").into());
-        }
-        crash::point("before-revert");
         let names = failed
             .iter()
             .map(|c| c.check.as_str())
             .collect::<Vec<_>>()
             .join(", ");
+        let n = set.confirm.checks.len();
+        let (outcome, message) = if failed.is_empty() {
+            (Outcome::Succeeded, format!("{n} confirm check(s) passed"))
+        } else {
+            (Outcome::Failed, format!("confirm check failed: {names}"))
+        };
+        // Like every step's event: before the state write.
+        self.events.record(Entry {
+            address: Some(address),
+            action: (&action.kind).into(),
+            key: action.key.as_ref(),
+            outcome,
+            message: Some(message),
+            step: None,
+        })?;
+        self.store.save(self.state)?;
+        if failed.is_empty() {
+            return Ok(format!("{address}: {n} confirm check(s) passed").into());
+        }
+        crash::point("before-revert");
         let revert = match (on_failure, &action.key) {
             (OnConfirmFailure::Rollback, Some(old_key)) => {
                 let reactivate = Action {

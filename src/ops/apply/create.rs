@@ -1,7 +1,7 @@
 //! The create step: make the credential, prove it works, deliver it to every sink; on any
 //! failure delete it again so nothing is orphaned and no secret is lost.
 
-use super::{iam_error, Applier, ApplyError};
+use super::{iam_error, recover_error, Applier, ApplyError};
 use crate::adapters::certs::NewCertificate;
 use crate::adapters::crash;
 use crate::adapters::iam::{Iam, NewCredential, NewKey};
@@ -109,9 +109,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 // Even IAM's refusal may follow an SDK retry of an attempt whose response was
                 // lost and which did make a key (a retried create then hits the quota): find
                 // any key the intent made and delete it.
-                recover::reconcile(self.iam, self.remote, self.config, self.state, intent)
-                    .await
-                    .map_err(|source| iam_error(address, source))?;
+                self.reconcile(intent).await?;
                 self.journal.clear()?;
                 return Err(iam_error(address, source));
             }
@@ -272,10 +270,16 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             .get(address)
             .map(|s| s.keys().map(|(_, k)| k.id.clone()).collect())
             .unwrap_or_default();
-        let swept =
-            recover::sweep_undelivered(self.iam, intent, &live, &tracked, intent.key_id.as_ref())
-                .await
-                .map_err(iam_err)?;
+        let swept = recover::sweep_undelivered(
+            self.iam,
+            intent,
+            &live,
+            &tracked,
+            intent.key_id.as_ref(),
+            self.events,
+        )
+        .await
+        .map_err(|e| recover_error(address, e))?;
         if !swept.unresolved.is_empty() {
             let set = self.state.sets.entry(address.clone()).or_default();
             set.mark_unresolved(swept.unresolved);

@@ -11,16 +11,19 @@ use crate::adapters::crash;
 use crate::adapters::iam::{Iam, IamError};
 use crate::adapters::remote::Remote;
 use crate::adapters::sinks::{self, SinkError};
+use crate::adapters::store::events::EventError;
 use crate::adapters::store::journal::{Intent, Journal, JournalError, Op};
 use crate::adapters::store::{StateStore, StoreError};
 use crate::core::config::{Config, SetConfig};
+use crate::core::event::{EventAction, Outcome};
 use crate::core::model::timestamp;
 use crate::core::model::{Address, KeyId, KeyStatus, LastUsed, Time};
 use crate::core::plan::{Action, ActionKind, Plan};
 use crate::core::policy::{PolicyAction, PolicyPlan};
-use crate::core::state::{CheckRecord, ClockOverride, State};
+use crate::core::state::{CheckRecord, ClockOverride, State, TrackedKey};
 use crate::ops::error::Error;
-use crate::ops::recover;
+use crate::ops::events::{Entry, Recorder};
+use crate::ops::recover::{self, Reconciled, RecoverError};
 use crate::ops::session::Writer;
 use std::io::Write;
 
@@ -61,6 +64,14 @@ pub enum ApplyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Events(#[from] EventError),
+    /// A failed step's event could not be written.
+    #[error("{source}; the step it was to record had failed: {step}")]
+    EventLost {
+        source: EventError,
+        step: Box<ApplyError>,
+    },
     #[error("{address} is not in the config")]
     NotConfigured { address: Address },
     /// A failed step's journal intent could not be settled; apply stops so no later step
@@ -97,6 +108,7 @@ pub async fn execute<I: Iam, R: Remote>(
         state,
         clients,
         journal,
+        events,
         ..
     } = writer;
     let mut applier = Applier {
@@ -108,6 +120,7 @@ pub async fn execute<I: Iam, R: Remote>(
         now,
         stdout,
         journal,
+        events,
         wall_clock: &chrono::Utc::now,
     };
     applier
@@ -174,7 +187,11 @@ impl ApplyError {
     /// credentials are refused): apply stops at once. Any other stays with its set.
     pub fn stops_everything(&self) -> bool {
         match self {
-            ApplyError::Store(_) | ApplyError::Journal(_) | ApplyError::Unsettled(_) => true,
+            ApplyError::Store(_)
+            | ApplyError::Journal(_)
+            | ApplyError::Unsettled(_)
+            | ApplyError::Events(_)
+            | ApplyError::EventLost { .. } => true,
             ApplyError::Revert { source, .. } => source.stops_everything(),
             ApplyError::Iam { source, .. } => stops_all(source),
             ApplyError::Policy(source) => stops_all(source),
@@ -194,6 +211,8 @@ pub struct Applier<'a, I: Iam, R: Remote> {
     /// Where a `deliver "stdout"` sink writes.
     pub stdout: &'a mut (dyn Write + Send),
     pub journal: &'a Journal,
+    /// The audit trail: one event per step, written before the state records it.
+    pub events: &'a Recorder,
     /// Real time, for journal intents (IAM's CreateDate is compared with it).
     pub wall_clock: &'a dyn Fn() -> Time,
 }
@@ -303,10 +322,12 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
         let Some(intent) = self.journal.pending()? else {
             return Ok(());
         };
-        recover::reconcile(self.iam, self.remote, self.config, self.state, &intent)
+        self.reconcile(&intent)
             .await
-            .map_err(|source| iam_error(&intent.address, source))
-            .and_then(|_| {
+            .and_then(|reconciled| {
+                // The failed step wrote its own event; what settling it found is logged here.
+                let logged = Some(Outcome::Failed);
+                self.events.recovery(&intent, &reconciled, logged)?;
                 self.store.save(self.state)?;
                 self.journal.clear()?;
                 Ok(())
@@ -325,11 +346,37 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
             (PolicyAction::Update, Some(after)) => self.iam.set_password_policy(after).await,
             _ => self.iam.delete_password_policy().await,
         };
-        result.map_err(ApplyError::Policy)?;
-        Ok(match policy.action {
-            PolicyAction::Update => "account password policy: updated".to_string(),
-            PolicyAction::Delete => "account password policy: deleted".to_string(),
-        })
+        let (action, line) = match policy.action {
+            PolicyAction::Update => (
+                EventAction::UpdatePasswordPolicy,
+                "account password policy: updated",
+            ),
+            PolicyAction::Delete => (
+                EventAction::DeletePasswordPolicy,
+                "account password policy: deleted",
+            ),
+        };
+        let result = result.map_err(ApplyError::Policy);
+        let (outcome, message) = match &result {
+            Ok(()) => (Outcome::Succeeded, line.to_string()),
+            Err(e) => (Outcome::Failed, e.to_string()),
+        };
+        let entry = Entry {
+            address: None,
+            action,
+            key: None,
+            outcome,
+            message: Some(message),
+            step: None,
+        };
+        match (self.events.record(entry), result) {
+            (Ok(()), result) => result.map(|()| line.to_string()),
+            (Err(e), Ok(())) => Err(e.into()),
+            (Err(source), Err(step)) => Err(ApplyError::EventLost {
+                source,
+                step: Box::new(step),
+            }),
+        }
     }
 
     /// The config of a set the plan acts on.
@@ -351,12 +398,9 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
         }
     }
 
+    /// A journaled step: journal intent → IAM call (a create also proves and delivers the
+    /// key; a reactivate puts consumers back) → its event → state → intent cleared.
     async fn step(&mut self, address: &Address, action: &Action) -> Result<Acted, ApplyError> {
-        let shown = action
-            .key
-            .as_ref()
-            .map(|k| self.show(k))
-            .unwrap_or_default();
         let mut intent = journal_op(&action.kind).map(|op| Intent {
             op,
             address: address.clone(),
@@ -365,13 +409,90 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
             at: (self.wall_clock)() + self.iam.clock_skew(),
             now: self.now,
             sinks_started: 0,
+            step: Some(uuid::Uuid::new_v4().to_string()),
         });
         if let Some(intent) = &intent {
             self.journal.record(intent)?;
         }
-        let mut created = None;
+        let (acted, created) = match self.perform(address, action, intent.as_mut()).await {
+            Ok(done) => done,
+            Err(e) => return Err(self.failed(address, action, intent.as_ref(), e)),
+        };
+        self.events.record(Entry {
+            address: Some(address),
+            action: (&action.kind).into(),
+            key: created.as_ref().map(|k| &k.id).or(action.key.as_ref()),
+            outcome: Outcome::Succeeded,
+            message: Some(acted.line.clone()),
+            step: intent.as_ref().and_then(|i| i.step.as_deref()),
+        })?;
+        self.state
+            .record(address, action, created.as_ref(), self.now);
+        if let Some(set) = self.state.sets.get_mut(address) {
+            set.clock_override = ClockOverride::between(self.now, (self.wall_clock)());
+        }
+        self.store.save(self.state)?;
+        if intent.is_some() {
+            self.journal.clear()?;
+        }
+        Ok(acted)
+    }
+
+    /// The failed step's event, with the error (errors hold no secret). A failure of the
+    /// state, journal or event log is no step's: it stops the run, and the next run's
+    /// recovery logs the step it interrupted.
+    fn failed(
+        &self,
+        address: &Address,
+        action: &Action,
+        intent: Option<&Intent>,
+        error: ApplyError,
+    ) -> ApplyError {
+        if matches!(
+            error,
+            ApplyError::Store(_)
+                | ApplyError::Journal(_)
+                | ApplyError::Events(_)
+                | ApplyError::EventLost { .. }
+                | ApplyError::Unsettled(_)
+        ) {
+            return error;
+        }
+        let entry = Entry {
+            address: Some(address),
+            action: (&action.kind).into(),
+            // A create that made a key before failing names it.
+            key: intent
+                .and_then(|i| i.key_id.as_ref())
+                .or(action.key.as_ref()),
+            outcome: Outcome::Failed,
+            message: Some(error.to_string()),
+            step: intent.and_then(|i| i.step.as_deref()),
+        };
+        match self.events.record(entry) {
+            Ok(()) => error,
+            Err(source) => ApplyError::EventLost {
+                source,
+                step: Box::new(error),
+            },
+        }
+    }
+
+    /// The action itself: what it did (a line, and a revert for a reactivation), and the
+    /// key a create made.
+    async fn perform(
+        &mut self,
+        address: &Address,
+        action: &Action,
+        intent: Option<&mut Intent>,
+    ) -> Result<(Acted, Option<TrackedKey>), ApplyError> {
+        let shown = action
+            .key
+            .as_ref()
+            .map(|k| self.show(k))
+            .unwrap_or_default();
         let mut revert = None;
-        let line = match (&action.kind, intent.as_mut(), &action.key) {
+        let line = match (&action.kind, intent, &action.key) {
             (ActionKind::Create, Some(intent), _) => {
                 let (tracked, sinks) = self.create_and_deliver(address, intent).await?;
                 let line = format!(
@@ -379,8 +500,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
                     self.show(&tracked.id),
                     sinks.join(", ")
                 );
-                created = Some(tracked);
-                line
+                return Ok((line.into(), Some(tracked)));
             }
             (ActionKind::Deactivate | ActionKind::Reactivate, _, Some(key)) => {
                 revert = self.change_status(address, &action.kind, key).await?;
@@ -414,16 +534,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
             (ActionKind::Create, None, _) => unreachable!("a create always has an intent"),
             (ActionKind::Confirm, _, _) => unreachable!("a confirm is not a step (`act`)"),
         };
-        self.state
-            .record(address, action, created.as_ref(), self.now);
-        if let Some(set) = self.state.sets.get_mut(address) {
-            set.clock_override = ClockOverride::between(self.now, (self.wall_clock)());
-        }
-        self.store.save(self.state)?;
-        if intent.is_some() {
-            self.journal.clear()?;
-        }
-        Ok(Acted { line, revert })
+        Ok((Acted { line, revert }, None))
     }
 
     /// A deactivation (its gate read again first) or a reactivation (consumers put back
@@ -528,6 +639,15 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
         self.refused(address, result)
     }
 
+    /// Reconciles `intent` with live IAM (recovery writes its own events).
+    async fn reconcile(&mut self, intent: &Intent) -> Result<Reconciled, ApplyError> {
+        let events = self.events;
+        let (iam, remote, config) = (self.iam, self.remote, self.config);
+        recover::reconcile(iam, remote, config, self.state, intent, events)
+            .await
+            .map_err(|e| recover_error(&intent.address, e))
+    }
+
     /// An IAM call's error for the set; a call IAM refused outright changed nothing, so
     /// its journal intent is done with.
     fn refused(
@@ -559,6 +679,14 @@ fn journal_op(kind: &ActionKind) -> Option<Op> {
         | ActionKind::Untrack
         | ActionKind::Forget
         | ActionKind::Confirm => None,
+    }
+}
+
+/// Recovery's failure as the set's error (its own events are written).
+fn recover_error(address: &Address, e: RecoverError) -> ApplyError {
+    match e {
+        RecoverError::Iam(source) => iam_error(address, source),
+        RecoverError::Events(e) => ApplyError::Events(e),
     }
 }
 

@@ -240,8 +240,9 @@ pub struct Project {
     pub endpoint: String,
     /// Everything keyrot printed, for secret searches.
     pub transcript: std::cell::RefCell<Vec<u8>>,
-    /// Set in keyrot's environment after the defaults (`with_env`).
-    env: Vec<(String, String)>,
+    /// Set in keyrot's environment after the defaults, for every run (`with_env`; who
+    /// runs keyrot, a CI run).
+    pub env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 pub struct Run {
@@ -258,13 +259,15 @@ impl Project {
             dir,
             endpoint: endpoint.to_string(),
             transcript: Default::default(),
-            env: Vec::new(),
+            env: Default::default(),
         }
     }
 
     /// Every run gets `name=value` (over the harness's own value, if it sets one).
     pub fn with_env(mut self, name: &str, value: &str) -> Project {
-        self.env.push((name.to_string(), value.to_string()));
+        self.env
+            .get_mut()
+            .push((name.to_string(), value.to_string()));
         self
     }
 
@@ -288,8 +291,8 @@ impl Project {
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.path("no-aws-credentials"),
-            )
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
+            );
+        cmd.envs(self.env.borrow().iter().map(|(k, v)| (k, v)));
         if let Some(now) = now {
             // Tests move keyrot's clock on purpose.
             cmd.env("KEYROT_NOW", rfc3339(now))
@@ -335,9 +338,10 @@ impl Project {
         run
     }
 
-    /// Every state file a successful writing command leaves, and every saved plan, matches
-    /// its published schema.
+    /// Every state file a successful writing command leaves, every event line, and every
+    /// saved plan, matches its published schema.
     fn assert_files_match_schemas(&self, args: &[&str]) {
+        self.assert_events_match_schema();
         let writes_state = matches!(args.first(), Some(&("apply" | "rollback" | "resume")));
         let state = self.path("state/keyrot.json");
         if let Some(text) = writes_state
@@ -356,6 +360,27 @@ impl Project {
             let json = serde_json::from_str(&text).expect("saved plan is JSON");
             assert_matches_schema("plan-file.schema.json", &json);
         }
+    }
+
+    /// Every whole line of the local event log matches the event schema (a torn last line,
+    /// one without its newline, is the reader's to report).
+    pub fn assert_events_match_schema(&self) {
+        let Ok(text) = std::fs::read_to_string(self.path("state/keyrot.json.events.jsonl")) else {
+            return;
+        };
+        for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+            let json = serde_json::from_str(line).expect("an event line is JSON");
+            assert_matches_schema("event.schema.json", &json);
+        }
+    }
+
+    /// The local event log's events, as JSON.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.path("state/keyrot.json.events.jsonl"))
+            .unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("an event line is JSON"))
+            .collect()
     }
 
     pub fn state_json(&self) -> serde_json::Value {

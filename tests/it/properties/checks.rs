@@ -2,11 +2,14 @@
 
 use super::harness::{Harness, Outcome};
 use crate::fake::{Call, Op, QUOTA};
+use keyrot::adapters::store::events::EventLog;
 use keyrot::adapters::store::journal::Journal;
 use keyrot::adapters::store::StateStore;
-use keyrot::core::model::{Address, KeyStatus};
+use keyrot::core::event::{EventAction, Outcome as EventOutcome};
+use keyrot::core::model::{Address, KeyId, KeyStatus};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use std::collections::BTreeSet;
 
 impl Harness {
     /// The invariants that hold after any run, however it ended.
@@ -169,6 +172,59 @@ impl Harness {
             if let Some(c) = &set.current {
                 prop_assert_eq!(&c.status, &KeyStatus::Active, "{}: current key", address);
             }
+        }
+        self.check_events()
+    }
+
+    /// The audit trail, through faults and crashes: every credential keyrot made is named
+    /// in an event, and so is every credential gone from IAM — its delete, the failed create
+    /// that deleted it again, or (when recovery's own delete of a key an unanswered create
+    /// made was cut off or lost its answer) the event that recovery found that key.
+    fn check_events(&self) -> Result<(), TestCaseError> {
+        let read = EventLog::for_state(&self.state_path)
+            .read()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(read.unreadable.is_empty(), "{:?}", read.unreadable);
+        let named: BTreeSet<&KeyId> = read
+            .events
+            .iter()
+            .filter_map(|e| e.key_id.as_ref())
+            .collect();
+        let removed: BTreeSet<&KeyId> = read
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    (e.action, e.outcome),
+                    (EventAction::Delete, _)
+                        | (
+                            EventAction::Create,
+                            EventOutcome::Failed | EventOutcome::Recovered
+                        )
+                )
+            })
+            .filter_map(|e| e.key_id.as_ref())
+            .collect();
+        let live: BTreeSet<KeyId> = self
+            .config
+            .sets
+            .keys()
+            .flat_map(|a| self.iam.credentials(a).unwrap_or_default())
+            .map(|k| k.id)
+            .collect();
+        for id in self.iam.issued() {
+            prop_assert!(
+                self.seeded.contains(&id) || named.contains(&id),
+                "keyrot made {} but no event names it: {:#?}",
+                id,
+                read.events
+            );
+            prop_assert!(
+                live.contains(&id) || removed.contains(&id),
+                "{} is gone from IAM but no event logs its deletion: {:#?}",
+                id,
+                read.events
+            );
         }
         Ok(())
     }

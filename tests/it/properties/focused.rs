@@ -13,7 +13,6 @@ use keyrot::core::plan::ActionKind;
 use keyrot::core::plan::PlanOptions;
 use keyrot::ops::apply::Applier;
 use keyrot::ops::inventory::Reader;
-use keyrot::ops::recover;
 
 /// A runtime, the schedule's start, and a harness over one user `u0` with default windows,
 /// `sinks`, and the keys IAM has at the start ((Active, age in hours)).
@@ -73,11 +72,7 @@ fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
         .unwrap()
         .expect("an intent");
     let mut state = StateStore::new(h.state_path.clone()).load().unwrap();
-    let said = rt
-        .block_on(recover::reconcile(
-            &h.iam, &h.remotes, &h.config, &mut state, &intent,
-        ))
-        .unwrap();
+    let said = h.reconcile(&rt, &mut state, &intent, start).said;
     assert!(
         said.iter()
             .any(|l| l.contains("ssm_parameter /keyrot/u0") && l.contains(&held.masked())),
@@ -129,6 +124,7 @@ fn a_key_used_after_the_plan_is_not_deactivated() {
     let mut store = StateStore::new(h.state_path.clone());
     let mut state = store.load().unwrap();
     let journal = Journal::for_state(&h.state_path);
+    let events = h.recorder(later);
     let clock = move || later;
     let mut applier = Applier {
         iam: &h.iam,
@@ -139,6 +135,7 @@ fn a_key_used_after_the_plan_is_not_deactivated() {
         now: later,
         stdout: &mut Vec::new(),
         journal: &journal,
+        events: &events,
         wall_clock: &clock,
     };
     let report = rt.block_on(applier.run(&planned, &mut |_| {})).unwrap();
@@ -188,11 +185,7 @@ fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
     assert!(intent.key_id.is_none(), "died before the answer");
     let mut store = StateStore::new(h.state_path.clone());
     let mut state = store.load().unwrap();
-    let said = rt
-        .block_on(recover::reconcile(
-            &h.iam, &h.remotes, &h.config, &mut state, &intent,
-        ))
-        .unwrap();
+    let said = h.reconcile(&rt, &mut state, &intent, start).said;
     assert_eq!(
         h.iam.credentials(&address).unwrap().len(),
         2,
@@ -273,10 +266,7 @@ fn a_used_key_after_an_interrupted_create_is_never_deleted() {
         .unwrap()
         .unwrap();
     let mut state = StateStore::new(h.state_path.clone()).load().unwrap();
-    rt.block_on(recover::reconcile(
-        &h.iam, &h.remotes, &h.config, &mut state, &intent,
-    ))
-    .unwrap();
+    h.reconcile(&rt, &mut state, &intent, start);
     assert_eq!(h.iam.credentials(&address).unwrap().len(), 1, "kept");
     assert_eq!(state.sets[&address].unresolved, vec![key]);
 }

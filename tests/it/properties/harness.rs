@@ -7,17 +7,20 @@ use crate::fake::{Crashed, FakeIam, FakeRemote, Op, Rule};
 use chrono::Duration;
 use futures::FutureExt;
 use keyrot::adapters::accounts::Accounts;
+use keyrot::adapters::store::events::EventLog;
 use keyrot::adapters::store::journal::Journal;
 use keyrot::adapters::store::StateStore;
 use keyrot::core::config::{
     AwsSettings, CertSource, Config, KeyAlgorithm, SecretFormat, SetConfig, Sink,
 };
 use keyrot::core::duration::Window;
+use keyrot::core::event::Actor;
 use keyrot::core::model::{Address, KeyId, KeyStatus, Time};
 use keyrot::core::plan::PlanOptions;
 use keyrot::core::planner;
 use keyrot::core::state::Phase;
 use keyrot::ops::apply::Applier;
+use keyrot::ops::events::Recorder;
 use keyrot::ops::inventory::Reader;
 use keyrot::ops::recover;
 use keyrot::ops::resume as ops_resume;
@@ -224,10 +227,16 @@ impl Harness {
         let mut store = StateStore::new(self.state_path.clone());
         let mut state = store.load().map_err(|e| s(&e))?;
         let journal = Journal::for_state(&self.state_path);
+        let events = self.recorder(now);
         if let Some(intent) = journal.pending().map_err(|e| s(&e))? {
             stats.recoveries += 1;
-            recover::reconcile(&self.iam, &self.remotes, &self.config, &mut state, &intent)
+            let logged = events.logged_step(&intent).map_err(|e| s(&e))?;
+            let (iam, remote, config) = (&self.iam, &self.remotes, &self.config);
+            let reconciled = recover::reconcile(iam, remote, config, &mut state, &intent, &events)
                 .await
+                .map_err(|e| s(&e))?;
+            events
+                .recovery(&intent, &reconciled, logged)
                 .map_err(|e| s(&e))?;
             store.save(&mut state).map_err(|e| s(&e))?;
             journal.clear().map_err(|e| s(&e))?;
@@ -252,6 +261,7 @@ impl Harness {
             now,
             stdout: &mut self.stdout,
             journal: &journal,
+            events: &events,
             wall_clock: &wall_clock,
         };
         let report = applier
@@ -266,6 +276,33 @@ impl Harness {
             return Err(lines.join("\n"));
         }
         Ok(plan.execution_order().len())
+    }
+
+    /// What `recover::reconcile` finds and does about `intent`, as a command at `now` would.
+    pub(super) fn reconcile(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        state: &mut keyrot::core::state::State,
+        intent: &keyrot::adapters::store::journal::Intent,
+        now: Time,
+    ) -> recover::Reconciled {
+        let events = self.recorder(now);
+        let (iam, remote, config) = (&self.iam, &self.remotes, &self.config);
+        rt.block_on(recover::reconcile(
+            iam, remote, config, state, intent, &events,
+        ))
+        .expect("recovery succeeds")
+    }
+
+    /// The event log beside the state, written as a command at `now` would.
+    pub(super) fn recorder(&self, now: Time) -> Recorder {
+        let actor = Actor {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            ..Actor::default()
+        };
+        let clock = self.iam.clone();
+        Recorder::new(EventLog::for_state(&self.state_path), actor, "apply", now)
+            .with_clock(move || clock.now())
     }
 
     /// What each readable sink of a set holds now (stdout cannot be read back).
