@@ -5,15 +5,18 @@
 
 mod confirm;
 mod create;
+mod error;
+
+pub use error::ApplyError;
+use error::{iam_error, recover_error};
 
 use crate::adapters::accounts::Accounts;
 use crate::adapters::crash;
 use crate::adapters::iam::{Iam, IamError};
 use crate::adapters::remote::Remote;
-use crate::adapters::sinks::{self, SinkError};
-use crate::adapters::store::events::EventError;
-use crate::adapters::store::journal::{Intent, Journal, JournalError, Op};
-use crate::adapters::store::{StateStore, StoreError};
+use crate::adapters::sinks;
+use crate::adapters::store::journal::{Intent, Journal, Op};
+use crate::adapters::store::StateStore;
 use crate::core::config::{Config, SetConfig};
 use crate::core::event::{EventAction, Outcome};
 use crate::core::model::timestamp;
@@ -23,70 +26,9 @@ use crate::core::policy::{PolicyAction, PolicyPlan};
 use crate::core::state::{CheckRecord, ClockOverride, State, TrackedKey};
 use crate::ops::error::Error;
 use crate::ops::events::{Entry, Recorder};
-use crate::ops::recover::{self, Reconciled, RecoverError};
+use crate::ops::recover::{self, Reconciled};
 use crate::ops::session::Writer;
 use std::io::Write;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error("{address}: {source}")]
-    Iam {
-        address: Address,
-        source: Box<IamError>,
-    },
-    #[error("{address}: {source}; the new key {key} was deleted again, nothing was changed for this set")]
-    Delivery {
-        address: Address,
-        key: String,
-        source: Box<SinkError>,
-    },
-    #[error("{address}: the new key {key} never worked: {message}; it was deleted again, nothing was changed for this set")]
-    Unverified {
-        address: Address,
-        key: String,
-        message: String,
-    },
-    #[error("{address}: {cause}; and deleting the undelivered new credential {key} failed too ({delete_error}): the next `keyrot apply` retries, or delete it by hand with `{by_hand}`")]
-    Orphan {
-        address: Box<Address>,
-        key: String,
-        cause: String,
-        delete_error: Box<IamError>,
-        by_hand: String,
-    },
-    #[error("{address}: {message}")]
-    Changed { address: Address, message: String },
-    #[error("{address}: no certificate to upload: {message}")]
-    Certificate { address: Address, message: String },
-    #[error("account password policy: {0}")]
-    Policy(IamError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error(transparent)]
-    Events(#[from] EventError),
-    /// A failed step's event could not be written.
-    #[error("{source}; the step it was to record had failed: {step}")]
-    EventLost {
-        source: EventError,
-        step: Box<ApplyError>,
-    },
-    #[error("{address} is not in the config")]
-    NotConfigured { address: Address },
-    /// A failed step's journal intent could not be settled; apply stops so no later step
-    /// overwrites it (the next run reconciles it first).
-    #[error("{0}; its journal entry is kept for the next run to reconcile")]
-    Unsettled(Box<ApplyError>),
-    /// A confirm check failed and the revert it started failed too: nothing was deleted,
-    /// and the next apply runs the checks (and the revert) again.
-    #[error("{address}: confirm check failed ({checks}), and reactivating the old key failed: {source}; nothing was deleted, the next apply runs the checks again")]
-    Revert {
-        address: Address,
-        checks: String,
-        source: Box<ApplyError>,
-    },
-}
 
 /// The number of steps `plan` takes when applied (for progress bars).
 pub fn step_count(plan: &Plan) -> usize {
@@ -180,24 +122,6 @@ pub struct SetFailure {
     /// The action that failed (`create`, `deactivate`, …).
     pub action: &'static str,
     pub error: ApplyError,
-}
-
-impl ApplyError {
-    /// A failure no other set can get past (state or journal cannot be written, the
-    /// credentials are refused): apply stops at once. Any other stays with its set.
-    pub fn stops_everything(&self) -> bool {
-        match self {
-            ApplyError::Store(_)
-            | ApplyError::Journal(_)
-            | ApplyError::Unsettled(_)
-            | ApplyError::Events(_)
-            | ApplyError::EventLost { .. } => true,
-            ApplyError::Revert { source, .. } => source.stops_everything(),
-            ApplyError::Iam { source, .. } => stops_all(source),
-            ApplyError::Policy(source) => stops_all(source),
-            _ => false,
-        }
-    }
 }
 
 pub struct Applier<'a, I: Iam, R: Remote> {
@@ -680,29 +604,4 @@ fn journal_op(kind: &ActionKind) -> Option<Op> {
         | ActionKind::Forget
         | ActionKind::Confirm => None,
     }
-}
-
-/// Recovery's failure as the set's error (its own events are written).
-fn recover_error(address: &Address, e: RecoverError) -> ApplyError {
-    match e {
-        RecoverError::Iam(source) => iam_error(address, source),
-        RecoverError::Events(e) => ApplyError::Events(e),
-    }
-}
-
-fn iam_error(address: &Address, source: IamError) -> ApplyError {
-    ApplyError::Iam {
-        address: address.clone(),
-        source: Box::new(source),
-    }
-}
-
-/// Refused credentials or an endpoint that does not answer: no set can get past it.
-fn stops_all(source: &IamError) -> bool {
-    matches!(
-        source,
-        IamError::Credentials { .. }
-            | IamError::NoCredentials { .. }
-            | IamError::Unreachable { .. }
-    )
 }
