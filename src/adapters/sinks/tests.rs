@@ -23,6 +23,27 @@ fn block_on<F: Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// Delivers `c` to `sinks` in keyrot's own account, with no remote and no stdout.
+fn deliver_here(sinks: &[Sink], c: &Credential<'_>) -> Result<Vec<String>, SinkError> {
+    block_on(deliver(
+        &Accounts::single(NoRemote),
+        sinks,
+        c,
+        &mut Vec::new(),
+        &mut |_| Ok(()),
+    ))
+}
+
+/// A command sink running `script` under `sh -c`, JSON on stdin, 10 s, no extra env.
+fn sh(script: &str) -> Sink {
+    Sink::Exec {
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        timeout: crate::core::duration::Window::from_secs(10),
+        format: SecretFormat::Json,
+        env: Default::default(),
+    }
+}
+
 #[test]
 fn formats_hold_id_and_secret() {
     let id = KeyId("AKIATEST".into());
@@ -76,14 +97,7 @@ fn failed_sink_puts_earlier_files_back() {
     let id = KeyId("AKIATEST".into());
     let secret = SecretString::from(SECRET.to_string());
     let c = cred(&id, &secret);
-    let err = block_on(deliver(
-        &Accounts::single(NoRemote),
-        &sinks,
-        &c,
-        &mut Vec::new(),
-        &mut |_| Ok(()),
-    ))
-    .unwrap_err();
+    let err = deliver_here(&sinks, &c).unwrap_err();
     assert!(err.sink.contains("not-a-dir"));
     assert!(err.still_holding.is_empty());
     assert_eq!(std::fs::read_to_string(&good).unwrap(), "old");
@@ -105,20 +119,8 @@ fn a_private_key_echoed_as_json_is_masked() {
         },
         created: "2026-01-01T00:00:00Z".parse().unwrap(),
     };
-    let sink = Sink::Exec {
-        command: vec!["sh".into(), "-c".into(), "cat >&2; exit 1".into()],
-        timeout: crate::core::duration::Window::from_secs(10),
-        format: SecretFormat::Json,
-        env: Default::default(),
-    };
-    let err = block_on(deliver(
-        &Accounts::single(NoRemote),
-        &[sink],
-        &c,
-        &mut Vec::new(),
-        &mut |_| Ok(()),
-    ))
-    .unwrap_err();
+    let sink = sh("cat >&2; exit 1");
+    let err = deliver_here(&[sink], &c).unwrap_err();
     let text = err.to_string();
     assert!(
         !text.contains("MIGHAgEAMBMG") && !text.contains("AbCdEfGhIjKl"),
@@ -140,31 +142,12 @@ fn exec_gets_json_on_stdin_and_failures_are_redacted() {
         format: SecretFormat::Json,
         env: Default::default(),
     };
-    block_on(deliver(
-        &Accounts::single(NoRemote),
-        &[ok],
-        &c,
-        &mut Vec::new(),
-        &mut |_| Ok(()),
-    ))
-    .unwrap();
+    deliver_here(&[ok], &c).unwrap();
     let got: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(got["SecretAccessKey"], SECRET);
-    let loud = Sink::Exec {
-        command: vec!["sh".into(), "-c".into(), "cat >&2; exit 3".into()],
-        timeout: crate::core::duration::Window::from_secs(10),
-        format: SecretFormat::Json,
-        env: Default::default(),
-    };
-    let err = block_on(deliver(
-        &Accounts::single(NoRemote),
-        &[loud],
-        &c,
-        &mut Vec::new(),
-        &mut |_| Ok(()),
-    ))
-    .unwrap_err();
+    let loud = sh("cat >&2; exit 3");
+    let err = deliver_here(&[loud], &c).unwrap_err();
     assert!(err.message.contains("exit status: 3"), "{err}");
     assert!(
         err.message.contains("[REDACTED]") && !err.to_string().contains(SECRET),
@@ -177,14 +160,7 @@ fn exec_gets_json_on_stdin_and_failures_are_redacted() {
         format: SecretFormat::Json,
         env: Default::default(),
     };
-    let err = block_on(deliver(
-        &Accounts::single(NoRemote),
-        &[slow],
-        &c,
-        &mut Vec::new(),
-        &mut |_| Ok(()),
-    ))
-    .unwrap_err();
+    let err = deliver_here(&[slow], &c).unwrap_err();
     assert!(err.message.contains("did not finish within 1s"), "{err}");
 }
 
@@ -203,14 +179,7 @@ fn an_unreadable_credentials_file_fails_its_sink_and_is_left_as_it_was() {
     let id = KeyId("AKIATEST".into());
     let secret = SecretString::from(SECRET.to_string());
     let c = cred(&id, &secret);
-    let err = block_on(deliver(
-        &Accounts::single(NoRemote),
-        &sinks,
-        &c,
-        &mut Vec::new(),
-        &mut |_| Ok(()),
-    ))
-    .unwrap_err();
+    let err = deliver_here(&sinks, &c).unwrap_err();
     assert!(err.message.contains("cannot read"), "{err}");
     assert!(creds.join("keep").exists(), "left as it was");
 }
@@ -232,14 +201,7 @@ fn exec_gets_a_clean_environment_plus_what_the_block_names() {
             pass: vec!["CARGO_PKG_NAME".into()],
         },
     };
-    block_on(deliver(
-        &Accounts::single(NoRemote),
-        &[sink],
-        &c,
-        &mut Vec::new(),
-        &mut |_| Ok(()),
-    ))
-    .unwrap();
+    deliver_here(&[sink], &c).unwrap();
     let env = std::fs::read_to_string(&out).unwrap();
     let names: Vec<&str> = env.lines().filter_map(|l| l.split('=').next()).collect();
     assert!(env.contains("RELOAD_TARGET=web\n"), "{env}");
@@ -367,12 +329,7 @@ fn an_ssm_parameter_keeps_its_kms_key_tier_and_description_through_delivery_and_
             kms_key_id: None,
             format: SecretFormat::Json,
         },
-        Sink::Exec {
-            command: vec!["sh".into(), "-c".into(), "exit 1".into()],
-            timeout: crate::core::duration::Window::from_secs(10),
-            format: SecretFormat::Json,
-            env: Default::default(),
-        },
+        sh("exit 1"),
     ];
     let id = KeyId("AKIATEST".into());
     let secret = SecretString::from(SECRET.to_string());
