@@ -61,10 +61,15 @@ impl<I: Iam> Iam for Accounts<I> {
         self.base.clock_skew()
     }
 
-    /// Throttled attempts across every account's client: one reader spans the accounts.
+    /// Throttled attempts across every account's client.
     fn throttled(&self) -> u64 {
         let named = self.named.values().filter_map(|c| c.as_ref().ok());
         self.base.throttled() + named.map(Iam::throttled).sum::<u64>()
+    }
+
+    /// One account's throttled attempts: each account's limit adapts to its own.
+    fn throttled_in(&self, account: Option<&str>) -> u64 {
+        self.get(account).map_or(0, Iam::throttled)
     }
 
     async fn caller_identity(&self) -> Result<Option<String>, IamError> {

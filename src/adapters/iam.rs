@@ -122,6 +122,12 @@ pub trait Iam: Sync {
         0
     }
 
+    /// [`Iam::throttled`] for one account's calls (`None`: keyrot's own); a client of one
+    /// account has only its own.
+    fn throttled_in(&self, _account: Option<&str>) -> u64 {
+        self.throttled()
+    }
+
     /// Who keyrot acts as (STS GetCallerIdentity with its own credentials): one call that
     /// fails fast on missing or refused credentials. `None` when the port cannot tell.
     fn caller_identity(&self) -> impl Future<Output = Result<Option<String>, IamError>> + Send {

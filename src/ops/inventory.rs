@@ -1,20 +1,23 @@
 //! Reads live IAM facts for the declared credential sets, as many calls in flight as IAM
-//! takes: the limit grows while calls succeed and halves on Throttling ([`Aimd`]).
+//! takes: each account's limit grows while its calls succeed and halves on Throttling
+//! ([`Pool`]).
 
 use crate::adapters::iam::{Iam, IamError};
 use crate::core::concurrency::Aimd;
 use crate::core::model::{Address, Inventory, KeyId};
-use futures::stream::{FuturesUnordered, StreamExt};
+use crate::ops::pool::{Finished, Pool};
 use std::future::Future;
+use std::ops::ControlFlow;
 
 /// Hears `(done, total)` after each call (a progress bar); `total` grows when a second
 /// round of reads (last use) begins.
 pub type Progress<'a> = Box<dyn FnMut(usize, usize) + 'a>;
 
-/// Reads one IAM client's (one account's) facts with a concurrency limit of its own.
+/// Reads facts through one IAM client (`Accounts`: every account's), with a limit per
+/// account.
 pub struct Reader<'a, I> {
     iam: &'a I,
-    limit: Aimd,
+    pool: Pool,
     progress: Option<Progress<'a>>,
     done: usize,
     total: usize,
@@ -23,13 +26,18 @@ pub struct Reader<'a, I> {
 impl<'a, I: Iam> Reader<'a, I> {
     /// At most `parallelism` calls in flight (the `--parallelism` cap).
     pub fn new(iam: &'a I, parallelism: usize) -> Self {
-        Self::with_limit(iam, Aimd::new(parallelism))
+        Self::with_pool(iam, Pool::new(parallelism))
     }
 
+    /// Every account's limit starts as `limit`.
     pub fn with_limit(iam: &'a I, limit: Aimd) -> Self {
+        Self::with_pool(iam, Pool::with_limit(limit))
+    }
+
+    fn with_pool(iam: &'a I, pool: Pool) -> Self {
         Reader {
             iam,
-            limit,
+            pool,
             progress: None,
             done: 0,
             total: 0,
@@ -45,15 +53,23 @@ impl<'a, I: Iam> Reader<'a, I> {
         self.iam
     }
 
-    /// The limit as it stands (it carries over from one round of reads to the next).
+    /// The limit of keyrot's own account as it stands (it carries over from one round of
+    /// reads to the next).
     pub fn limit(&self) -> &Aimd {
-        &self.limit
+        self.pool.limit(None)
+    }
+
+    /// The limit of `account` as it stands.
+    pub fn limit_of(&self, account: Option<&str>) -> &Aimd {
+        self.pool.limit(account)
     }
 
     /// ListAccessKeys / ListSigningCertificates for each declared set.
     pub async fn credentials(&mut self, sets: &[Address]) -> Result<Inventory, IamError> {
         let iam = self.iam;
-        let listed = self.each(sets, |a| iam.list_credentials(a)).await?;
+        let listed = self
+            .each(sets, Address::account, |a| iam.list_credentials(a))
+            .await?;
         let mut inventory = Inventory::default();
         for (address, keys) in listed {
             if let Some(mut keys) = keys {
@@ -71,19 +87,21 @@ impl<'a, I: Iam> Reader<'a, I> {
         inventory: &mut Inventory,
     ) -> Result<(), IamError> {
         let iam = self.iam;
-        let found = self.each(ids, |(a, id)| iam.last_used(a, id)).await?;
+        let found = self
+            .each(ids, |(a, _)| a.account(), |(a, id)| iam.last_used(a, id))
+            .await?;
         inventory
             .last_used
             .extend(found.into_iter().map(|((_, id), used)| (id.clone(), used)));
         Ok(())
     }
 
-    /// Runs `call` on every item, keeping `limit` calls in flight and telling the limit
-    /// how each went: throttled (IAM's count moved while it ran) or a success. Stops at
-    /// the first error, like a sequential loop would.
+    /// Runs `call` on every item, each account's calls under its own limit, telling the
+    /// limit how each went. Stops at the first error, like a sequential loop would.
     async fn each<'s, T, R, F, Fut>(
         &mut self,
         items: &'s [T],
+        account: impl Fn(&'s T) -> Option<&'s str>,
         call: F,
     ) -> Result<Vec<(&'s T, R)>, IamError>
     where
@@ -92,29 +110,38 @@ impl<'a, I: Iam> Reader<'a, I> {
     {
         self.total += items.len();
         let mut out = Vec::with_capacity(items.len());
-        let mut next = items.iter();
-        let mut in_flight = FuturesUnordered::new();
-        loop {
-            while in_flight.len() < self.limit.limit() {
-                let Some(item) = next.next() else { break };
-                let (epoch, seen) = (self.limit.epoch(), self.iam.throttled());
-                let pending = call(item);
-                in_flight.push(async move { (item, epoch, seen, pending.await) });
+        let mut failed = None;
+        let iam = self.iam;
+        let (done, total, progress) = (&mut self.done, self.total, &mut self.progress);
+        let work = |item: &'s T| {
+            let pending = call(item);
+            async move {
+                let result = pending.await;
+                let succeeded = result.is_ok();
+                Finished { result, succeeded }
             }
-            let Some((item, epoch, seen, result)) = in_flight.next().await else {
-                break;
-            };
-            if self.iam.throttled() > seen {
-                self.limit.throttled(epoch);
-            } else if result.is_ok() {
-                self.limit.succeeded();
+        };
+        let finished = |item: &'s T, result: Result<R, IamError>| match result {
+            Ok(r) => {
+                out.push((item, r));
+                *done += 1;
+                if let Some(progress) = progress {
+                    progress(*done, total);
+                }
+                ControlFlow::Continue(())
             }
-            out.push((item, result?));
-            self.done += 1;
-            if let Some(progress) = &mut self.progress {
-                progress(self.done, self.total);
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
             }
+        };
+        let throttled = |account: Option<&str>| iam.throttled_in(account);
+        self.pool
+            .each(items, account, throttled, work, finished)
+            .await;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
         }
-        Ok(out)
     }
 }

@@ -13,6 +13,7 @@ pub mod init;
 pub mod inventory;
 pub mod notify;
 pub mod plan;
+pub mod pool;
 pub mod recover;
 pub mod resume;
 pub mod rollback;

@@ -44,7 +44,8 @@ pub struct Session {
     pub s3_endpoint: Option<String>,
     /// `--show-key-ids`: full key ids whatever the config's `display` block says.
     pub show_key_ids: bool,
-    /// At most this many IAM reads in flight per account (`--parallelism`).
+    /// At most this many IAM reads, or sets applied, in flight per account
+    /// (`--parallelism`).
     pub parallelism: usize,
 }
 
@@ -75,10 +76,13 @@ pub struct Writer<I, R> {
     pub journal: Journal,
     /// The audit trail: every step this command applies, fails or settles.
     pub events: Recorder,
-    /// The interrupted step settled before anything else, if there was one.
-    pub recovered: Option<Recovered>,
+    /// The interrupted steps settled before anything else (one per set in flight when
+    /// a run was cut off), in address order.
+    pub recovered: Vec<Recovered>,
     /// Who keyrot acts as in IAM, checked before anything else reaches IAM.
     pub identity: Option<String>,
+    /// At most this many sets applied at once per account (`--parallelism`).
+    pub parallelism: usize,
     /// What expanding the selectors found worth a look (a selector that chose nobody).
     pub selection_warnings: Vec<Diagnostic>,
 }
@@ -153,11 +157,11 @@ impl Session {
         Ok(self.reader(config)?.load()?)
     }
 
-    /// A step an interrupted command left unfinished, for read-only commands to mention.
-    pub fn pending(&self, config: &Config) -> Result<Option<Intent>> {
+    /// The steps an interrupted command left unfinished, for read-only commands to mention.
+    pub fn pending(&self, config: &Config) -> Result<Vec<Intent>> {
         let journal = match &config.backend {
             None => Journal::for_state(&self.state_path),
-            Some(b) => Journal::S3(S3Journal::new(self.place(b)?, None)),
+            Some(b) => Journal::s3(S3Journal::new(self.place(b)?, None)),
         };
         Ok(journal.pending()?)
     }
@@ -214,7 +218,7 @@ impl Session {
                 versioning_off,
             },
             store: StateStore::S3(S3State::new(place.clone(), Some(fence.clone()))),
-            journal: Journal::S3(S3Journal::new(place.clone(), Some(fence.clone()))),
+            journal: Journal::s3(S3Journal::new(place.clone(), Some(fence.clone()))),
             events: Recorder::new(
                 EventLog::s3(place, Some(fence)),
                 self.actor.clone(),
@@ -292,7 +296,9 @@ impl Session {
         // The lock comes first: no IAM call before we know no one else is writing.
         let opened = self.open(operation, config)?;
         let clients = self.connect(config).await;
-        open_writer(opened, config, clients).await
+        let mut writer = open_writer(opened, config, clients).await?;
+        writer.parallelism = self.parallelism;
+        Ok(writer)
     }
 
     /// Removes a lock left by a process that is gone, or (S3) a live lease whose holder
@@ -361,8 +367,9 @@ async fn open_writer<I: Iam, R: Remote>(
         clients,
         journal,
         events,
-        recovered: None,
+        recovered: Vec::new(),
         identity: None,
+        parallelism: crate::core::concurrency::DEFAULT_CAP,
         selection_warnings: Vec::new(),
     };
     // One call that fails fast on missing or refused credentials, before recovery or a
@@ -376,29 +383,31 @@ async fn open_writer<I: Iam, R: Remote>(
 }
 
 impl<I: Iam, R: Remote> Writer<I, R> {
-    /// Settles a step an interrupted command left in the journal, before anything else.
-    async fn recover(&mut self, config: &Config) -> Result<Option<Recovered>> {
-        let Some(intent) = self.journal.pending()? else {
-            return Ok(None);
-        };
-        let logged = self.events.logged_step(&intent)?;
-        let reconciled = recover::reconcile(
-            &self.clients.iam,
-            &self.clients.remote,
-            config,
-            &mut self.state,
-            &intent,
-            &self.events,
-        )
-        .await?;
-        // Before the state write, like every step's event (see `ops::events`).
-        self.events.recovery(&intent, &reconciled, logged)?;
-        self.store.save(&mut self.state)?;
-        self.journal.clear()?;
-        Ok(Some(Recovered {
-            intent,
-            said: reconciled.said,
-        }))
+    /// Settles the steps an interrupted command left in the journal, before anything else:
+    /// each set's on its own, in address order.
+    async fn recover(&mut self, config: &Config) -> Result<Vec<Recovered>> {
+        let mut recovered = Vec::new();
+        for intent in self.journal.pending()? {
+            let logged = self.events.logged_step(&intent)?;
+            let reconciled = recover::reconcile(
+                &self.clients.iam,
+                &self.clients.remote,
+                config,
+                &mut self.state,
+                &intent,
+                &self.events,
+            )
+            .await?;
+            // Before the state write, like every step's event (see `ops::events`).
+            self.events.recovery(&intent, &reconciled, logged)?;
+            self.store.save(&mut self.state)?;
+            self.journal.clear(&intent.address)?;
+            recovered.push(Recovered {
+                intent,
+                said: reconciled.said,
+            });
+        }
+        Ok(recovered)
     }
 }
 

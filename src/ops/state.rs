@@ -45,7 +45,7 @@ pub fn push(session: &Session, config: &Config, file: &Path, force: bool) -> Res
     let pushed = state_file::from_bytes(&bytes)
         .map_err(|e| Error::Invalid(format!("{shown} is not a keyrot state: {e}")))?;
     let mut opened = session.open("state push", config)?;
-    if let Some(intent) = opened.journal.pending()? {
+    if let Some(intent) = opened.journal.pending()?.first() {
         return Err(Error::Invalid(format!(
             "refusing to push {shown}: an interrupted {:?} of {} is unsettled in {}\n  hint: run `keyrot apply` first; it settles it",
             intent.op,
@@ -97,13 +97,11 @@ pub fn read(session: &Session, config: &Config) -> Result<State> {
 /// backup); IAM and every sink are left as they are. Returns what was removed.
 pub fn remove(session: &Session, config: &Config, address: &Address) -> Result<SetState> {
     let mut opened = session.open("state rm", config)?;
-    if let Some(intent) = opened.journal.pending()? {
-        if &intent.address == address {
-            return Err(Error::Invalid(format!(
-                "an interrupted {:?} of {address} is unsettled\n  hint: run `keyrot apply` first; it settles it",
-                intent.op
-            )));
-        }
+    if let Some(intent) = opened.journal.pending_for(address)? {
+        return Err(Error::Invalid(format!(
+            "an interrupted {:?} of {address} is unsettled\n  hint: run `keyrot apply` first; it settles it",
+            intent.op
+        )));
     }
     let mut state = opened.store.load()?;
     let removed = state.sets.remove(address).ok_or_else(|| {

@@ -19,15 +19,15 @@ pub struct Status {
     /// Each set's phase as recorded in state (before this plan's steps).
     pub phases: BTreeMap<crate::core::model::Address, Phase>,
     pub last_used: BTreeMap<KeyId, LastUsed>,
-    /// A step an interrupted command left for the next writing command to reconcile.
-    pub unfinished: Option<Intent>,
+    /// The steps an interrupted run left, one per set it had in flight.
+    pub unfinished: Vec<Intent>,
 }
 
 pub async fn status<I: Iam>(
     reader: &mut Reader<'_, Accounts<I>>,
     config: &Config,
     state: &State,
-    unfinished: Option<Intent>,
+    unfinished: Vec<Intent>,
     now: Time,
 ) -> Result<Status> {
     let planned = plan::make(reader, config, state, &PlanOptions::default(), now).await?;

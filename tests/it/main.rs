@@ -23,6 +23,7 @@ mod http;
 mod key_ids;
 mod logs;
 mod notify;
+mod parallel;
 mod planner;
 mod policy;
 mod properties;

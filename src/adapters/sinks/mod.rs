@@ -196,6 +196,30 @@ pub async fn deliver<R: Remote>(
     Ok(delivered)
 }
 
+/// The one place `sink` writes, named so that two sinks writing it get the same name (a
+/// file by its path, a secret or parameter by account and name); `None` for a command,
+/// which the user's own code serializes if it must.
+pub fn place(sink: &Sink) -> Option<String> {
+    match sink {
+        Sink::File { path, .. } => Some(format!("file:{}", path.display())),
+        Sink::AwsProfile { file, .. } => {
+            Some(format!("file:{}", profile::expand_home(file).display()))
+        }
+        Sink::Stdout { .. } => Some("stdout".into()),
+        Sink::SecretsManager {
+            account, secret_id, ..
+        } => Some(format!(
+            "secret:{}:{secret_id}",
+            account.as_deref().unwrap_or("")
+        )),
+        Sink::SsmParameter { account, name, .. } => Some(format!(
+            "parameter:{}:{name}",
+            account.as_deref().unwrap_or("")
+        )),
+        Sink::Exec { .. } => None,
+    }
+}
+
 /// The Secrets Manager / SSM client of the account a sink writes in.
 fn remote_of<'r, R>(remotes: &'r Accounts<R>, sink: &Sink) -> Result<&'r R, String> {
     remotes.get(sink.account()).map_err(|e| e.to_string())

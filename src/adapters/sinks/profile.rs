@@ -110,7 +110,7 @@ pub fn update_profile(text: &str, profile: &str, cred: &Credential) -> Zeroizing
 }
 
 /// `~/` is the user's home, as in the AWS CLI's own paths.
-fn expand_home(path: &Path) -> PathBuf {
+pub(super) fn expand_home(path: &Path) -> PathBuf {
     match (path.strip_prefix("~"), std::env::var_os("HOME")) {
         (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => path.to_path_buf(),

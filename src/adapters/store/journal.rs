@@ -4,16 +4,20 @@
 //!
 //! Before each mutating call the intent is recorded durably; after the state records the
 //! outcome, the intent is cleared. A crash in between leaves the intent for the next
-//! command to reconcile against live IAM (`recover`). Never holds a secret.
+//! command to reconcile against live IAM (`recover`). Apply runs sets in parallel, so the
+//! journal holds one intent per set in flight, keyed by the set's address; each write
+//! replaces the whole journal, one at a time. Never holds a secret.
 
 use super::s3::S3Journal;
 use crate::adapters::crash;
 use crate::adapters::fsutil::{parent_dir, sync_dir, write_atomic};
 use crate::core::model::{Address, KeyId, Time};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,11 +51,37 @@ pub struct Intent {
     pub step: Option<String>,
 }
 
+/// The journal's format: 2 holds a list of intents (one per set in flight); 1, written by
+/// keyrots that applied one set at a time, held at most one and is still read.
+pub(super) const FORMAT_VERSION: u32 = 2;
+
+/// Every intent of a journal as read: format 2's list, or format 1's single intent.
+pub(super) fn intents_of(
+    format_version: u32,
+    intent: Option<Intent>,
+    intents: Vec<Intent>,
+) -> Result<Vec<Intent>, String> {
+    match format_version {
+        1 if intents.is_empty() => Ok(intent.into_iter().collect()),
+        2 if intent.is_none() => Ok(intents),
+        1 | 2 => Err(format!(
+            "format {format_version} with the other format's field"
+        )),
+        v => Err(format!(
+            "format_version {v} is newer than this keyrot reads ({FORMAT_VERSION}); upgrade keyrot"
+        )),
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JournalDto {
     format_version: u32,
-    intent: Intent,
+    /// Format 1's single intent.
+    #[serde(default, skip_serializing)]
+    intent: Option<Intent>,
+    #[serde(default)]
+    intents: Vec<Intent>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,34 +97,62 @@ pub enum JournalError {
     Store(Box<super::StoreError>),
 }
 
-/// The journal of the state's backend.
-pub enum Journal {
+/// Where a journal is kept.
+enum Backend {
     Local(LocalJournal),
     S3(S3Journal),
 }
 
+/// The journal of the state's backend: the intents in flight, as last read or written.
+pub struct Journal {
+    backend: Backend,
+    /// `None` until read; each write holds the lock, so writes land in order.
+    intents: Mutex<Option<BTreeMap<Address, Intent>>>,
+}
+
 impl Journal {
     pub fn for_state(state_path: &Path) -> Self {
-        Journal::Local(LocalJournal {
+        Self::with(Backend::Local(LocalJournal {
             path: journal_path(state_path),
-        })
+        }))
     }
 
-    /// The unfinished intent left by an interrupted command, if any.
-    pub fn pending(&self) -> Result<Option<Intent>, JournalError> {
-        match self {
-            Journal::Local(j) => j.pending(),
-            Journal::S3(j) => j.pending(),
+    pub fn s3(journal: S3Journal) -> Self {
+        Self::with(Backend::S3(journal))
+    }
+
+    fn with(backend: Backend) -> Self {
+        Journal {
+            backend,
+            intents: Mutex::new(None),
         }
     }
 
-    /// Records `intent` durably (also used to update it, e.g. with the new key's id).
+    /// The unfinished intents left by an interrupted command, in address order.
+    pub fn pending(&self) -> Result<Vec<Intent>, JournalError> {
+        let mut cached = self.cached();
+        let read = self.read()?;
+        let list = read.values().cloned().collect();
+        *cached = Some(read);
+        Ok(list)
+    }
+
+    /// The unfinished intent of one set, if any.
+    pub fn pending_for(&self, address: &Address) -> Result<Option<Intent>, JournalError> {
+        let mut cached = self.cached();
+        let intents = self.loaded(&mut cached)?;
+        Ok(intents.get(address).cloned())
+    }
+
+    /// Records `intent` durably as its set's one intent in flight (also used to update
+    /// it, e.g. with the new key's id).
     pub fn record(&self, intent: &Intent) -> Result<(), JournalError> {
+        let mut cached = self.cached();
+        let mut next = self.loaded(&mut cached)?.clone();
+        next.insert(intent.address.clone(), intent.clone());
         crash::point("before-journal-write");
-        match self {
-            Journal::Local(j) => j.record(intent)?,
-            Journal::S3(j) => j.record(Some(intent))?,
-        }
+        self.write(&next)?;
+        *cached = Some(next);
         tracing::info!(target: TARGET, location = %self.location(), op = ?intent.op,
             address = %intent.address, key = intent.key_id.as_ref().map(KeyId::masked),
             sinks_started = intent.sinks_started, "journal intent recorded");
@@ -102,21 +160,57 @@ impl Journal {
         Ok(())
     }
 
-    /// The intent's outcome is in state: forget it.
-    pub fn clear(&self) -> Result<(), JournalError> {
-        match self {
-            Journal::Local(j) => j.clear()?,
-            Journal::S3(j) => j.record(None)?,
+    /// The intent's outcome for `address` is in state: forget it.
+    pub fn clear(&self, address: &Address) -> Result<(), JournalError> {
+        let mut cached = self.cached();
+        let intents = self.loaded(&mut cached)?;
+        if !intents.contains_key(address) {
+            return Ok(());
         }
-        tracing::info!(target: TARGET, location = %self.location(), "journal cleared");
+        let mut next = intents.clone();
+        next.remove(address);
+        self.write(&next)?;
+        *cached = Some(next);
+        tracing::info!(target: TARGET, location = %self.location(), %address, "journal cleared");
         Ok(())
     }
 
     /// Where the journal is: a path or `s3://bucket/key.journal`.
     pub fn location(&self) -> String {
-        match self {
-            Journal::Local(j) => j.path.display().to_string(),
-            Journal::S3(j) => j.url(),
+        match &self.backend {
+            Backend::Local(j) => j.path.display().to_string(),
+            Backend::S3(j) => j.url(),
+        }
+    }
+
+    fn cached(&self) -> MutexGuard<'_, Option<BTreeMap<Address, Intent>>> {
+        self.intents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The intents as last read or written, read first if need be.
+    fn loaded<'g>(
+        &self,
+        cached: &'g mut Option<BTreeMap<Address, Intent>>,
+    ) -> Result<&'g BTreeMap<Address, Intent>, JournalError> {
+        if cached.is_none() {
+            *cached = Some(self.read()?);
+        }
+        Ok(cached.get_or_insert_with(BTreeMap::new))
+    }
+
+    fn read(&self) -> Result<BTreeMap<Address, Intent>, JournalError> {
+        let list = match &self.backend {
+            Backend::Local(j) => j.read()?,
+            Backend::S3(j) => j.read()?,
+        };
+        Ok(list.into_iter().map(|i| (i.address.clone(), i)).collect())
+    }
+
+    fn write(&self, intents: &BTreeMap<Address, Intent>) -> Result<(), JournalError> {
+        let list: Vec<Intent> = intents.values().cloned().collect();
+        match &self.backend {
+            Backend::Local(j) => j.write(list),
+            Backend::S3(j) => j.write(list),
         }
     }
 }
@@ -135,45 +229,113 @@ pub fn journal_path(state_path: &Path) -> PathBuf {
 }
 
 impl LocalJournal {
-    fn pending(&self) -> Result<Option<Intent>, JournalError> {
+    fn corrupt(&self, problem: String) -> JournalError {
+        JournalError::Corrupt {
+            path: self.path.clone(),
+            problem,
+        }
+    }
+
+    fn read(&self) -> Result<Vec<Intent>, JournalError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(JournalError::Corrupt {
-                    path: self.path.clone(),
-                    problem: e.to_string(),
-                })
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.corrupt(e.to_string())),
         };
-        let dto: JournalDto = serde_json::from_str(&text).map_err(|e| JournalError::Corrupt {
-            path: self.path.clone(),
-            problem: e.to_string(),
-        })?;
-        Ok(Some(dto.intent))
+        let dto: JournalDto =
+            serde_json::from_str(&text).map_err(|e| self.corrupt(e.to_string()))?;
+        intents_of(dto.format_version, dto.intent, dto.intents).map_err(|e| self.corrupt(e))
     }
 
-    fn record(&self, intent: &Intent) -> Result<(), JournalError> {
-        let dto = JournalDto {
-            format_version: 1,
-            intent: intent.clone(),
-        };
-        let text = serde_json::to_string_pretty(&dto).unwrap_or_default();
-        write_atomic(&self.path, text.as_bytes(), 0o600).map_err(|source| JournalError::Write {
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    fn clear(&self) -> Result<(), JournalError> {
+    /// Writes the journal; none left in flight removes the file.
+    fn write(&self, intents: Vec<Intent>) -> Result<(), JournalError> {
         let err = |source| JournalError::Write {
             path: self.path.clone(),
             source,
         };
-        match fs::remove_file(&self.path) {
-            Ok(()) => sync_dir(parent_dir(&self.path)).map_err(err),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(err(e)),
+        if intents.is_empty() {
+            return match fs::remove_file(&self.path) {
+                Ok(()) => sync_dir(parent_dir(&self.path)).map_err(err),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(err(e)),
+            };
         }
+        let dto = JournalDto {
+            format_version: FORMAT_VERSION,
+            intent: None,
+            intents,
+        };
+        let text = serde_json::to_string_pretty(&dto).unwrap_or_default();
+        write_atomic(&self.path, text.as_bytes(), 0o600).map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intent(user: &str, op: Op) -> Intent {
+        let at = "2026-01-01T00:00:00Z".parse().unwrap();
+        Intent {
+            op,
+            address: Address::access_key(user),
+            key_id: None,
+            at,
+            now: at,
+            sinks_started: 0,
+            step: None,
+        }
+    }
+
+    #[test]
+    fn one_intent_per_set_in_flight_each_cleared_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("keyrot.json");
+        let journal = Journal::for_state(&state);
+        assert!(journal.pending().unwrap().is_empty());
+        journal.record(&intent("b", Op::Create)).unwrap();
+        journal.record(&intent("a", Op::Delete)).unwrap();
+        let mut updated = intent("b", Op::Create);
+        updated.sinks_started = 1;
+        journal.record(&updated).unwrap();
+        // What a new process (the next run) reads: both, in address order, b's latest.
+        let read = Journal::for_state(&state).pending().unwrap();
+        assert_eq!(read, vec![intent("a", Op::Delete), updated.clone()]);
+        journal.clear(&Address::access_key("a")).unwrap();
+        let read = Journal::for_state(&state).pending().unwrap();
+        assert_eq!(read, vec![updated]);
+        assert_eq!(
+            Journal::for_state(&state)
+                .pending_for(&Address::access_key("b"))
+                .unwrap()
+                .map(|i| i.sinks_started),
+            Some(1)
+        );
+        journal.clear(&Address::access_key("b")).unwrap();
+        assert!(!journal_path(&state).exists(), "no intent left: no file");
+    }
+
+    #[test]
+    fn a_journal_of_format_1_is_read_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("keyrot.json");
+        let v1 = serde_json::json!({
+            "format_version": 1,
+            "intent": intent("a", Op::Deactivate),
+        });
+        fs::write(journal_path(&state), v1.to_string()).unwrap();
+        let journal = Journal::for_state(&state);
+        assert_eq!(
+            journal.pending().unwrap(),
+            vec![intent("a", Op::Deactivate)]
+        );
+        // Settling it writes format 2 from then on.
+        journal.record(&intent("b", Op::Create)).unwrap();
+        let text = fs::read_to_string(journal_path(&state)).unwrap();
+        assert!(text.contains("\"format_version\": 2"), "{text}");
+        let v3 = serde_json::json!({"format_version": 3, "intents": []});
+        fs::write(journal_path(&state), v3.to_string()).unwrap();
+        let err = Journal::for_state(&state).pending().unwrap_err();
+        assert!(err.to_string().contains("upgrade keyrot"), "{err}");
     }
 }

@@ -2,7 +2,7 @@
 //! run last read or wrote (`If-None-Match: *` for the first) and checks the lease first, so
 //! a run that lost its lock cannot overwrite what the new holder did.
 
-use super::journal::{Intent, JournalError};
+use super::journal::{intents_of, Intent, JournalError, FORMAT_VERSION};
 use super::lease::Fence;
 use super::object::{Condition, ObjectError, ObjectStore};
 use super::{next_version, unchanged, StoreError};
@@ -130,15 +130,19 @@ impl S3State {
     }
 }
 
-/// The journal object: the run that wrote it, and its unfinished intent (none once the
-/// outcome is in state). The writer's lock id makes every run's version distinct, so a
-/// run that lost its lock can never match the ETag of what the new holder wrote.
+/// The journal object: the run that wrote it, and its unfinished intents (none once every
+/// outcome is in state). The writer's lock id makes every run's version distinct, so a run
+/// that lost its lock can never match the ETag of what the new holder wrote.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RemoteJournalDto {
     format_version: u32,
     lock_id: String,
+    /// Format 1's single intent.
+    #[serde(default, skip_serializing)]
     intent: Option<Intent>,
+    #[serde(default)]
+    intents: Vec<Intent>,
 }
 
 pub struct S3Journal {
@@ -168,7 +172,7 @@ impl S3Journal {
         }
     }
 
-    pub fn pending(&self) -> Result<Option<Intent>, JournalError> {
+    pub(super) fn read(&self) -> Result<Vec<Intent>, JournalError> {
         let key = self.place.journal_key();
         let object = self
             .place
@@ -177,26 +181,28 @@ impl S3Journal {
             .map_err(|e| self.corrupt(e.to_string()))?;
         let Some(object) = object else {
             *self.etag() = Some(None);
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let dto: RemoteJournalDto =
             serde_json::from_slice(&object.body).map_err(|e| self.corrupt(e.to_string()))?;
         *self.etag() = Some(Some(object.etag));
-        Ok(dto.intent)
+        intents_of(dto.format_version, dto.intent, dto.intents).map_err(|e| self.corrupt(e))
     }
 
-    pub fn record(&self, intent: Option<&Intent>) -> Result<(), JournalError> {
+    /// Replaces the journal object with `intents` (an empty list once all are settled).
+    pub(super) fn write(&self, intents: Vec<Intent>) -> Result<(), JournalError> {
         let fence = self.fence.as_ref().ok_or_else(|| JournalError::Remote {
             what: self.place.journal_key(),
             message: "this command does not hold the lock".into(),
         })?;
         if self.etag().is_none() {
-            self.pending()?;
+            self.read()?;
         }
         let dto = RemoteJournalDto {
-            format_version: 1,
+            format_version: FORMAT_VERSION,
             lock_id: fence.lock_id(),
-            intent: intent.cloned(),
+            intent: None,
+            intents,
         };
         let body = serde_json::to_vec_pretty(&dto).unwrap_or_default();
         fence
@@ -249,16 +255,20 @@ pub(crate) fn test_lease(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::store::journal::Op;
+    use crate::adapters::store::journal::{Journal, Op};
     use crate::adapters::store::lease::Lease;
     use crate::adapters::store::object::Memory;
     use crate::core::model::Address;
 
-    fn open(objects: &Arc<dyn ObjectStore>, lease_ms: u64) -> (Lease, S3State, S3Journal) {
+    fn open(objects: &Arc<dyn ObjectStore>, lease_ms: u64) -> (Lease, S3State, Journal) {
         let (place, lease) = test_lease(objects, lease_ms);
         let fence = lease.fence();
         let state = S3State::new(place.clone(), Some(fence.clone()));
-        (lease, state, S3Journal::new(place, Some(fence)))
+        (
+            lease,
+            state,
+            Journal::s3(S3Journal::new(place, Some(fence))),
+        )
     }
 
     fn intent() -> Intent {
@@ -279,17 +289,18 @@ mod tests {
         let objects: Arc<dyn ObjectStore> = Arc::new(Memory::default());
         let (first, mut state_a, journal_a) = open(&objects, 60_000);
         let mut a = state_a.load().unwrap();
-        assert!(journal_a.pending().unwrap().is_none());
-        journal_a.record(Some(&intent())).unwrap();
-        journal_a.record(None).unwrap();
+        assert!(journal_a.pending().unwrap().is_empty());
+        journal_a.record(&intent()).unwrap();
+        journal_a.clear(&intent().address).unwrap();
         assert!(state_a.save(&mut a).unwrap());
         // Another run breaks the lease (force-unlock) and advances the state.
         let lock = objects.get("k.json.lock").unwrap().unwrap();
         objects.delete("k.json.lock", &lock.etag).unwrap();
         let (_second, mut state_b, journal_b) = open(&objects, 60_000);
         let mut b = state_b.load().unwrap();
-        assert_eq!(journal_b.pending().unwrap(), None);
-        journal_b.record(None).unwrap();
+        assert_eq!(journal_b.pending().unwrap(), vec![]);
+        journal_b.record(&intent()).unwrap();
+        journal_b.clear(&intent().address).unwrap();
         b.sets.insert(Address::access_key("b"), Default::default());
         assert!(state_b.save(&mut b).unwrap());
         let after_b = objects.get("k.json").unwrap().unwrap().body;
@@ -297,7 +308,7 @@ mod tests {
         a.sets.insert(Address::access_key("a"), Default::default());
         let err = state_a.save(&mut a).unwrap_err();
         assert!(matches!(err, StoreError::LostLock { .. }), "{err}");
-        let err = journal_a.record(Some(&intent())).unwrap_err();
+        let err = journal_a.record(&intent()).unwrap_err();
         assert!(err.to_string().contains("lost the lock"), "{err}");
         assert_eq!(objects.get("k.json").unwrap().unwrap().body, after_b);
         drop(first);
@@ -305,6 +316,25 @@ mod tests {
             objects.get("k.json.lock").unwrap().is_some(),
             "a fenced run never removes the new holder's lock"
         );
+    }
+
+    #[test]
+    fn the_journal_object_holds_one_intent_per_set_in_flight() {
+        let objects: Arc<dyn ObjectStore> = Arc::new(Memory::default());
+        let (_lease, _state, journal) = open(&objects, 60_000);
+        let mut other = intent();
+        other.address = Address::access_key("b");
+        journal.record(&intent()).unwrap();
+        journal.record(&other).unwrap();
+        let place = S3Place {
+            objects: Arc::clone(&objects),
+            key: "k.json".into(),
+        };
+        let reader = Journal::s3(S3Journal::new(place.clone(), None));
+        assert_eq!(reader.pending().unwrap(), vec![intent(), other.clone()]);
+        journal.clear(&intent().address).unwrap();
+        let reader = Journal::s3(S3Journal::new(place, None));
+        assert_eq!(reader.pending().unwrap(), vec![other]);
     }
 
     #[test]

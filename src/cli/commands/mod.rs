@@ -65,19 +65,20 @@ pub fn say_opened(shell: &Shell, notes: &BackendNotes) {
     }
 }
 
-pub fn say_recovered(shell: &Shell, recovered: &Option<Recovered>) {
-    let Some(r) = recovered else { return };
-    shell.out(format!(
-        "Recovered an interrupted {:?} of {}:",
-        r.intent.op, r.intent.address
-    ));
-    if r.said.is_empty() {
-        shell.out("  nothing had changed in IAM");
+pub fn say_recovered(shell: &Shell, recovered: &[Recovered]) {
+    for r in recovered {
+        shell.out(format!(
+            "Recovered an interrupted {:?} of {}:",
+            r.intent.op, r.intent.address
+        ));
+        if r.said.is_empty() {
+            shell.out("  nothing had changed in IAM");
+        }
+        for line in &r.said {
+            shell.out(format!("  {line}"));
+        }
+        shell.out("");
     }
-    for line in &r.said {
-        shell.out(format!("  {line}"));
-    }
-    shell.out("");
 }
 
 /// What expanding the selectors found worth a look (a selector that chose nobody).

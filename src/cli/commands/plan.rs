@@ -100,9 +100,9 @@ pub fn print_plan(
     }
 }
 
-/// A note for read-only commands when a step is waiting to be reconciled.
+/// A note for read-only commands for each step waiting to be reconciled.
 fn warn_pending(session: &Session, shell: &Shell, config: &Config) -> Result<(), Error> {
-    if let Some(intent) = session.pending(config)? {
+    for intent in session.pending(config)? {
         shell.warn(format!(
             "an interrupted {:?} of {}{} is unfinished; the next `keyrot apply` reconciles it with IAM",
             intent.op,

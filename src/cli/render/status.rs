@@ -1,6 +1,7 @@
 //! `status` output: each set's phase, keys, last use and next step; text or JSON.
 
 use super::{timestamp, Style};
+use crate::adapters::store::journal::{Intent, Op};
 use crate::core::duration::humanize;
 use crate::core::model::{KeyId, KeyIds, LastUsed, Time};
 use crate::core::plan::SetPlan;
@@ -20,7 +21,7 @@ fn last_use(status: &Status, id: &KeyId, now: Time) -> String {
 pub fn text(status: &Status, style: Style, ids: KeyIds) -> String {
     let now = status.plan.now;
     let mut out = String::new();
-    if let Some(i) = &status.unfinished {
+    for i in &status.unfinished {
         let _ = writeln!(
             out,
             "{} an interrupted {:?} of {}{} (started {}) is unfinished: the next `keyrot apply` reconciles it with IAM\n",
@@ -90,7 +91,10 @@ struct StatusDoc<'a> {
     credential_sets: Vec<SetDoc>,
     format_version: &'a str,
     now: String,
+    /// The first of `unfinished_steps` (what keyrots that applied one set at a time wrote).
     unfinished: Option<UnfinishedDoc>,
+    /// Every step an interrupted run left, one per set it had in flight, in address order.
+    unfinished_steps: Vec<UnfinishedDoc>,
 }
 
 #[derive(Serialize)]
@@ -122,7 +126,7 @@ struct NextDoc {
 struct UnfinishedDoc {
     address: String,
     key_id: Option<String>,
-    operation: crate::adapters::store::journal::Op,
+    operation: Op,
     started: String,
 }
 
@@ -138,14 +142,23 @@ pub fn json(status: &Status, ids: KeyIds) -> String {
             .iter()
             .map(|s| set_doc(status, s, now, ids))
             .collect(),
-        unfinished: status.unfinished.as_ref().map(|i| UnfinishedDoc {
-            operation: i.op,
-            address: i.address.to_string(),
-            key_id: i.key_id.as_ref().map(|k| ids.show(k)),
-            started: timestamp(i.at),
-        }),
+        unfinished: status.unfinished.first().map(|i| unfinished_doc(i, ids)),
+        unfinished_steps: status
+            .unfinished
+            .iter()
+            .map(|i| unfinished_doc(i, ids))
+            .collect(),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+fn unfinished_doc(i: &Intent, ids: KeyIds) -> UnfinishedDoc {
+    UnfinishedDoc {
+        operation: i.op,
+        address: i.address.to_string(),
+        key_id: i.key_id.as_ref().map(|k| ids.show(k)),
+        started: timestamp(i.at),
+    }
 }
 
 fn set_doc(status: &Status, set: &SetPlan, now: Time, ids: KeyIds) -> SetDoc {

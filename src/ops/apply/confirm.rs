@@ -2,7 +2,7 @@
 //! fails revert the set in the same run — through the very reactivate step `keyrot
 //! rollback` takes (journaled, Secrets Manager put back, the set held) — or hold it.
 
-use super::{Acted, Applier, ApplyError, Revert};
+use super::{Acted, ApplyError, Revert, Run};
 use crate::adapters::confirm;
 use crate::adapters::crash;
 use crate::adapters::iam::Iam;
@@ -14,11 +14,11 @@ use crate::core::plan::{Action, ActionKind, Reason, ReasonCode};
 use crate::core::state::CheckRecord;
 use crate::ops::events::Entry;
 
-impl<I: Iam, R: Remote> Applier<'_, I, R> {
+impl<I: Iam, R: Remote> Run<'_, I, R> {
     /// Runs every confirm check of the set, records the results (with the hold, for
     /// `on_confirm_failure = "hold"`) and, when one failed, reverts or holds the set.
     pub(super) async fn confirm(
-        &mut self,
+        &self,
         address: &Address,
         action: &Action,
     ) -> Result<Acted, ApplyError> {
@@ -29,11 +29,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         }
         let failed: Vec<CheckRecord> = runs.iter().filter(|r| !r.passed).cloned().collect();
         let on_failure = set.confirm.on_failure;
-        let tracked = self.state.sets.entry(address.clone()).or_default();
-        tracked.record_checks(runs);
-        if !failed.is_empty() && on_failure == OnConfirmFailure::Hold {
-            tracked.held = true;
-        }
+        let hold = !failed.is_empty() && on_failure == OnConfirmFailure::Hold;
         let names = failed
             .iter()
             .map(|c| c.check.as_str())
@@ -54,7 +50,11 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             message: Some(message),
             step: None,
         })?;
-        self.store.save(self.state)?;
+        self.commit(|state| {
+            let tracked = state.sets.entry(address.clone()).or_default();
+            tracked.record_checks(runs);
+            tracked.held |= hold;
+        })?;
         if failed.is_empty() {
             return Ok(format!("{address}: {n} confirm check(s) passed").into());
         }

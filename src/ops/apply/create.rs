@@ -1,7 +1,7 @@
 //! The create step: make the credential, prove it works, deliver it to every sink; on any
 //! failure delete it again so nothing is orphaned and no secret is lost.
 
-use super::{iam_error, recover_error, Applier, ApplyError};
+use super::{iam_error, recover_error, ApplyError, Run};
 use crate::adapters::certs::NewCertificate;
 use crate::adapters::crash;
 use crate::adapters::iam::{Iam, NewCredential, NewKey};
@@ -17,11 +17,11 @@ use crate::ops::recover;
 /// ~20 s is normal).
 const VERIFY_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
 
-impl<I: Iam, R: Remote> Applier<'_, I, R> {
+impl<I: Iam, R: Remote> Run<'_, I, R> {
     /// Creates the key and hands its secret to every sink. On failure nothing is left
     /// behind: the new key (and any a retried create made) is deleted and the intent cleared.
     pub(super) async fn create_and_deliver(
-        &mut self,
+        &self,
         address: &Address,
         intent: &mut Intent,
     ) -> Result<(TrackedKey, Vec<String>), ApplyError> {
@@ -85,7 +85,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
     /// The IAM create, with the new id journaled at once and any key a retried create
     /// made swept.
     async fn create(
-        &mut self,
+        &self,
         address: &Address,
         certificate: Option<&NewCertificate>,
         intent: &mut Intent,
@@ -102,7 +102,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         let created = match created {
             Ok(created) => created,
             Err(source) if source.nothing_happened() => {
-                self.journal.clear()?;
+                self.journal.clear(address)?;
                 return Err(iam_error(address, source));
             }
             Err(source) => {
@@ -110,7 +110,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
                 // lost and which did make a key (a retried create then hits the quota): find
                 // any key the intent made and delete it.
                 self.reconcile(intent).await?;
-                self.journal.clear()?;
+                self.journal.clear(address)?;
                 return Err(iam_error(address, source));
             }
         };
@@ -122,7 +122,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
 
     /// Every sink takes the credential, or the new key is deleted again.
     async fn deliver(
-        &mut self,
+        &self,
         sinks: &[Sink],
         cred: &Credential<'_>,
         intent: &mut Intent,
@@ -133,9 +133,13 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             progress_intent.sinks_started = i + 1;
             journal.record(progress_intent).map_err(|e| e.to_string())
         };
+        // Sets writing one file (or secret) take turns: a put-back must not undo another's.
+        let mut claim = self.claim(sinks).await;
         crash::point("before-deliver");
-        let delivered = sink::deliver(self.remote, sinks, cred, self.stdout, &mut progress).await;
+        let delivered =
+            sink::deliver(self.remote, sinks, cred, claim.stdout(), &mut progress).await;
         crash::point("after-deliver");
+        drop(claim);
         let source = match delivered {
             Ok(delivered) => return Ok(delivered),
             Err(source) => source,
@@ -228,7 +232,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
     /// Deletes a new key that must not stay, then reports `error`; if the delete fails the
     /// error names the key to delete by hand.
     async fn undo_create<T>(
-        &mut self,
+        &self,
         address: &Address,
         key: &KeyId,
         cause: String,
@@ -236,7 +240,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
     ) -> Result<T, ApplyError> {
         match self.iam.delete_credential(address, key).await {
             Ok(()) => {
-                self.journal.clear()?;
+                self.journal.clear(address)?;
                 Err(error(self.show(key)))
             }
             // The journal keeps the intent, so the next run finishes the clean-up.
@@ -252,7 +256,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
 
     /// With an SDK retry after a lost response, one CreateAccessKey can make two keys;
     /// only the one returned to us has a secret anyone holds.
-    async fn sweep_retried_creates(&mut self, intent: &Intent) -> Result<(), ApplyError> {
+    async fn sweep_retried_creates(&self, intent: &Intent) -> Result<(), ApplyError> {
         let address = &intent.address;
         let iam_err = |source| ApplyError::Iam {
             address: address.clone(),
@@ -265,6 +269,7 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
             .map_err(iam_err)?
             .unwrap_or_default();
         let tracked = self
+            .ledger()
             .state
             .sets
             .get(address)
@@ -281,8 +286,11 @@ impl<I: Iam, R: Remote> Applier<'_, I, R> {
         .await
         .map_err(|e| recover_error(address, e))?;
         if !swept.unresolved.is_empty() {
-            let set = self.state.sets.entry(address.clone()).or_default();
-            set.mark_unresolved(swept.unresolved);
+            // Written at once: a key kept for a person must stay named whatever follows.
+            self.commit(|state| {
+                let set = state.sets.entry(address.clone()).or_default();
+                set.mark_unresolved(swept.unresolved);
+            })?;
         }
         Ok(())
     }

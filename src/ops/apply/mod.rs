@@ -1,11 +1,13 @@
 //! Executes a plan against IAM, writing state after every step.
 //!
 //! A new key's secret is delivered before state records the key; if delivery fails the
-//! key is deleted again, so nothing is orphaned and no secret is lost.
+//! key is deleted again, so nothing is orphaned and no secret is lost. Sets run side by
+//! side (`run.rs`), each set's steps in order, one journal intent per set in flight.
 
 mod confirm;
 mod create;
 mod error;
+mod run;
 
 pub use error::ApplyError;
 use error::{iam_error, recover_error};
@@ -28,6 +30,7 @@ use crate::ops::error::Error;
 use crate::ops::events::{Entry, Recorder};
 use crate::ops::recover::{self, Reconciled};
 use crate::ops::session::Writer;
+use run::{Ledger, Parts, Run};
 use std::io::Write;
 
 /// The number of steps `plan` takes when applied (for progress bars).
@@ -51,6 +54,7 @@ pub async fn execute<I: Iam, R: Remote>(
         clients,
         journal,
         events,
+        parallelism,
         ..
     } = writer;
     let mut applier = Applier {
@@ -64,6 +68,7 @@ pub async fn execute<I: Iam, R: Remote>(
         journal,
         events,
         wall_clock: &chrono::Utc::now,
+        parallelism: *parallelism,
     };
     applier
         .run(plan, progress)
@@ -139,111 +144,52 @@ pub struct Applier<'a, I: Iam, R: Remote> {
     pub events: &'a Recorder,
     /// Real time, for journal intents (IAM's CreateDate is compared with it).
     pub wall_clock: &'a dyn Fn() -> Time,
+    /// At most this many sets in flight in each account (`--parallelism`); below it, each
+    /// account's limit adapts to IAM's throttling.
+    pub parallelism: usize,
 }
 
-impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
-    /// A key id as the config's `display` block (or `--show-key-ids`) wants it shown.
-    fn show(&self, key: &KeyId) -> String {
-        self.config.display.key_ids.show(key)
-    }
-
-    /// Runs every action in execution order; `progress` hears each finished step.
-    /// A set whose step fails keeps its place (its later steps wait for the next run) and
-    /// every other set goes on; only a failure that endangers all sets stops the run.
-    /// What was done before any failure is already in state.
+impl<I: Iam, R: Remote> Applier<'_, I, R> {
+    /// Runs every action, sets side by side and each set's in execution order; `progress`
+    /// hears each finished step in the plan's execution order. A set whose step fails
+    /// keeps its place (its later steps wait for the next run) and every other set goes
+    /// on; only a failure that endangers all sets stops the run. What was done before any
+    /// failure is already in state.
     pub async fn run(
         &mut self,
         plan: &Plan,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Report, (Report, ApplyError)> {
-        let mut report = Report::default();
-        for (si, ai) in plan.execution_order() {
-            let set = &plan.sets[si];
-            let action = &set.actions[ai];
-            let target = set.address.to_string();
-            let reverted = report.reverts.iter().any(|r| r.address == set.address);
-            if reverted || report.failed.iter().any(|f| f.target == target) {
-                continue;
-            }
-            match self.act(&set.address, action).await {
-                Ok(acted) => {
-                    progress(&acted.line);
-                    report.done.push(acted.line);
-                    report.reverts.extend(acted.revert);
-                }
-                Err(e) if e.stops_everything() => return Err((report, e)),
-                Err(error) => {
-                    // One intent at a time: settle what the failed step left before the
-                    // next set's step writes its own.
-                    if let Err(e) = self.settle_journal().await {
-                        return Err((report, e));
-                    }
-                    report.failed.push(SetFailure {
-                        target,
-                        action: action.kind.name(),
-                        error,
-                    });
-                }
-            }
-        }
-        if let Some(policy) = &plan.password_policy {
-            match self.apply_policy(policy).await {
-                Ok(line) => {
-                    progress(&line);
-                    report.done.push(line);
-                }
-                Err(e) if e.stops_everything() => return Err((report, e)),
-                Err(error) => report.failed.push(SetFailure {
-                    target: "account password policy".into(),
-                    action: "update",
-                    error,
-                }),
-            }
-        }
-        report.checkpoints = self.checkpoints(plan, &report);
-        Ok(report)
+        let run = Run::new(Parts {
+            iam: self.iam,
+            remote: self.remote,
+            config: self.config,
+            now: self.now,
+            journal: self.journal,
+            events: self.events,
+            wall_clock: self.wall_clock,
+            parallelism: self.parallelism,
+            ledger: Ledger {
+                store: &mut *self.store,
+                state: &mut *self.state,
+            },
+            stdout: &mut *self.stdout,
+        });
+        run.all(plan, progress).await
+    }
+}
+
+impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
+    /// A key id as the config's `display` block (or `--show-key-ids`) wants it shown.
+    fn show(&self, key: &KeyId) -> String {
+        self.config.display.key_ids.show(key)
     }
 
-    /// Sets left Inactive by this run, with how to go on or back.
-    fn checkpoints(&self, plan: &Plan, report: &Report) -> Vec<String> {
-        let mut out = Vec::new();
-        for set in &plan.sets {
-            let target = set.address.to_string();
-            let reverted = report.reverts.iter().any(|r| r.address == set.address);
-            if reverted || report.failed.iter().any(|f| f.target == target) {
-                continue;
-            }
-            let deactivated = set
-                .actions
-                .iter()
-                .find(|a| a.kind == ActionKind::Deactivate);
-            if let (Some(a), Some(cfg)) = (deactivated, self.config.sets.get(&set.address)) {
-                let due = self.now + cfg.windows.inactive_for.to_chrono();
-                let confirm = if cfg.confirm.checks.is_empty() {
-                    "confirm applications work with the new key".to_string()
-                } else {
-                    format!(
-                        "its {} confirm check(s) passed; every apply runs them again until the delete",
-                        cfg.confirm.checks.len()
-                    )
-                };
-                out.push(format!(
-                    "{addr}: old key {key} is Inactive. Checkpoint: {confirm}.\n  \
-                     To go on: `keyrot apply` at or after {due} (when inactive_for has passed) deletes it.\n  \
-                     To go back: `keyrot rollback {addr}` reactivates it.",
-                    addr = set.address,
-                    key = a.key.as_ref().map(|k| self.show(k)).unwrap_or_default(),
-                    due = timestamp(due),
-                ));
-            }
-        }
-        out
-    }
-
-    /// Reconciles an intent a failed step left in the journal (an undelivered key whose
-    /// delete failed, a status change that may have happened), as the next run would.
-    async fn settle_journal(&mut self) -> Result<(), ApplyError> {
-        let Some(intent) = self.journal.pending()? else {
+    /// Reconciles the intent a failed step of `address` left in the journal (an
+    /// undelivered key whose delete failed, a status change that may have happened), as
+    /// the next run would.
+    async fn settle(&self, address: &Address) -> Result<(), ApplyError> {
+        let Some(intent) = self.journal.pending_for(address)? else {
             return Ok(());
         };
         self.reconcile(&intent)
@@ -252,8 +198,8 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
                 // The failed step wrote its own event; what settling it found is logged here.
                 let logged = Some(Outcome::Failed);
                 self.events.recovery(&intent, &reconciled, logged)?;
-                self.store.save(self.state)?;
-                self.journal.clear()?;
+                self.commit(|_| ())?;
+                self.journal.clear(address)?;
                 Ok(())
             })
             .map_err(|e| match e {
@@ -315,7 +261,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
 
     /// One action: a confirm runs the set's checks (and reverts on a failure); any other
     /// is a journaled step.
-    async fn act(&mut self, address: &Address, action: &Action) -> Result<Acted, ApplyError> {
+    async fn act(&self, address: &Address, action: &Action) -> Result<Acted, ApplyError> {
         match action.kind {
             ActionKind::Confirm => self.confirm(address, action).await,
             _ => self.step(address, action).await,
@@ -324,7 +270,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
 
     /// A journaled step: journal intent → IAM call (a create also proves and delivers the
     /// key; a reactivate puts consumers back) → its event → state → intent cleared.
-    async fn step(&mut self, address: &Address, action: &Action) -> Result<Acted, ApplyError> {
+    async fn step(&self, address: &Address, action: &Action) -> Result<Acted, ApplyError> {
         let mut intent = journal_op(&action.kind).map(|op| Intent {
             op,
             address: address.clone(),
@@ -350,14 +296,18 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
             message: Some(acted.line.clone()),
             step: intent.as_ref().and_then(|i| i.step.as_deref()),
         })?;
-        self.state
-            .record(address, action, created.as_ref(), self.now);
-        if let Some(set) = self.state.sets.get_mut(address) {
-            set.clock_override = ClockOverride::between(self.now, (self.wall_clock)());
-        }
-        self.store.save(self.state)?;
+        let (now, clock_override) = (
+            self.now,
+            ClockOverride::between(self.now, (self.wall_clock)()),
+        );
+        self.commit(|state| {
+            state.record(address, action, created.as_ref(), now);
+            if let Some(set) = state.sets.get_mut(address) {
+                set.clock_override = clock_override;
+            }
+        })?;
         if intent.is_some() {
-            self.journal.clear()?;
+            self.journal.clear(address)?;
         }
         Ok(acted)
     }
@@ -405,7 +355,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
     /// The action itself: what it did (a line, and a revert for a reactivation), and the
     /// key a create made.
     async fn perform(
-        &mut self,
+        &self,
         address: &Address,
         action: &Action,
         intent: Option<&mut Intent>,
@@ -464,7 +414,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
     /// A deactivation (its gate read again first) or a reactivation (consumers put back
     /// before the intent is cleared, so recovery finishes an interrupted one).
     async fn change_status(
-        &mut self,
+        &self,
         address: &Address,
         kind: &ActionKind,
         key: &KeyId,
@@ -493,7 +443,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
     }
 
     async fn set_status(
-        &mut self,
+        &self,
         address: &Address,
         key: &KeyId,
         status: KeyStatus,
@@ -506,7 +456,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
 
     /// The deactivation gate, read again: a plan can wait at a prompt or in a review, and a
     /// key used since must not be switched off under its consumer.
-    async fn still_unused(&mut self, address: &Address, key: &KeyId) -> Result<(), ApplyError> {
+    async fn still_unused(&self, address: &Address, key: &KeyId) -> Result<(), ApplyError> {
         let Some(set) = self.config.sets.get(address) else {
             return Ok(());
         };
@@ -519,7 +469,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
             Err(e) => return self.refused(address, Err(e)),
         };
         if self.now < used + set.windows.unused_for.to_chrono() {
-            self.journal.clear()?;
+            self.journal.clear(address)?;
             return Err(ApplyError::Changed {
                 address: address.clone(),
                 message: format!(
@@ -535,7 +485,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
 
     /// Deletes an Inactive key. Plans can wait at a prompt or in a review: never delete a
     /// key that someone has turned back on since.
-    async fn delete(&mut self, address: &Address, key: &KeyId) -> Result<(), ApplyError> {
+    async fn delete(&self, address: &Address, key: &KeyId) -> Result<(), ApplyError> {
         let live = match self.iam.list_credentials(address).await {
             Ok(live) => live.unwrap_or_default(),
             Err(e) => return self.refused(address, Err(e)),
@@ -544,7 +494,7 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
             .iter()
             .any(|k| &k.id == key && k.status == KeyStatus::Active)
         {
-            self.journal.clear()?;
+            self.journal.clear(address)?;
             return Err(ApplyError::Changed {
                 address: address.clone(),
                 message: format!(
@@ -563,27 +513,27 @@ impl<'a, I: Iam, R: Remote> Applier<'a, I, R> {
         self.refused(address, result)
     }
 
-    /// Reconciles `intent` with live IAM (recovery writes its own events).
-    async fn reconcile(&mut self, intent: &Intent) -> Result<Reconciled, ApplyError> {
+    /// Reconciles `intent` with live IAM (recovery writes its own events), on a copy of
+    /// its set's state that is put back (and written) when it is done.
+    async fn reconcile(&self, intent: &Intent) -> Result<Reconciled, ApplyError> {
         let events = self.events;
         let (iam, remote, config) = (self.iam, self.remote, self.config);
-        recover::reconcile(iam, remote, config, self.state, intent, events)
-            .await
-            .map_err(|e| recover_error(&intent.address, e))
+        let address = &intent.address;
+        let mut scratch = self.scratch(address);
+        let reconciled =
+            recover::reconcile(iam, remote, config, &mut scratch, intent, events).await;
+        self.put_back(address, scratch)?;
+        reconciled.map_err(|e| recover_error(address, e))
     }
 
     /// An IAM call's error for the set; a call IAM refused outright changed nothing, so
     /// its journal intent is done with.
-    fn refused(
-        &mut self,
-        address: &Address,
-        result: Result<(), IamError>,
-    ) -> Result<(), ApplyError> {
+    fn refused(&self, address: &Address, result: Result<(), IamError>) -> Result<(), ApplyError> {
         match result {
             Ok(()) => Ok(()),
             Err(e) => {
                 if e.nothing_happened() {
-                    self.journal.clear()?;
+                    self.journal.clear(address)?;
                 }
                 Err(iam_error(address, e))
             }

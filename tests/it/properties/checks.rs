@@ -25,7 +25,7 @@ impl Harness {
         if let Outcome::Done { .. } = outcome {
             let pending = Journal::for_state(&self.state_path).pending();
             prop_assert!(
-                matches!(pending, Ok(None)),
+                pending.as_ref().is_ok_and(Vec::is_empty),
                 "a finished run left a journal intent: {pending:?}"
             );
         }
@@ -131,7 +131,7 @@ impl Harness {
             .load()
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let pending = Journal::for_state(&self.state_path).pending();
-        prop_assert!(matches!(pending, Ok(None)), "{pending:?}");
+        prop_assert!(pending.as_ref().is_ok_and(Vec::is_empty), "{pending:?}");
         for address in self.config.sets.keys() {
             let live = self.iam.credentials(address).unwrap_or_default();
             let set = state.sets.get(address).cloned().unwrap_or_default();

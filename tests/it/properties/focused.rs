@@ -30,6 +30,7 @@ fn one_user(sinks: Sinks, keys: Vec<(bool, i64)>) -> (tokio::runtime::Runtime, T
         }],
         cert: None,
         steps: Vec::new(),
+        parallelism: 1,
     };
     let h = Harness::new(&sc, start);
     (rt, start, h)
@@ -67,10 +68,7 @@ fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
     let live = h.iam.credentials(&address).unwrap();
     assert!(live.iter().all(|k| k.id != held), "the new key was deleted");
 
-    let intent = Journal::for_state(&h.state_path)
-        .pending()
-        .unwrap()
-        .expect("an intent");
+    let intent = Journal::for_state(&h.state_path).pending().unwrap()[0].clone();
     let mut state = StateStore::new(h.state_path.clone()).load().unwrap();
     let said = h.reconcile(&rt, &mut state, &intent, start).said;
     assert!(
@@ -137,6 +135,7 @@ fn a_key_used_after_the_plan_is_not_deactivated() {
         journal: &journal,
         events: &events,
         wall_clock: &clock,
+        parallelism: 8,
     };
     let report = rt.block_on(applier.run(&planned, &mut |_| {})).unwrap();
     assert_eq!(report.failed.len(), 1, "{report:?}");
@@ -151,7 +150,7 @@ fn a_key_used_after_the_plan_is_not_deactivated() {
     assert!(live
         .iter()
         .any(|k| k.id == old && k.status == KeyStatus::Active));
-    assert!(journal.pending().unwrap().is_none());
+    assert!(journal.pending().unwrap().is_empty());
 }
 
 /// A create dies before IAM's answer arrives, and a person (or another run) made a key in
@@ -181,7 +180,7 @@ fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
     assert_eq!(made.len(), 2);
 
     let journal = Journal::for_state(&h.state_path);
-    let intent = journal.pending().unwrap().expect("an intent");
+    let intent = journal.pending().unwrap()[0].clone();
     assert!(intent.key_id.is_none(), "died before the answer");
     let mut store = StateStore::new(h.state_path.clone());
     let mut state = store.load().unwrap();
@@ -194,7 +193,7 @@ fn ambiguous_keys_after_an_interrupted_create_are_kept_for_a_person() {
     assert!(said.iter().all(|l| l.contains("unresolved")), "{said:?}");
     assert_eq!(state.sets[&address].unresolved.len(), 2);
     store.save(&mut state).unwrap();
-    journal.clear().unwrap();
+    journal.clear(&intent.address).unwrap();
 
     // The plan adopts neither and shows both for a person.
     let plan = rt
@@ -261,10 +260,7 @@ fn a_used_key_after_an_interrupted_create_is_never_deleted() {
     h.iam.disarm();
     let key = h.iam.credentials(&address).unwrap()[0].id.clone();
     h.iam.set_last_used(&key, start + Duration::minutes(1));
-    let intent = Journal::for_state(&h.state_path)
-        .pending()
-        .unwrap()
-        .unwrap();
+    let intent = Journal::for_state(&h.state_path).pending().unwrap()[0].clone();
     let mut state = StateStore::new(h.state_path.clone()).load().unwrap();
     h.reconcile(&rt, &mut state, &intent, start);
     assert_eq!(h.iam.credentials(&address).unwrap().len(), 1, "kept");

@@ -60,6 +60,8 @@ pub(super) struct Harness {
     /// Credentials some sink (or stdout) held after some run, or that recovery could not
     /// prove undelivered (a sink could not be read back): the only ones keyrot may keep.
     pub(super) delivered: BTreeSet<KeyId>,
+    /// How many sets apply runs at once (the schedule's choice, 1 to 4).
+    pub(super) parallelism: usize,
 }
 
 impl Harness {
@@ -182,6 +184,7 @@ impl Harness {
             excused: BTreeMap::new(),
             seeded,
             delivered: BTreeSet::new(),
+            parallelism: sc.parallelism,
         }
     }
 
@@ -228,7 +231,7 @@ impl Harness {
         let mut state = store.load().map_err(|e| s(&e))?;
         let journal = Journal::for_state(&self.state_path);
         let events = self.recorder(now);
-        if let Some(intent) = journal.pending().map_err(|e| s(&e))? {
+        for intent in journal.pending().map_err(|e| s(&e))? {
             stats.recoveries += 1;
             let logged = events.logged_step(&intent).map_err(|e| s(&e))?;
             let (iam, remote, config) = (&self.iam, &self.remotes, &self.config);
@@ -239,7 +242,7 @@ impl Harness {
                 .recovery(&intent, &reconciled, logged)
                 .map_err(|e| s(&e))?;
             store.save(&mut state).map_err(|e| s(&e))?;
-            journal.clear().map_err(|e| s(&e))?;
+            journal.clear(&intent.address).map_err(|e| s(&e))?;
         }
         let sets: Vec<Address> = self.config.sets.keys().cloned().collect();
         let mut reader = Reader::new(&self.iam, 8);
@@ -263,6 +266,7 @@ impl Harness {
             journal: &journal,
             events: &events,
             wall_clock: &wall_clock,
+            parallelism: self.parallelism,
         };
         let report = applier
             .run(&plan, &mut |_| {})
@@ -271,7 +275,7 @@ impl Harness {
         if !report.failed.is_empty() {
             // Failed sets were isolated: the run went on, and settled every intent they left.
             let pending = journal.pending().map_err(|e| s(&e))?;
-            assert!(pending.is_none(), "an isolated failure left {pending:?}");
+            assert!(pending.is_empty(), "an isolated failure left {pending:?}");
             let lines: Vec<String> = report.failed.iter().map(|f| f.error.to_string()).collect();
             return Err(lines.join("\n"));
         }

@@ -53,6 +53,8 @@ pub(super) struct Schedule {
     pub(super) users: Vec<UserSpec>,
     pub(super) cert: Option<CertSpec>,
     pub(super) steps: Vec<Step>,
+    /// Sets applied at once: crashes and faults land with several sets' steps in flight.
+    pub(super) parallelism: usize,
 }
 
 fn hours(h: u64) -> Window {
@@ -217,6 +219,12 @@ pub(super) fn schedule() -> impl Strategy<Value = Schedule> {
         prop::collection::vec(user_spec(), 1..=3),
         prop::option::weighted(0.5, cert_spec()),
         prop::collection::vec(step(), 1..=12),
+        1usize..=4,
     )
-        .prop_map(|(users, cert, steps)| Schedule { users, cert, steps })
+        .prop_map(|(users, cert, steps, parallelism)| Schedule {
+            users,
+            cert,
+            steps,
+            parallelism,
+        })
 }
