@@ -44,6 +44,52 @@ def seed(url, n):
         list(pool.map(one, range(n)))
 
 
+def fresh(url, n):
+    """Moto emptied, then N users with one access key each."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"), timeout=30)
+    seed(url, n)
+
+
+def rotation_calls(url, n):
+    """What moto alone allows for a rotation's creates: on freshly seeded users, sixteen
+    boto3 threads make the calls keyrot's apply makes per user (ListAccessKeys,
+    CreateAccessKey, GetCallerIdentity signed by the new key, ListAccessKeys) as fast as
+    moto answers. Prints calls per second."""
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    fresh(url, n)
+    client = iam(url)
+
+    def caller_identity(key):
+        # Signed by hand: a boto3 client per new key costs more than moto's answer.
+        body = "Action=GetCallerIdentity&Version=2011-06-15"
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        request = AWSRequest(method="POST", url=url + "/", data=body, headers=headers)
+        credentials = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+        SigV4Auth(credentials, "sts", "us-east-1").add_auth(request)
+        signed = urllib.request.Request(url + "/", data=body.encode(), headers=dict(request.headers))
+        answer = urllib.request.urlopen(signed, timeout=30).read().decode()
+        assert ":user/" in answer, answer
+
+    def one(i):
+        name = user_name(i)
+        client.list_access_keys(UserName=name)
+        caller_identity(client.create_access_key(UserName=name)["AccessKey"])
+        client.list_access_keys(UserName=name)
+        return 4
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        total = sum(pool.map(one, range(n)))
+    print(f"{total / (time.monotonic() - started):.0f}")
+
+
 def scan(url, n):
     """What a plain script does: ListAccessKeys then GetAccessKeyLastUsed per key, one
     call at a time. Prints the seconds it took."""
@@ -183,6 +229,10 @@ if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "seed":
         seed(args[0], int(args[1]))
+    elif command == "fresh":
+        fresh(args[0], int(args[1]))
+    elif command == "rate":
+        rotation_calls(args[0], int(args[1]))
     elif command == "scan":
         scan(args[0], int(args[1]))
     elif command == "config":

@@ -56,6 +56,17 @@ pub enum IamError {
 }
 
 impl IamError {
+    /// Refused credentials or an endpoint that does not answer: no set can get past it, so
+    /// apply (and recovery) stop at once; any other failure stays with its set.
+    pub fn stops_every_set(&self) -> bool {
+        matches!(
+            self,
+            IamError::Credentials { .. }
+                | IamError::NoCredentials { .. }
+                | IamError::Unreachable { .. }
+        )
+    }
+
     pub fn is_no_such_entity(&self) -> bool {
         matches!(self, IamError::NoSuchEntity { .. })
     }

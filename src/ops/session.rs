@@ -79,6 +79,9 @@ pub struct Writer<I, R> {
     /// The interrupted steps settled before anything else (one per set in flight when
     /// a run was cut off), in address order.
     pub recovered: Vec<Recovered>,
+    /// Interrupted steps that could not be settled (their set's account or user could not
+    /// be read): each stays in the journal and its set waits; every other set goes on.
+    pub unsettled: Vec<Unsettled>,
     /// Who keyrot acts as in IAM, checked before anything else reaches IAM.
     pub identity: Option<String>,
     /// At most this many sets applied at once per account (`--parallelism`).
@@ -110,6 +113,13 @@ pub struct Opened {
 pub struct Recovered {
     pub intent: Intent,
     pub said: Vec<String>,
+}
+
+/// An interrupted step left in the journal for a later run, and why.
+#[derive(Debug)]
+pub struct Unsettled {
+    pub intent: Intent,
+    pub error: String,
 }
 
 /// Far above any real config; refuses a wrong file before parsing it.
@@ -368,6 +378,7 @@ async fn open_writer<I: Iam, R: Remote>(
         journal,
         events,
         recovered: Vec::new(),
+        unsettled: Vec::new(),
         identity: None,
         parallelism: crate::core::concurrency::DEFAULT_CAP,
         selection_warnings: Vec::new(),
@@ -378,18 +389,19 @@ async fn open_writer<I: Iam, R: Remote>(
     writer.events.set_identity(writer.identity.clone());
     // Recovery may need the sinks of a set a selector chose.
     writer.selection_warnings = fleet::expand(&writer.clients.iam, config).await?;
-    writer.recovered = writer.recover(config).await?;
+    writer.recover(config).await?;
     Ok(writer)
 }
 
 impl<I: Iam, R: Remote> Writer<I, R> {
     /// Settles the steps an interrupted command left in the journal, before anything else:
-    /// each set's on its own, in address order.
-    async fn recover(&mut self, config: &Config) -> Result<Vec<Recovered>> {
-        let mut recovered = Vec::new();
+    /// each set's on its own, in address order. One that IAM cannot settle now (its
+    /// account's role refused, its user unreadable) stays in the journal and its set waits
+    /// (apply never writes over it); only a failure no set can get past stops the command.
+    async fn recover(&mut self, config: &Config) -> Result<()> {
         for intent in self.journal.pending()? {
             let logged = self.events.logged_step(&intent)?;
-            let reconciled = recover::reconcile(
+            let reconciled = match recover::reconcile(
                 &self.clients.iam,
                 &self.clients.remote,
                 config,
@@ -397,17 +409,26 @@ impl<I: Iam, R: Remote> Writer<I, R> {
                 &intent,
                 &self.events,
             )
-            .await?;
+            .await
+            {
+                Ok(reconciled) => reconciled,
+                Err(recover::RecoverError::Iam(e)) if !e.stops_every_set() => {
+                    let error = e.to_string();
+                    self.unsettled.push(Unsettled { intent, error });
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             // Before the state write, like every step's event (see `ops::events`).
             self.events.recovery(&intent, &reconciled, logged)?;
             self.store.save(&mut self.state)?;
             self.journal.clear(&intent.address)?;
-            recovered.push(Recovered {
+            self.recovered.push(Recovered {
                 intent,
                 said: reconciled.said,
             });
         }
-        Ok(recovered)
+        Ok(())
     }
 }
 

@@ -282,3 +282,93 @@ users "fleet" {{
         .collect();
     assert_eq!(tracked, [&format!("account.prod.user.{p}-ok.access_key")]);
 }
+
+/// A run was cut off mid-step in an account whose role is refused now: recovery cannot
+/// settle that step, so it stays in the journal and its set waits, while every other set
+/// (here one in keyrot's own account) is rotated. Once the role works again, the next run
+/// settles it.
+#[test]
+fn an_unsettled_step_in_an_unreachable_account_holds_only_its_own_set() {
+    let moto = Moto::shared();
+    let rules = vec![Rule {
+        marker: "RoleArn=arn%3Aaws%3Aiam%3A%3A444444444444%3Arole%2Fkeyrot",
+        respond: "403 Forbidden",
+        body: "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform sts:AssumeRole</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
+    }];
+    let proxy = Proxy::with_rules(&moto.endpoint, 0.0, &[], 1, rules);
+    let p = unique_user("unsettled");
+    let base = admin(&moto.endpoint);
+    let seeded = seed_user(&base, &format!("{p}-base"));
+    let config = format!(
+        r#"account "locked" {{
+  role_arn = "arn:aws:iam::{DENIED}:role/keyrot"
+}}
+user "{p}-base" {{
+  access_key {{
+    deliver "file" {{ path = "secrets/base.json" }}
+  }}
+}}
+user "{p}-far" {{
+  account = "locked"
+  access_key {{
+    deliver "file" {{ path = "secrets/far.json" }}
+  }}
+}}
+"#
+    );
+    create_user(
+        &iam_in(&moto.endpoint, DENIED),
+        &format!("{p}-far"),
+        "/",
+        &[],
+    );
+    let mut project = Project::new(&proxy.endpoint, &config);
+    // What a run killed while deactivating the far user's key leaves behind.
+    let far = format!("account.locked.user.{p}-far.access_key");
+    let journal = serde_json::json!({
+        "format_version": 2,
+        "intents": [{
+            "op": "deactivate",
+            "address": far,
+            "key_id": "AKIAFARAWAYKEY000001",
+            "at": "2026-01-01T00:00:00Z",
+            "now": "2026-01-01T00:00:00Z",
+        }],
+    });
+    std::fs::create_dir_all(project.path("state")).unwrap();
+    let journal_path = project.path("state/keyrot.json.journal");
+    std::fs::write(&journal_path, journal.to_string()).unwrap();
+
+    let apply = project.run(&["apply", "--auto-approve"], Some(days_from_now(100)));
+    assert!(
+        apply.stderr.contains(&format!(
+            "could not settle the interrupted Deactivate of {far}"
+        )),
+        "{}\n{}",
+        apply.stdout,
+        apply.stderr
+    );
+    assert_eq!(apply.code, 7, "the far set is blocked: {}", apply.stderr);
+    let live = live_keys(&base, &format!("{p}-base"));
+    assert_eq!(live.len(), 2, "the base set rotated: {live:?}");
+    assert!(live.iter().any(|(k, _)| *k == seeded.id));
+    assert!(project.path("secrets/base.json").exists());
+    let left = std::fs::read_to_string(&journal_path).expect("the unsettled step is kept");
+    assert!(left.contains(&far), "{left}");
+    assert!(!left.contains(&format!("{p}-base")), "{left}");
+    let status = project.ok(&["status"], None, 0);
+    assert!(status.stdout.contains("Unfinished:"), "{}", status.stdout);
+
+    // The role works again (moto itself refuses no AssumeRole): settled, then rotated.
+    project.endpoint = moto.endpoint.clone();
+    let apply = project.ok(&["apply", "--auto-approve"], Some(days_from_now(100)), 0);
+    assert!(
+        apply
+            .stdout
+            .contains(&format!("Recovered an interrupted Deactivate of {far}")),
+        "{}",
+        apply.stdout
+    );
+    assert!(!journal_path.exists(), "settled");
+    assert!(project.path("secrets/far.json").exists());
+}

@@ -234,10 +234,11 @@ fn eight_concurrent_applies_exactly_one_proceeds() {
     let after = s3_state(&moto.endpoint, &bucket)["serial"]
         .as_u64()
         .unwrap();
-    assert_eq!(
-        after - before,
-        done as u64,
-        "serial moved by the steps done"
+    // Steps that finish together share one write (group commit): at most one per step.
+    let writes = after - before;
+    assert!(
+        (1..=done as u64).contains(&writes),
+        "serial moved by {writes} for {done} steps"
     );
     assert!(
         object(&moto.endpoint, &bucket, "prod/keyrot.json.lock").is_none(),

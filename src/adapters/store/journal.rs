@@ -103,11 +103,20 @@ enum Backend {
     S3(S3Journal),
 }
 
-/// The journal of the state's backend: the intents in flight, as last read or written.
+/// The journal of the state's backend: the intents in flight.
 pub struct Journal {
     backend: Backend,
     /// `None` until read; each write holds the lock, so writes land in order.
-    intents: Mutex<Option<BTreeMap<Address, Intent>>>,
+    book: Mutex<Option<Book>>,
+}
+
+/// The intents as they will be written next, and how many changes are written: steps of
+/// several sets that change the journal together share one write (group commit).
+#[derive(Default)]
+struct Book {
+    intents: BTreeMap<Address, Intent>,
+    changes: u64,
+    written: u64,
 }
 
 impl Journal {
@@ -124,35 +133,68 @@ impl Journal {
     fn with(backend: Backend) -> Self {
         Journal {
             backend,
-            intents: Mutex::new(None),
+            book: Mutex::new(None),
         }
     }
 
     /// The unfinished intents left by an interrupted command, in address order.
     pub fn pending(&self) -> Result<Vec<Intent>, JournalError> {
-        let mut cached = self.cached();
-        let read = self.read()?;
-        let list = read.values().cloned().collect();
-        *cached = Some(read);
+        let mut book = self.book();
+        let intents = self.read()?;
+        let list = intents.values().cloned().collect();
+        *book = Some(Book {
+            intents,
+            ..Book::default()
+        });
         Ok(list)
     }
 
     /// The unfinished intent of one set, if any.
     pub fn pending_for(&self, address: &Address) -> Result<Option<Intent>, JournalError> {
-        let mut cached = self.cached();
-        let intents = self.loaded(&mut cached)?;
-        Ok(intents.get(address).cloned())
+        let mut book = self.book();
+        Ok(self.loaded(&mut book)?.intents.get(address).cloned())
     }
 
     /// Records `intent` durably as its set's one intent in flight (also used to update
     /// it, e.g. with the new key's id).
     pub fn record(&self, intent: &Intent) -> Result<(), JournalError> {
-        let mut cached = self.cached();
-        let mut next = self.loaded(&mut cached)?.clone();
-        next.insert(intent.address.clone(), intent.clone());
+        let upto = self.stage(intent)?;
+        self.write_recorded(upto, intent)
+    }
+
+    /// The intent's outcome for `address` is in state: forget it.
+    pub fn clear(&self, address: &Address) -> Result<(), JournalError> {
+        match self.stage_clear(address)? {
+            Some(upto) => self.write_cleared(upto, address),
+            None => Ok(()),
+        }
+    }
+
+    /// Puts `intent` in the next write; [`Journal::write_recorded`] with the number
+    /// returned makes it durable (with whatever else was staged by then).
+    pub fn stage(&self, intent: &Intent) -> Result<u64, JournalError> {
+        let mut book = self.book();
+        let book = self.loaded(&mut book)?;
+        book.intents.insert(intent.address.clone(), intent.clone());
+        book.changes += 1;
+        Ok(book.changes)
+    }
+
+    /// Takes `address`'s intent out of the next write (`None`: it had none).
+    pub fn stage_clear(&self, address: &Address) -> Result<Option<u64>, JournalError> {
+        let mut book = self.book();
+        let book = self.loaded(&mut book)?;
+        if book.intents.remove(address).is_none() {
+            return Ok(None);
+        }
+        book.changes += 1;
+        Ok(Some(book.changes))
+    }
+
+    /// Returns once the staged `intent` (change number `upto`) is durable.
+    pub fn write_recorded(&self, upto: u64, intent: &Intent) -> Result<(), JournalError> {
         crash::point("before-journal-write");
-        self.write(&next)?;
-        *cached = Some(next);
+        self.write_upto(upto)?;
         tracing::info!(target: TARGET, location = %self.location(), op = ?intent.op,
             address = %intent.address, key = intent.key_id.as_ref().map(KeyId::masked),
             sinks_started = intent.sinks_started, "journal intent recorded");
@@ -160,18 +202,26 @@ impl Journal {
         Ok(())
     }
 
-    /// The intent's outcome for `address` is in state: forget it.
-    pub fn clear(&self, address: &Address) -> Result<(), JournalError> {
-        let mut cached = self.cached();
-        let intents = self.loaded(&mut cached)?;
-        if !intents.contains_key(address) {
+    /// Returns once the staged clearing of `address` (change number `upto`) is durable.
+    pub fn write_cleared(&self, upto: u64, address: &Address) -> Result<(), JournalError> {
+        self.write_upto(upto)?;
+        tracing::info!(target: TARGET, location = %self.location(), %address, "journal cleared");
+        Ok(())
+    }
+
+    /// Writes what is staged, unless a write since change `upto` already did.
+    fn write_upto(&self, upto: u64) -> Result<(), JournalError> {
+        let mut book = self.book();
+        let book = self.loaded(&mut book)?;
+        if book.written >= upto {
             return Ok(());
         }
-        let mut next = intents.clone();
-        next.remove(address);
-        self.write(&next)?;
-        *cached = Some(next);
-        tracing::info!(target: TARGET, location = %self.location(), %address, "journal cleared");
+        let list: Vec<Intent> = book.intents.values().cloned().collect();
+        match &self.backend {
+            Backend::Local(j) => j.write(list),
+            Backend::S3(j) => j.write(list),
+        }?;
+        book.written = book.changes;
         Ok(())
     }
 
@@ -183,19 +233,19 @@ impl Journal {
         }
     }
 
-    fn cached(&self) -> MutexGuard<'_, Option<BTreeMap<Address, Intent>>> {
-        self.intents.lock().unwrap_or_else(|e| e.into_inner())
+    fn book(&self) -> MutexGuard<'_, Option<Book>> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The intents as last read or written, read first if need be.
-    fn loaded<'g>(
-        &self,
-        cached: &'g mut Option<BTreeMap<Address, Intent>>,
-    ) -> Result<&'g BTreeMap<Address, Intent>, JournalError> {
-        if cached.is_none() {
-            *cached = Some(self.read()?);
+    /// The book, read first if need be.
+    fn loaded<'g>(&self, book: &'g mut Option<Book>) -> Result<&'g mut Book, JournalError> {
+        if book.is_none() {
+            *book = Some(Book {
+                intents: self.read()?,
+                ..Book::default()
+            });
         }
-        Ok(cached.get_or_insert_with(BTreeMap::new))
+        Ok(book.get_or_insert_with(Book::default))
     }
 
     fn read(&self) -> Result<BTreeMap<Address, Intent>, JournalError> {
@@ -204,14 +254,6 @@ impl Journal {
             Backend::S3(j) => j.read()?,
         };
         Ok(list.into_iter().map(|i| (i.address.clone(), i)).collect())
-    }
-
-    fn write(&self, intents: &BTreeMap<Address, Intent>) -> Result<(), JournalError> {
-        let list: Vec<Intent> = intents.values().cloned().collect();
-        match &self.backend {
-            Backend::Local(j) => j.write(list),
-            Backend::S3(j) => j.write(list),
-        }
     }
 }
 

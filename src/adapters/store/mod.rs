@@ -126,7 +126,7 @@ impl StateStore {
     /// The text last read or written (what `state pull` prints).
     pub fn text(&self) -> Option<&str> {
         match self {
-            StateStore::Local(s) => s.last_text.as_deref(),
+            StateStore::Local(s) => s.last.text.as_deref(),
             StateStore::S3(s) => s.text(),
         }
     }
@@ -135,8 +135,8 @@ impl StateStore {
     pub fn replace(&mut self, state: &State) -> Result<(), StoreError> {
         let text = state_file::to_json(state);
         match self {
-            StateStore::Local(s) => s.write(&text),
-            StateStore::S3(s) => s.write(&text),
+            StateStore::Local(s) => s.write(text),
+            StateStore::S3(s) => s.write(text),
         }?;
         tracing::info!(target: TARGET, location = %self.location(), serial = state.serial,
             "state replaced");
@@ -147,16 +147,45 @@ impl StateStore {
 /// The target of the state's log lines.
 const TARGET: &str = "keyrot::state";
 
-/// Whether `state` has the content of `last` (everything but the serial counts).
-pub(crate) fn unchanged(last: Option<&str>, state: &State) -> bool {
-    last.is_some_and(|old| {
-        state_file::from_json(old).is_ok_and(|prev| {
-            State {
-                serial: state.serial,
-                ..prev
-            } == *state
-        })
-    })
+/// The version last read or written: its text (the next write's `.backup`, what `state
+/// pull` prints) and, once known, its content, so that saving an unchanged state costs a
+/// comparison rather than a parse.
+#[derive(Default)]
+pub(crate) struct Last {
+    pub(crate) text: Option<String>,
+    content: Option<State>,
+}
+
+impl Last {
+    /// A version read, or written by a save: its text and content.
+    pub(crate) fn known(text: String, content: &State) -> Self {
+        Last {
+            text: Some(text),
+            content: Some(content.clone()),
+        }
+    }
+
+    /// A version written as text (`state push`): its content is read when next needed.
+    pub(crate) fn text(text: String) -> Self {
+        Last {
+            text: Some(text),
+            content: None,
+        }
+    }
+
+    /// Whether `state` has this version's content (everything but the serial counts).
+    pub(crate) fn unchanged(&self, state: &State) -> bool {
+        let same = |prev: &State| {
+            prev.lineage == state.lineage
+                && prev.sets == state.sets
+                && prev.applied_plans == state.applied_plans
+        };
+        match (&self.content, &self.text) {
+            (Some(prev), _) => same(prev),
+            (None, Some(text)) => state_file::from_json(text).is_ok_and(|prev| same(&prev)),
+            (None, None) => false,
+        }
+    }
 }
 
 /// The next version of `state`: its serial and text (a lineage is assigned if none).
@@ -171,15 +200,15 @@ pub(crate) fn next_version(state: &mut State) -> (u64, String) {
 
 pub struct LocalState {
     path: PathBuf,
-    /// The text last read or written, to skip writes that change nothing.
-    last_text: Option<String>,
+    /// The version last read or written, to skip writes that change nothing.
+    last: Last,
 }
 
 impl LocalState {
     pub fn new(path: PathBuf) -> Self {
         LocalState {
             path,
-            last_text: None,
+            last: Last::default(),
         }
     }
 
@@ -190,7 +219,7 @@ impl LocalState {
                     path: self.path.clone(),
                     source,
                 })?;
-                self.last_text = Some(String::from_utf8_lossy(&bytes).into_owned());
+                self.last = Last::known(String::from_utf8_lossy(&bytes).into_owned(), &state);
                 Ok(state)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::new(String::new())),
@@ -204,28 +233,29 @@ impl LocalState {
     /// Writes `state` if its content changed, bumping the serial and keeping the previous
     /// file as `.backup`. Returns whether a write happened.
     fn save(&mut self, state: &mut State) -> Result<bool, StoreError> {
-        if unchanged(self.last_text.as_deref(), state) {
+        if self.last.unchanged(state) {
             return Ok(false);
         }
         let (serial, text) = next_version(state);
-        self.write(&text)?;
+        self.write(text)?;
         state.serial = serial;
+        self.last = Last::known(self.last.text.take().unwrap_or_default(), state);
         Ok(true)
     }
 
     /// Writes `text` atomically, the previous file kept as `.backup`.
-    fn write(&mut self, text: &str) -> Result<(), StoreError> {
+    fn write(&mut self, text: String) -> Result<(), StoreError> {
         let err = |source| StoreError::Write {
             path: self.path.clone(),
             source,
         };
-        if let Some(old) = &self.last_text {
+        if let Some(old) = &self.last.text {
             write_atomic(&backup_path(&self.path), old.as_bytes(), 0o600).map_err(err)?;
         }
         crate::adapters::crash::point("before-state-write");
         write_atomic(&self.path, text.as_bytes(), 0o600).map_err(err)?;
         crate::adapters::crash::point("after-state-write");
-        self.last_text = Some(text.to_string());
+        self.last = Last::text(text);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use super::journal::{intents_of, Intent, JournalError, FORMAT_VERSION};
 use super::lease::Fence;
 use super::object::{Condition, ObjectError, ObjectStore};
-use super::{next_version, unchanged, StoreError};
+use super::{next_version, Last, StoreError};
 use crate::core::state::file as state_file;
 use crate::core::state::State;
 use serde::{Deserialize, Serialize};
@@ -41,9 +41,9 @@ pub struct S3State {
     place: S3Place,
     /// `None` for read-only commands: they never write.
     fence: Option<Fence>,
-    /// The ETag and text of the version last read or written.
+    /// The ETag and the version last read or written.
     etag: Option<String>,
-    last_text: Option<String>,
+    last: Last,
 }
 
 impl S3State {
@@ -52,7 +52,7 @@ impl S3State {
             place,
             fence,
             etag: None,
-            last_text: None,
+            last: Last::default(),
         }
     }
 
@@ -61,7 +61,7 @@ impl S3State {
     }
 
     pub fn text(&self) -> Option<&str> {
-        self.last_text.as_deref()
+        self.last.text.as_deref()
     }
 
     pub fn load(&mut self) -> Result<State, StoreError> {
@@ -72,7 +72,7 @@ impl S3State {
             .map_err(|e| self.remote(e))?;
         let Some(object) = object else {
             self.etag = None;
-            self.last_text = None;
+            self.last = Last::default();
             return Ok(State::new(String::new()));
         };
         let state = state_file::from_bytes(&object.body).map_err(|source| StoreError::Parse {
@@ -80,24 +80,25 @@ impl S3State {
             source,
         })?;
         self.etag = Some(object.etag);
-        self.last_text = Some(String::from_utf8_lossy(&object.body).into_owned());
+        self.last = Last::known(String::from_utf8_lossy(&object.body).into_owned(), &state);
         Ok(state)
     }
 
     pub fn save(&mut self, state: &mut State) -> Result<bool, StoreError> {
-        if unchanged(self.last_text.as_deref(), state) {
+        if self.last.unchanged(state) {
             return Ok(false);
         }
         let (serial, text) = next_version(state);
         crate::adapters::crash::point("before-state-write");
-        self.write(&text)?;
+        self.write(text)?;
         crate::adapters::crash::point("after-state-write");
         state.serial = serial;
+        self.last = Last::known(self.last.text.take().unwrap_or_default(), state);
         Ok(true)
     }
 
     /// Writes `text` exactly (a state pushed or migrated keeps its lineage and serial).
-    pub fn write(&mut self, text: &str) -> Result<(), StoreError> {
+    pub fn write(&mut self, text: String) -> Result<(), StoreError> {
         let fence = self.fence.as_ref().ok_or_else(|| StoreError::Remote {
             what: self.place.url(),
             message: "this command does not hold the lock".into(),
@@ -114,7 +115,7 @@ impl S3State {
         {
             Ok(etag) => {
                 self.etag = Some(etag);
-                self.last_text = Some(text.to_string());
+                self.last = Last::text(text);
                 Ok(())
             }
             Err(ObjectError::Conflict) => Err(fence.conflict()),

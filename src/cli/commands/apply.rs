@@ -36,7 +36,7 @@ pub async fn run(
     say_selection(shell, &writer.selection_warnings);
     say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
-    say_recovered(shell, &writer.recovered);
+    say_recovered(shell, &writer.recovered, &writer.unsettled);
     let mut reader = commands::reader(session, shell, &writer.clients.iam);
     let planned =
         ops::plan::make(&mut reader, &config, &writer.state, options, session.now).await?;
@@ -79,7 +79,7 @@ pub async fn run_saved(
     say_selection(shell, &writer.selection_warnings);
     say_identity(shell, writer.identity.as_deref());
     say_opened(shell, &writer.notes);
-    say_recovered(shell, &writer.recovered);
+    say_recovered(shell, &writer.recovered, &writer.unsettled);
     let mut reader = commands::reader(session, shell, &writer.clients.iam);
     let admitted = ops::admit::check(&writer, &mut reader, &config, &file, bounds, session.now);
     let admitted = admitted.await?;

@@ -14,7 +14,7 @@ pub async fn run(
     let mut config = session.load_config()?;
     let mut writer = session.begin_write("import", &mut config).await?;
     say_selection(shell, &writer.selection_warnings);
-    say_recovered(shell, &writer.recovered);
+    say_recovered(shell, &writer.recovered, &writer.unsettled);
     ops::import::import(&mut writer, address, key)?;
     shell.out(format!(
         "{address}: key {} is no longer unresolved; the next `keyrot plan` imports it like any key keyrot did not create.",

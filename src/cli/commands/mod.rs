@@ -24,7 +24,7 @@ use crate::cli::Format;
 use crate::core::config::Config;
 use crate::core::model::KeyIds;
 use crate::ops::inventory::Reader;
-use crate::ops::session::{BackendNotes, Recovered, Session};
+use crate::ops::session::{BackendNotes, Recovered, Session, Unsettled};
 
 /// How key ids are shown in `format`: in text and JSON as the config's `display` block (or
 /// `--show-key-ids`) says; in markdown, a public PR comment, in full only with the flag.
@@ -65,7 +65,18 @@ pub fn say_opened(shell: &Shell, notes: &BackendNotes) {
     }
 }
 
-pub fn say_recovered(shell: &Shell, recovered: &[Recovered]) {
+/// Interrupted steps recovery could not settle: their sets wait, the others go on.
+fn say_unsettled(shell: &Shell, unsettled: &[Unsettled]) {
+    for u in unsettled {
+        shell.warn(format!(
+            "could not settle the interrupted {:?} of {}: {}\n  it stays in the journal and this set waits; every other set goes on, and the next run tries again",
+            u.intent.op, u.intent.address, u.error
+        ));
+    }
+}
+
+pub fn say_recovered(shell: &Shell, recovered: &[Recovered], unsettled: &[Unsettled]) {
+    say_unsettled(shell, unsettled);
     for r in recovered {
         shell.out(format!(
             "Recovered an interrupted {:?} of {}:",

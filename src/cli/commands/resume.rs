@@ -10,7 +10,7 @@ pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<
     let mut writer = session.begin_write("resume", &mut config).await?;
     say_selection(shell, &writer.selection_warnings);
     say_opened(shell, &writer.notes);
-    say_recovered(shell, &writer.recovered);
+    say_recovered(shell, &writer.recovered, &writer.unsettled);
     let resumed = ops::resume::resume(&mut writer, &config, address).await?;
     let ids = config.display.key_ids;
     let key = |k: &Option<KeyId>| k.as_ref().map(|k| ids.show(k)).unwrap_or_default();

@@ -10,7 +10,7 @@ pub async fn run(session: &Session, shell: &Shell, address: &Address) -> Result<
     let mut writer = session.begin_write("rollback", &mut config).await?;
     say_selection(shell, &writer.selection_warnings);
     say_opened(shell, &writer.notes);
-    say_recovered(shell, &writer.recovered);
+    say_recovered(shell, &writer.recovered, &writer.unsettled);
     let mut stdout = std::io::stdout();
     let mut progress = |line: &str| shell.out(line);
     let result = ops::rollback::rollback(

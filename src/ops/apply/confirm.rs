@@ -54,7 +54,8 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
             let tracked = state.sets.entry(address.clone()).or_default();
             tracked.record_checks(runs);
             tracked.held |= hold;
-        })?;
+        })
+        .await?;
         if failed.is_empty() {
             return Ok(format!("{address}: {n} confirm check(s) passed").into());
         }

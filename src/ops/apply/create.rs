@@ -102,7 +102,7 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
         let created = match created {
             Ok(created) => created,
             Err(source) if source.nothing_happened() => {
-                self.journal.clear(address)?;
+                self.clear(address).await?;
                 return Err(iam_error(address, source));
             }
             Err(source) => {
@@ -110,12 +110,12 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
                 // lost and which did make a key (a retried create then hits the quota): find
                 // any key the intent made and delete it.
                 self.reconcile(intent).await?;
-                self.journal.clear(address)?;
+                self.clear(address).await?;
                 return Err(iam_error(address, source));
             }
         };
         intent.key_id = Some(created.key.id.clone());
-        self.journal.record(intent)?;
+        self.record(intent).await?;
         self.sweep_retried_creates(intent).await?;
         Ok(created)
     }
@@ -147,7 +147,7 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
         if source.still_holding.is_empty() {
             // Every sink is back as it was: no one holds the new key.
             intent.sinks_started = 0;
-            self.journal.record(intent)?;
+            self.record(intent).await?;
         }
         let cause = source.to_string();
         let address = &intent.address;
@@ -240,7 +240,7 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
     ) -> Result<T, ApplyError> {
         match self.iam.delete_credential(address, key).await {
             Ok(()) => {
-                self.journal.clear(address)?;
+                self.clear(address).await?;
                 Err(error(self.show(key)))
             }
             // The journal keeps the intent, so the next run finishes the clean-up.
@@ -270,6 +270,7 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
             .unwrap_or_default();
         let tracked = self
             .ledger()
+            .ledger
             .state
             .sets
             .get(address)
@@ -290,7 +291,8 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
             self.commit(|state| {
                 let set = state.sets.entry(address.clone()).or_default();
                 set.mark_unresolved(swept.unresolved);
-            })?;
+            })
+            .await?;
         }
         Ok(())
     }

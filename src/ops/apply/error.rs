@@ -59,6 +59,10 @@ pub enum ApplyError {
     /// overwrites it (the next run reconciles it first).
     #[error("{0}; its journal entry is kept for the next run to reconcile")]
     Unsettled(Box<ApplyError>),
+    /// The set's interrupted step from an earlier run is still in the journal (recovery
+    /// could not settle it): its steps wait for the run that does.
+    #[error("{address}: an interrupted {op} from an earlier run could not be settled yet (see above); this set waits, and the next run settles it first")]
+    Interrupted { address: Address, op: String },
     /// A confirm check failed and the revert it started failed too: nothing was deleted,
     /// and the next apply runs the checks (and the revert) again.
     #[error("{address}: confirm check failed ({checks}), and reactivating the old key failed: {source}; nothing was deleted, the next apply runs the checks again")]
@@ -80,8 +84,8 @@ impl ApplyError {
             | ApplyError::Events(_)
             | ApplyError::EventLost { .. } => true,
             ApplyError::Revert { source, .. } => source.stops_everything(),
-            ApplyError::Iam { source, .. } => stops_all(source),
-            ApplyError::Policy(source) => stops_all(source),
+            ApplyError::Iam { source, .. } => source.stops_every_set(),
+            ApplyError::Policy(source) => source.stops_every_set(),
             _ => false,
         }
     }
@@ -100,14 +104,4 @@ pub(super) fn iam_error(address: &Address, source: IamError) -> ApplyError {
         address: address.clone(),
         source: Box::new(source),
     }
-}
-
-/// Refused credentials or an endpoint that does not answer: no set can get past it.
-fn stops_all(source: &IamError) -> bool {
-    matches!(
-        source,
-        IamError::Credentials { .. }
-            | IamError::NoCredentials { .. }
-            | IamError::Unreachable { .. }
-    )
 }

@@ -192,21 +192,20 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
         let Some(intent) = self.journal.pending_for(address)? else {
             return Ok(());
         };
-        self.reconcile(&intent)
-            .await
-            .and_then(|reconciled| {
-                // The failed step wrote its own event; what settling it found is logged here.
-                let logged = Some(Outcome::Failed);
-                self.events.recovery(&intent, &reconciled, logged)?;
-                self.commit(|_| ())?;
-                self.journal.clear(address)?;
-                Ok(())
-            })
-            .map_err(|e| match e {
-                // The journal still holds the intent: later steps must not overwrite it.
-                e if e.stops_everything() => e,
-                e => ApplyError::Unsettled(Box::new(e)),
-            })
+        let settled = async {
+            let reconciled = self.reconcile(&intent).await?;
+            // The failed step wrote its own event; what settling it found is logged here.
+            let logged = Some(Outcome::Failed);
+            self.events.recovery(&intent, &reconciled, logged)?;
+            self.commit(|_| ()).await?;
+            self.clear(address).await?;
+            Ok(())
+        };
+        settled.await.map_err(|e: ApplyError| match e {
+            // The journal still holds the intent: later steps must not overwrite it.
+            e if e.stops_everything() => e,
+            e => ApplyError::Unsettled(Box::new(e)),
+        })
     }
 
     /// The policy holds no secret and the call is idempotent: a re-run converges, so no
@@ -282,7 +281,7 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             step: Some(uuid::Uuid::new_v4().to_string()),
         });
         if let Some(intent) = &intent {
-            self.journal.record(intent)?;
+            self.record(intent).await?;
         }
         let (acted, created) = match self.perform(address, action, intent.as_mut()).await {
             Ok(done) => done,
@@ -305,9 +304,10 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             if let Some(set) = state.sets.get_mut(address) {
                 set.clock_override = clock_override;
             }
-        })?;
+        })
+        .await?;
         if intent.is_some() {
-            self.journal.clear(address)?;
+            self.clear(address).await?;
         }
         Ok(acted)
     }
@@ -451,7 +451,7 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
         crash::point("before-iam-update");
         let result = self.iam.set_credential_status(address, key, status).await;
         crash::point("after-iam-update");
-        self.refused(address, result)
+        self.refused(address, result).await
     }
 
     /// The deactivation gate, read again: a plan can wait at a prompt or in a review, and a
@@ -466,10 +466,10 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
         let used = match self.iam.last_used(address, key).await {
             Ok(LastUsed::At(t)) => t,
             Ok(LastUsed::Never) => return Ok(()),
-            Err(e) => return self.refused(address, Err(e)),
+            Err(e) => return self.refused(address, Err(e)).await,
         };
         if self.now < used + set.windows.unused_for.to_chrono() {
-            self.journal.clear(address)?;
+            self.clear(address).await?;
             return Err(ApplyError::Changed {
                 address: address.clone(),
                 message: format!(
@@ -488,13 +488,13 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
     async fn delete(&self, address: &Address, key: &KeyId) -> Result<(), ApplyError> {
         let live = match self.iam.list_credentials(address).await {
             Ok(live) => live.unwrap_or_default(),
-            Err(e) => return self.refused(address, Err(e)),
+            Err(e) => return self.refused(address, Err(e)).await,
         };
         if live
             .iter()
             .any(|k| &k.id == key && k.status == KeyStatus::Active)
         {
-            self.journal.clear(address)?;
+            self.clear(address).await?;
             return Err(ApplyError::Changed {
                 address: address.clone(),
                 message: format!(
@@ -510,7 +510,7 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             other => other,
         };
         crash::point("after-iam-delete");
-        self.refused(address, result)
+        self.refused(address, result).await
     }
 
     /// Reconciles `intent` with live IAM (recovery writes its own events), on a copy of
@@ -522,18 +522,22 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
         let mut scratch = self.scratch(address);
         let reconciled =
             recover::reconcile(iam, remote, config, &mut scratch, intent, events).await;
-        self.put_back(address, scratch)?;
+        self.put_back(address, scratch).await?;
         reconciled.map_err(|e| recover_error(address, e))
     }
 
     /// An IAM call's error for the set; a call IAM refused outright changed nothing, so
     /// its journal intent is done with.
-    fn refused(&self, address: &Address, result: Result<(), IamError>) -> Result<(), ApplyError> {
+    async fn refused(
+        &self,
+        address: &Address,
+        result: Result<(), IamError>,
+    ) -> Result<(), ApplyError> {
         match result {
             Ok(()) => Ok(()),
             Err(e) => {
                 if e.nothing_happened() {
-                    self.journal.clear(address)?;
+                    self.clear(address).await?;
                 }
                 Err(iam_error(address, e))
             }

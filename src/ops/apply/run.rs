@@ -11,7 +11,7 @@ use crate::adapters::accounts::Accounts;
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::adapters::sinks;
-use crate::adapters::store::journal::Journal;
+use crate::adapters::store::journal::{Intent, Journal, JournalError};
 use crate::adapters::store::{StateStore, StoreError};
 use crate::core::config::{Config, Sink};
 use crate::core::model::{timestamp, Address, Time};
@@ -22,6 +22,7 @@ use crate::ops::pool::{Finished, Pool};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard as AsyncGuard, OwnedMutexGuard};
 
@@ -35,7 +36,7 @@ pub(super) struct Run<'a, I: Iam, R: Remote> {
     pub(super) events: &'a Recorder,
     pub(super) wall_clock: &'a dyn Fn() -> Time,
     parallelism: usize,
-    ledger: Mutex<Ledger<'a>>,
+    ledger: Mutex<Book<'a>>,
     stdout: AsyncMutex<&'a mut (dyn Write + Send)>,
     /// One lock per place sinks write (a file, a secret, a parameter): two sets delivering
     /// to one credentials file take turns, so neither's write or put-back undoes the other's.
@@ -43,12 +44,26 @@ pub(super) struct Run<'a, I: Iam, R: Remote> {
     /// Each finished step's line, by its place in the plan's execution order.
     lines: Mutex<BTreeMap<usize, String>>,
     reverts: Mutex<Vec<Revert>>,
+    /// Sets running now: with one, there is nothing to gather before a write.
+    in_flight: AtomicUsize,
 }
+
+/// How long a step waits for other sets' changes before its durable write.
+const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// The state and the store that writes it.
 pub(super) struct Ledger<'a> {
     pub(super) store: &'a mut StateStore,
     pub(super) state: &'a mut State,
+}
+
+/// The ledger, and how far its changes are written: steps that finish together share one
+/// write of the state (group commit), so a run's writes do not grow with sets × state size.
+pub(super) struct Book<'a> {
+    pub(super) ledger: Ledger<'a>,
+    /// Changes made to the state in memory, and how many of them are written.
+    changed: u64,
+    written: u64,
 }
 
 /// Everything a run borrows.
@@ -110,11 +125,16 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             events: parts.events,
             wall_clock: parts.wall_clock,
             parallelism: parts.parallelism,
-            ledger: Mutex::new(parts.ledger),
+            ledger: Mutex::new(Book {
+                ledger: parts.ledger,
+                changed: 0,
+                written: 0,
+            }),
             stdout: AsyncMutex::new(parts.stdout),
             places: Mutex::new(HashMap::new()),
             lines: Mutex::new(BTreeMap::new()),
             reverts: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -193,7 +213,29 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
     /// One set's steps in order. A failed step ends the set's run here (its journal intent
     /// settled, so the journal never keeps a failed set's step); a revert ends it on purpose.
     async fn run_set(&self, plan: &Plan, steps: &SetSteps) -> SetEnd {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let end = self.run_steps(plan, steps).await;
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        end
+    }
+
+    async fn run_steps(&self, plan: &Plan, steps: &SetSteps) -> SetEnd {
         let set = &plan.sets[steps.set];
+        // An interrupted step recovery could not settle is never written over.
+        match self.journal.pending_for(&set.address) {
+            Ok(None) => {}
+            Ok(Some(intent)) => {
+                return SetEnd::Failed(SetFailure {
+                    target: set.address.to_string(),
+                    action: set.actions[steps.steps[0].1].kind.name(),
+                    error: ApplyError::Interrupted {
+                        address: set.address.clone(),
+                        op: format!("{:?}", intent.op).to_lowercase(),
+                    },
+                })
+            }
+            Err(e) => return SetEnd::Stop(e.into()),
+        }
         for &(place, ai) in &steps.steps {
             let action = &set.actions[ai];
             match self.act(&set.address, action).await {
@@ -224,32 +266,79 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
         lock(&self.lines)
     }
 
-    /// The state, to read or change in memory (no `.await` while it is held).
-    pub(super) fn ledger(&self) -> MutexGuard<'_, Ledger<'a>> {
+    /// The state, to read (no `.await` while it is held).
+    pub(super) fn ledger(&self) -> MutexGuard<'_, Book<'a>> {
         lock(&self.ledger)
     }
 
-    /// Changes the state and writes it, as one step of one set.
-    pub(super) fn commit(&self, change: impl FnOnce(&mut State)) -> Result<(), StoreError> {
-        let mut ledger = self.ledger();
-        let Ledger { store, state } = &mut *ledger;
-        change(state);
-        store.save(state).map(|_| ())
+    /// Changes the state and returns once it is written. Other sets' steps that finish
+    /// meanwhile add their changes first, and one write covers them all; a step never
+    /// goes on (clearing its journal intent) before the write holding its change.
+    pub(super) async fn commit(&self, change: impl FnOnce(&mut State)) -> Result<(), StoreError> {
+        let mine = {
+            let mut book = self.ledger();
+            change(book.ledger.state);
+            book.changed += 1;
+            book.changed
+        };
+        self.gather().await;
+        let mut book = self.ledger();
+        if book.written >= mine {
+            return Ok(());
+        }
+        let upto = book.changed;
+        let Ledger { store, state } = &mut book.ledger;
+        store.save(state)?;
+        book.written = upto;
+        Ok(())
+    }
+
+    /// Waits for other sets' steps to stage their changes, so one write covers them all:
+    /// a short window while others are in flight (a step's latency matters little beside
+    /// the run's throughput, and every durable write blocks the run while it syncs).
+    async fn gather(&self) {
+        if self.in_flight.load(Ordering::Relaxed) > 1 {
+            tokio::time::sleep(GATHER_WINDOW).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Records `intent` durably before its IAM call. Sets that record at the same moment
+    /// share one journal write.
+    pub(super) async fn record(&self, intent: &Intent) -> Result<(), JournalError> {
+        let upto = self.journal.stage(intent)?;
+        self.gather().await;
+        self.journal.write_recorded(upto, intent)
+    }
+
+    /// Clears `address`'s intent once its outcome is in state (a shared write, as above).
+    pub(super) async fn clear(&self, address: &Address) -> Result<(), JournalError> {
+        let Some(upto) = self.journal.stage_clear(address)? else {
+            return Ok(());
+        };
+        self.gather().await;
+        self.journal.write_cleared(upto, address)
     }
 
     /// A copy of the state holding only `address`'s set, for recovery to work on across
     /// IAM calls while other sets' steps write the state.
     pub(super) fn scratch(&self, address: &Address) -> State {
-        let ledger = self.ledger();
-        let mut scratch = State::new(ledger.state.lineage.clone());
-        if let Some(set) = ledger.state.sets.get(address) {
+        let book = self.ledger();
+        let state = &book.ledger.state;
+        let mut scratch = State::new(state.lineage.clone());
+        if let Some(set) = state.sets.get(address) {
             scratch.sets.insert(address.clone(), set.clone());
         }
         scratch
     }
 
     /// Puts the set `scratch` holds for `address` back into the state, and writes it.
-    pub(super) fn put_back(&self, address: &Address, mut scratch: State) -> Result<(), StoreError> {
+    pub(super) async fn put_back(
+        &self,
+        address: &Address,
+        mut scratch: State,
+    ) -> Result<(), StoreError> {
         self.commit(|state| match scratch.sets.remove(address) {
             Some(set) => {
                 state.sets.insert(address.clone(), set);
@@ -258,6 +347,7 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
                 state.sets.remove(address);
             }
         })
+        .await
     }
 
     /// The places `sinks` write, locked for this set (in one order, so two sets never
