@@ -196,15 +196,20 @@ fn one_plan_over_two_accounts_rotates_each_set_with_its_sinks_in_their_accounts(
     assert!(shown.stdout.starts_with(&address), "{}", shown.stdout);
 }
 
-#[test]
-fn a_role_that_cannot_be_assumed_fails_only_its_own_sets() {
-    let moto = Moto::shared();
+/// A proxy in front of moto that refuses AssumeRole into the `DENIED` account.
+fn denying(moto: &Moto) -> Proxy {
     let rules = vec![Rule {
         marker: "RoleArn=arn%3Aaws%3Aiam%3A%3A444444444444%3Arole%2Fkeyrot",
         respond: "403 Forbidden",
         body: "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform sts:AssumeRole</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
     }];
-    let proxy = Proxy::with_rules(&moto.endpoint, 0.0, &[], 1, rules);
+    Proxy::with_rules(&moto.endpoint, 0.0, &[], 1, rules)
+}
+
+#[test]
+fn a_role_that_cannot_be_assumed_fails_only_its_own_sets() {
+    let moto = Moto::shared();
+    let proxy = denying(moto);
     let p = unique_user("deny");
     let prod = iam_in(&moto.endpoint, PROD);
     create_user(&prod, &format!("{p}-ok"), "/", &[]);
@@ -290,12 +295,7 @@ users "fleet" {{
 #[test]
 fn an_unsettled_step_in_an_unreachable_account_holds_only_its_own_set() {
     let moto = Moto::shared();
-    let rules = vec![Rule {
-        marker: "RoleArn=arn%3Aaws%3Aiam%3A%3A444444444444%3Arole%2Fkeyrot",
-        respond: "403 Forbidden",
-        body: "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform sts:AssumeRole</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
-    }];
-    let proxy = Proxy::with_rules(&moto.endpoint, 0.0, &[], 1, rules);
+    let proxy = denying(moto);
     let p = unique_user("unsettled");
     let base = admin(&moto.endpoint);
     let seeded = seed_user(&base, &format!("{p}-base"));
