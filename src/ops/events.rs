@@ -20,6 +20,7 @@ use crate::ops::error::Result;
 use crate::ops::recover::Reconciled;
 use crate::ops::session::Session;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// How far before its journal intent a step's event can be dated (the intent is on IAM's
 /// clock, the event on ours).
@@ -37,6 +38,18 @@ pub struct Recorder {
     /// The real time, when each event is written (tests pass their own).
     clock: Box<dyn Fn() -> Time + Send + Sync>,
     seq: AtomicU32,
+    /// Events of steps finishing together, waiting for the one write that takes them all.
+    book: Mutex<Book>,
+    /// Held from taking the waiting events to their write's end: writes land in order.
+    writer: tokio::sync::Mutex<()>,
+}
+
+/// The events waiting to be written, and how many of those staged are written.
+#[derive(Default)]
+struct Book {
+    waiting: Vec<Event>,
+    staged: u64,
+    written: u64,
 }
 
 /// One event, before the recorder adds when, who and where in the run.
@@ -61,6 +74,8 @@ impl Recorder {
             now,
             clock: Box::new(chrono::Utc::now),
             seq: AtomicU32::new(0),
+            book: Mutex::new(Book::default()),
+            writer: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -78,8 +93,59 @@ impl Recorder {
 
     /// Appends one event, dated now.
     pub fn record(&self, entry: Entry<'_>) -> Result<(), EventError> {
+        self.log.append(&self.event(entry))
+    }
+
+    /// Appends one event, dated now, in one write with the events of other steps that
+    /// finish at the same moment, made on a blocking thread while they go on. Returns once
+    /// this event is durable.
+    pub async fn record_shared(&self, entry: Entry<'_>) -> Result<(), EventError> {
+        let mine = {
+            let mut book = self.book();
+            book.waiting.push(self.event(entry));
+            book.staged += 1;
+            book.staged
+        };
+        let _writer = self.writer.lock().await;
+        let (upto, events) = {
+            let mut book = self.book();
+            if book.written >= mine {
+                return Ok(());
+            }
+            (book.staged, std::mem::take(&mut book.waiting))
+        };
+        let log = self.log.clone();
+        let batch = events.clone();
+        let done = tokio::task::spawn_blocking(move || log.append_all(&batch))
+            .await
+            .unwrap_or_else(|e| {
+                Err(EventError::Remote {
+                    what: self.log.location(),
+                    message: format!("the write stopped: {e}"),
+                })
+            });
+        let mut book = self.book();
+        match done {
+            Ok(()) => {
+                book.written = upto;
+                Ok(())
+            }
+            Err(e) => {
+                // Not written: they go first in the next write (if the run goes on).
+                book.waiting.splice(0..0, events);
+                Err(e)
+            }
+        }
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The event of `entry`, dated now and numbered next.
+    fn event(&self, entry: Entry<'_>) -> Event {
         let time = (self.clock)();
-        let event = Event {
+        Event {
             format_version: FORMAT_VERSION.to_string(),
             time,
             run_id: self.actor.run_id.clone(),
@@ -98,8 +164,7 @@ impl Recorder {
                 aws_identity: self.identity.clone(),
                 ci_run: self.actor.ci_run.clone(),
             },
-        };
-        self.log.append(&event)
+        }
     }
 
     /// An event about one key of a set, outside a journaled step of its own.

@@ -34,8 +34,16 @@ pub fn read_existing(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, String> 
     }
 }
 
-/// Writes `bytes` through to the file at `path`, then reads it back through `path`.
+/// Writes `bytes` through to the file at `path`, then reads it back through `path`: on a
+/// blocking thread, so that while this file syncs to disk other sets' steps go on.
 pub async fn write_file(path: &Path, bytes: &[u8]) -> Result<Undo, (String, Undo)> {
+    let (path, bytes) = (path.to_path_buf(), Zeroizing::new(bytes.to_vec()));
+    tokio::task::spawn_blocking(move || write_file_now(&path, &bytes))
+        .await
+        .unwrap_or_else(|e| Err((format!("the write stopped: {e}"), Undo::Nothing)))
+}
+
+fn write_file_now(path: &Path, bytes: &[u8]) -> Result<Undo, (String, Undo)> {
     let before = read_existing(path).map_err(|e| (e, Undo::Nothing))?;
     let undo = Undo::File(path.to_path_buf(), before);
     if let Err(e) = write_through(path, bytes) {

@@ -19,6 +19,7 @@ use crate::adapters::accounts::Accounts;
 pub use crate::adapters::remote::{NoRemote, ParameterMeta, Remote};
 use crate::core::config::Sink;
 use crate::core::model::{KeyId, Time};
+use futures::future::LocalBoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -160,21 +161,23 @@ pub(crate) enum Undo {
     Impossible,
 }
 
+/// What runs before sink `i` is written, and is waited for (the journal records delivery
+/// progress durably first).
+pub type BeforeSink<'a> = dyn FnMut(usize) -> LocalBoxFuture<'a, Result<(), String>> + 'a;
+
 /// Writes the credential to every sink; all must succeed. On failure, sinks already
 /// written get their previous content back where they can.
-///
-/// `before_sink(i)` runs before sink `i` is written (the journal records delivery progress).
 pub async fn deliver<R: Remote>(
     remotes: &Accounts<R>,
     sinks: &[Sink],
     cred: &Credential<'_>,
     stdout: &mut (dyn Write + Send),
-    before_sink: &mut (dyn FnMut(usize) -> Result<(), String> + Send),
+    before_sink: &mut BeforeSink<'_>,
 ) -> Result<Vec<String>, SinkError> {
     let mut undo: Vec<(&Sink, Undo)> = Vec::new();
     let mut delivered = Vec::new();
     for (i, sink) in sinks.iter().enumerate() {
-        let result = match before_sink(i) {
+        let result = match before_sink(i).await {
             Ok(()) => deliver_one(remotes, sink, cred, stdout).await,
             Err(e) => Err((e, Undo::Nothing)),
         };

@@ -30,7 +30,7 @@ fn deliver_here(sinks: &[Sink], c: &Credential<'_>) -> Result<Vec<String>, SinkE
         sinks,
         c,
         &mut Vec::new(),
-        &mut |_| Ok(()),
+        &mut |_| Box::pin(async { Ok(()) }),
     ))
 }
 
@@ -337,7 +337,7 @@ fn an_ssm_parameter_keeps_its_kms_key_tier_and_description_through_delivery_and_
     let remotes = Accounts::single(remote);
     let remote = remotes.base();
     let err = block_on(deliver(&remotes, &sinks, &c, &mut Vec::new(), &mut |_| {
-        Ok(())
+        Box::pin(async { Ok(()) })
     }))
     .unwrap_err();
     assert!(err.sink.starts_with("exec"), "{err}");

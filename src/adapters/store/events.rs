@@ -49,7 +49,8 @@ pub struct Read {
     pub unreadable: Vec<Unreadable>,
 }
 
-/// The event log of the state's backend.
+/// The event log of the state's backend (cloned for a write on another thread).
+#[derive(Clone)]
 pub enum EventLog {
     Local(LocalEvents),
     S3(S3Events),
@@ -77,10 +78,16 @@ impl EventLog {
 
     /// Appends `event` durably: one whole line and an fsync, or one new object.
     pub fn append(&self, event: &Event) -> Result<(), EventError> {
+        self.append_all(std::slice::from_ref(event))
+    }
+
+    /// Appends `events` durably, in order: their lines in one write and one fsync, or one
+    /// new object each.
+    pub fn append_all(&self, events: &[Event]) -> Result<(), EventError> {
         crash::point("before-event-write");
         match self {
-            EventLog::Local(l) => l.append(event)?,
-            EventLog::S3(s) => s.append(event)?,
+            EventLog::Local(l) => l.append(events)?,
+            EventLog::S3(s) => events.iter().try_for_each(|e| s.append(e))?,
         }
         crash::point("after-event-write");
         Ok(())
@@ -107,12 +114,13 @@ pub fn events_path(state_path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+#[derive(Clone)]
 pub struct LocalEvents {
     path: PathBuf,
 }
 
 impl LocalEvents {
-    fn append(&self, event: &Event) -> Result<(), EventError> {
+    fn append(&self, events: &[Event]) -> Result<(), EventError> {
         let err = |source| EventError::Write {
             path: self.path.clone(),
             source,
@@ -127,7 +135,7 @@ impl LocalEvents {
             .open(&self.path)
             .map_err(err)?;
         let len = file.metadata().map_err(err)?.len();
-        let mut line = event.to_line();
+        let mut line: String = events.iter().map(Event::to_line).collect();
         // A crash mid-append left a torn line: end it, so this event starts a line of its own.
         let mut last = [0u8; 1];
         if len > 0 && file.read_at(&mut last, len - 1).map_err(err)? == 1 && last[0] != b'\n' {
@@ -178,6 +186,7 @@ impl LocalEvents {
     }
 }
 
+#[derive(Clone)]
 pub struct S3Events {
     place: S3Place,
     fence: Option<Fence>,

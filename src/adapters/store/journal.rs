@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -105,9 +105,16 @@ enum Backend {
 
 /// The journal of the state's backend: the intents in flight.
 pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+/// A journal's backend and book, shared with the blocking thread that writes it.
+struct Inner {
     backend: Backend,
-    /// `None` until read; each write holds the lock, so writes land in order.
+    /// `None` until read; held only for moments (staging, taking a snapshot).
     book: Mutex<Option<Book>>,
+    /// Held from a write's snapshot to its end, so writes land in the order taken.
+    writer: Mutex<()>,
 }
 
 /// The intents as they will be written next, and how many changes are written: steps of
@@ -132,8 +139,11 @@ impl Journal {
 
     fn with(backend: Backend) -> Self {
         Journal {
-            backend,
-            book: Mutex::new(None),
+            inner: Arc::new(Inner {
+                backend,
+                book: Mutex::new(None),
+                writer: Mutex::new(()),
+            }),
         }
     }
 
@@ -194,45 +204,83 @@ impl Journal {
     /// Returns once the staged `intent` (change number `upto`) is durable.
     pub fn write_recorded(&self, upto: u64, intent: &Intent) -> Result<(), JournalError> {
         crash::point("before-journal-write");
-        self.write_upto(upto)?;
-        tracing::info!(target: TARGET, location = %self.location(), op = ?intent.op,
-            address = %intent.address, key = intent.key_id.as_ref().map(KeyId::masked),
-            sinks_started = intent.sinks_started, "journal intent recorded");
-        crash::point("after-journal-write");
+        self.inner.write_upto(upto)?;
+        self.recorded(intent);
+        Ok(())
+    }
+
+    /// [`Journal::write_recorded`] on a blocking thread: while the journal syncs, other
+    /// sets' steps go on (and stage what the next write takes).
+    pub async fn write_recorded_async(
+        &self,
+        upto: u64,
+        intent: &Intent,
+    ) -> Result<(), JournalError> {
+        crash::point("before-journal-write");
+        self.write_upto_async(upto).await?;
+        self.recorded(intent);
         Ok(())
     }
 
     /// Returns once the staged clearing of `address` (change number `upto`) is durable.
     pub fn write_cleared(&self, upto: u64, address: &Address) -> Result<(), JournalError> {
-        self.write_upto(upto)?;
+        self.inner.write_upto(upto)?;
         tracing::info!(target: TARGET, location = %self.location(), %address, "journal cleared");
         Ok(())
     }
 
-    /// Writes what is staged, unless a write since change `upto` already did.
-    fn write_upto(&self, upto: u64) -> Result<(), JournalError> {
-        let mut book = self.book();
-        let book = self.loaded(&mut book)?;
-        if book.written >= upto {
-            return Ok(());
-        }
-        let list: Vec<Intent> = book.intents.values().cloned().collect();
-        match &self.backend {
-            Backend::Local(j) => j.write(list),
-            Backend::S3(j) => j.write(list),
-        }?;
-        book.written = book.changes;
+    /// [`Journal::write_cleared`] on a blocking thread.
+    pub async fn write_cleared_async(
+        &self,
+        upto: u64,
+        address: &Address,
+    ) -> Result<(), JournalError> {
+        self.write_upto_async(upto).await?;
+        tracing::info!(target: TARGET, location = %self.location(), %address, "journal cleared");
         Ok(())
+    }
+
+    async fn write_upto_async(&self, upto: u64) -> Result<(), JournalError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.write_upto(upto))
+            .await
+            .unwrap_or_else(|e| {
+                Err(JournalError::Remote {
+                    what: self.location(),
+                    message: format!("the write stopped: {e}"),
+                })
+            })
+    }
+
+    fn recorded(&self, intent: &Intent) {
+        tracing::info!(target: TARGET, location = %self.location(), op = ?intent.op,
+            address = %intent.address, key = intent.key_id.as_ref().map(KeyId::masked),
+            sinks_started = intent.sinks_started, "journal intent recorded");
+        crash::point("after-journal-write");
     }
 
     /// Where the journal is: a path or `s3://bucket/key.journal`.
     pub fn location(&self) -> String {
-        match &self.backend {
+        match &self.inner.backend {
             Backend::Local(j) => j.path.display().to_string(),
             Backend::S3(j) => j.url(),
         }
     }
 
+    fn book(&self) -> MutexGuard<'_, Option<Book>> {
+        self.inner.book()
+    }
+
+    fn loaded<'g>(&self, book: &'g mut Option<Book>) -> Result<&'g mut Book, JournalError> {
+        self.inner.loaded(book)
+    }
+
+    fn read(&self) -> Result<BTreeMap<Address, Intent>, JournalError> {
+        self.inner.read()
+    }
+}
+
+impl Inner {
     fn book(&self) -> MutexGuard<'_, Option<Book>> {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -254,6 +302,29 @@ impl Journal {
             Backend::S3(j) => j.read()?,
         };
         Ok(list.into_iter().map(|i| (i.address.clone(), i)).collect())
+    }
+
+    /// Writes what is staged, unless a write since change `upto` already did. The book is
+    /// held only to take the snapshot and to mark it written, never during the I/O.
+    fn write_upto(&self, upto: u64) -> Result<(), JournalError> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let (taken, list) = {
+            let mut book = self.book();
+            let book = self.loaded(&mut book)?;
+            if book.written >= upto {
+                return Ok(());
+            }
+            let list: Vec<Intent> = book.intents.values().cloned().collect();
+            (book.changes, list)
+        };
+        match &self.backend {
+            Backend::Local(j) => j.write(list),
+            Backend::S3(j) => j.write(list),
+        }?;
+        if let Some(book) = self.book().as_mut() {
+            book.written = book.written.max(taken);
+        }
+        Ok(())
     }
 }
 

@@ -109,18 +109,61 @@ impl StateStore {
     /// Writes `state` if its content changed, bumping the serial. Returns whether a write
     /// happened.
     pub fn save(&mut self, state: &mut State) -> Result<bool, StoreError> {
-        let written = match self {
-            StateStore::Local(s) => s.save(state),
-            StateStore::S3(s) => s.save(state),
-        }?;
-        if written {
-            tracing::info!(target: TARGET, location = %self.location(), serial = state.serial,
-                "state written");
-        } else {
+        let Some((write, io)) = self.prepare(state) else {
+            return Ok(false);
+        };
+        let done = io();
+        self.finish(state, write, done)?;
+        Ok(true)
+    }
+
+    /// The write [`StateStore::save`] would make (`None`: nothing changed), as the version it
+    /// writes and the I/O itself, which owns all it needs and may run on another thread
+    /// while the state changes further; [`StateStore::finish`] records it. Writes must
+    /// finish in the order they were prepared.
+    pub fn prepare(&mut self, state: &mut State) -> Option<(PreparedWrite, WriteIo)> {
+        let last = match self {
+            StateStore::Local(s) => &s.last,
+            StateStore::S3(s) => s.last(),
+        };
+        if last.unchanged(state) {
             tracing::debug!(target: TARGET, location = %self.location(), serial = state.serial,
                 "state unchanged, not written");
+            return None;
         }
-        Ok(written)
+        let (serial, text) = next_version(state);
+        let io = match self {
+            StateStore::Local(s) => s.write_io(text.clone()),
+            StateStore::S3(s) => s.write_io(text.clone()),
+        };
+        let content = State {
+            serial,
+            ..state.clone()
+        };
+        Some((PreparedWrite { text, content }, io))
+    }
+
+    /// Records a prepared write's outcome: on success the state's serial moves to the one
+    /// written, and the version written is the one later saves compare with.
+    pub fn finish(
+        &mut self,
+        state: &mut State,
+        write: PreparedWrite,
+        done: Result<Option<String>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let etag = done?;
+        state.serial = write.content.serial;
+        let last = Last {
+            text: Some(write.text),
+            content: Some(write.content),
+        };
+        match self {
+            StateStore::Local(s) => s.last = last,
+            StateStore::S3(s) => s.wrote(last, etag),
+        }
+        tracing::info!(target: TARGET, location = %self.location(), serial = state.serial,
+            "state written");
+        Ok(())
     }
 
     /// The text last read or written (what `state pull` prints).
@@ -143,6 +186,15 @@ impl StateStore {
         Ok(())
     }
 }
+
+/// A state version prepared for writing: its text and content.
+pub struct PreparedWrite {
+    text: String,
+    content: State,
+}
+
+/// A prepared write's I/O: the new ETag (S3), or `None` (a file).
+pub type WriteIo = Box<dyn FnOnce() -> Result<Option<String>, StoreError> + Send>;
 
 /// The target of the state's log lines.
 const TARGET: &str = "keyrot::state";
@@ -230,34 +282,34 @@ impl LocalState {
         }
     }
 
-    /// Writes `state` if its content changed, bumping the serial and keeping the previous
-    /// file as `.backup`. Returns whether a write happened.
-    fn save(&mut self, state: &mut State) -> Result<bool, StoreError> {
-        if self.last.unchanged(state) {
-            return Ok(false);
-        }
-        let (serial, text) = next_version(state);
-        self.write(text)?;
-        state.serial = serial;
-        self.last = Last::known(self.last.text.take().unwrap_or_default(), state);
-        Ok(true)
+    /// The write of `text` with the previous file kept as `.backup`, to run anywhere.
+    fn write_io(&self, text: String) -> WriteIo {
+        let (path, old) = (self.path.clone(), self.last.text.clone());
+        Box::new(move || write_with_backup(&path, old.as_deref(), &text).map(|()| None))
     }
 
     /// Writes `text` atomically, the previous file kept as `.backup`.
     fn write(&mut self, text: String) -> Result<(), StoreError> {
-        let err = |source| StoreError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        if let Some(old) = &self.last.text {
-            write_atomic(&backup_path(&self.path), old.as_bytes(), 0o600).map_err(err)?;
-        }
-        crate::adapters::crash::point("before-state-write");
-        write_atomic(&self.path, text.as_bytes(), 0o600).map_err(err)?;
-        crate::adapters::crash::point("after-state-write");
+        write_with_backup(&self.path, self.last.text.as_deref(), &text)?;
         self.last = Last::text(text);
         Ok(())
     }
+}
+
+/// Writes `text` to `path` atomically, `old` (the file as last read or written) first kept
+/// as `.backup`.
+fn write_with_backup(path: &Path, old: Option<&str>, text: &str) -> Result<(), StoreError> {
+    let err = |source| StoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(old) = old {
+        write_atomic(&backup_path(path), old.as_bytes(), 0o600).map_err(err)?;
+    }
+    crate::adapters::crash::point("before-state-write");
+    write_atomic(path, text.as_bytes(), 0o600).map_err(err)?;
+    crate::adapters::crash::point("after-state-write");
+    Ok(())
 }
 
 pub fn backup_path(path: &Path) -> PathBuf {

@@ -5,7 +5,7 @@
 use super::journal::{intents_of, Intent, JournalError, FORMAT_VERSION};
 use super::lease::Fence;
 use super::object::{Condition, ObjectError, ObjectStore};
-use super::{next_version, Last, StoreError};
+use super::{Last, StoreError, WriteIo};
 use crate::core::state::file as state_file;
 use crate::core::state::State;
 use serde::{Deserialize, Serialize};
@@ -84,17 +84,45 @@ impl S3State {
         Ok(state)
     }
 
-    pub fn save(&mut self, state: &mut State) -> Result<bool, StoreError> {
-        if self.last.unchanged(state) {
-            return Ok(false);
-        }
-        let (serial, text) = next_version(state);
-        crate::adapters::crash::point("before-state-write");
-        self.write(text)?;
-        crate::adapters::crash::point("after-state-write");
-        state.serial = serial;
-        self.last = Last::known(self.last.text.take().unwrap_or_default(), state);
-        Ok(true)
+    pub(super) fn last(&self) -> &Last {
+        &self.last
+    }
+
+    /// The conditional PUT of `text` (the lease checked first), to run anywhere: the new
+    /// ETag. Only a command holding the lock has one.
+    pub(super) fn write_io(&self, text: String) -> WriteIo {
+        let (place, fence, etag) = (self.place.clone(), self.fence.clone(), self.etag.clone());
+        Box::new(move || {
+            let fence = fence.ok_or_else(|| StoreError::Remote {
+                what: place.url(),
+                message: "this command does not hold the lock".into(),
+            })?;
+            crate::adapters::crash::point("before-state-write");
+            fence.check()?;
+            let condition = match etag {
+                Some(etag) => Condition::Matches(etag),
+                None => Condition::Absent,
+            };
+            let put = place.objects.put(&place.key, text.as_bytes(), &condition);
+            let etag = match put {
+                Ok(etag) => etag,
+                Err(ObjectError::Conflict) => return Err(fence.conflict()),
+                Err(e) => {
+                    return Err(StoreError::Remote {
+                        what: place.url(),
+                        message: e.to_string(),
+                    })
+                }
+            };
+            crate::adapters::crash::point("after-state-write");
+            Ok(Some(etag))
+        })
+    }
+
+    /// A prepared write landed: its version and ETag are the ones to build on.
+    pub(super) fn wrote(&mut self, last: Last, etag: Option<String>) {
+        self.last = last;
+        self.etag = etag.or(self.etag.take());
     }
 
     /// Writes `text` exactly (a state pushed or migrated keeps its lineage and serial).
@@ -259,12 +287,13 @@ mod tests {
     use crate::adapters::store::journal::{Journal, Op};
     use crate::adapters::store::lease::Lease;
     use crate::adapters::store::object::Memory;
+    use crate::adapters::store::StateStore;
     use crate::core::model::Address;
 
-    fn open(objects: &Arc<dyn ObjectStore>, lease_ms: u64) -> (Lease, S3State, Journal) {
+    fn open(objects: &Arc<dyn ObjectStore>, lease_ms: u64) -> (Lease, StateStore, Journal) {
         let (place, lease) = test_lease(objects, lease_ms);
         let fence = lease.fence();
-        let state = S3State::new(place.clone(), Some(fence.clone()));
+        let state = StateStore::S3(S3State::new(place.clone(), Some(fence.clone())));
         (
             lease,
             state,

@@ -42,14 +42,16 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
             (Outcome::Failed, format!("confirm check failed: {names}"))
         };
         // Like every step's event: before the state write.
-        self.events.record(Entry {
-            address: Some(address),
-            action: (&action.kind).into(),
-            key: action.key.as_ref(),
-            outcome,
-            message: Some(message),
-            step: None,
-        })?;
+        self.events
+            .record_shared(Entry {
+                address: Some(address),
+                action: (&action.kind).into(),
+                key: action.key.as_ref(),
+                outcome,
+                message: Some(message),
+                step: None,
+            })
+            .await?;
         self.commit(|state| {
             let tracked = state.sets.entry(address.clone()).or_default();
             tracked.record_checks(runs);

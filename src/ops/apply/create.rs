@@ -12,6 +12,7 @@ use crate::core::config::Sink;
 use crate::core::model::{Address, CredentialKind, KeyId, KeyStatus};
 use crate::core::state::TrackedKey;
 use crate::ops::recover;
+use futures::future::LocalBoxFuture;
 
 /// How long a new key gets to start working by default (IAM is eventually consistent;
 /// ~20 s is normal).
@@ -127,11 +128,17 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
         cred: &Credential<'_>,
         intent: &mut Intent,
     ) -> Result<Vec<String>, ApplyError> {
-        let journal = self.journal;
-        let progress_intent = &mut *intent;
-        let mut progress = |i: usize| {
-            progress_intent.sinks_started = i + 1;
-            journal.record(progress_intent).map_err(|e| e.to_string())
+        // Before each sink: how many have started, journaled (a write shared with other
+        // sets' journal changes) — recovery reads back exactly those.
+        let started = std::cell::Cell::new(intent.sinks_started);
+        let base = intent.clone();
+        let mut progress = |i: usize| -> LocalBoxFuture<'_, Result<(), String>> {
+            started.set(i + 1);
+            let next = Intent {
+                sinks_started: i + 1,
+                ..base.clone()
+            };
+            Box::pin(async move { self.record(&next).await.map_err(|e| e.to_string()) })
         };
         // Sets writing one file (or secret) take turns: a put-back must not undo another's.
         let mut claim = self.claim(sinks).await;
@@ -140,6 +147,7 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
             sink::deliver(self.remote, sinks, cred, claim.stdout(), &mut progress).await;
         crash::point("after-deliver");
         drop(claim);
+        intent.sinks_started = started.get();
         let source = match delivered {
             Ok(delivered) => return Ok(delivered),
             Err(source) => source,

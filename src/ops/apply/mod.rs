@@ -287,14 +287,16 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             Ok(done) => done,
             Err(e) => return Err(self.failed(address, action, intent.as_ref(), e)),
         };
-        self.events.record(Entry {
-            address: Some(address),
-            action: (&action.kind).into(),
-            key: created.as_ref().map(|k| &k.id).or(action.key.as_ref()),
-            outcome: Outcome::Succeeded,
-            message: Some(acted.line.clone()),
-            step: intent.as_ref().and_then(|i| i.step.as_deref()),
-        })?;
+        self.events
+            .record_shared(Entry {
+                address: Some(address),
+                action: (&action.kind).into(),
+                key: created.as_ref().map(|k| &k.id).or(action.key.as_ref()),
+                outcome: Outcome::Succeeded,
+                message: Some(acted.line.clone()),
+                step: intent.as_ref().and_then(|i| i.step.as_deref()),
+            })
+            .await?;
         let (now, clock_override) = (
             self.now,
             ClockOverride::between(self.now, (self.wall_clock)()),

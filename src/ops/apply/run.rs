@@ -26,7 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard as AsyncGuard, OwnedMutexGuard};
 
-/// What every set's steps share during one run.
+/// What every set's steps share during one run. Its durable writes (journal, state, a
+/// file sink) run on blocking threads, so one set's sync never stalls the others.
 pub(super) struct Run<'a, I: Iam, R: Remote> {
     pub(super) iam: &'a I,
     pub(super) remote: &'a Accounts<R>,
@@ -46,6 +47,8 @@ pub(super) struct Run<'a, I: Iam, R: Remote> {
     reverts: Mutex<Vec<Revert>>,
     /// Sets running now: with one, there is nothing to gather before a write.
     in_flight: AtomicUsize,
+    /// Held from a state write's preparation to its end: writes land in order.
+    state_writer: AsyncMutex<()>,
 }
 
 /// How long a step waits for other sets' changes before its durable write.
@@ -135,6 +138,7 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             lines: Mutex::new(BTreeMap::new()),
             reverts: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
+            state_writer: AsyncMutex::new(()),
         }
     }
 
@@ -282,14 +286,31 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             book.changed
         };
         self.gather().await;
-        let mut book = self.ledger();
-        if book.written >= mine {
-            return Ok(());
+        // One write at a time, in order; the state may change further while it runs.
+        let _writer = self.state_writer.lock().await;
+        let (upto, prepared) = {
+            let mut book = self.ledger();
+            if book.written >= mine {
+                return Ok(());
+            }
+            let upto = book.changed;
+            let Ledger { store, state } = &mut book.ledger;
+            (upto, store.prepare(state))
+        };
+        if let Some((write, io)) = prepared {
+            // On a blocking thread: while the state syncs, other sets' steps go on.
+            let done = tokio::task::spawn_blocking(io).await.unwrap_or_else(|e| {
+                Err(StoreError::Remote {
+                    what: "the state".into(),
+                    message: format!("the write stopped: {e}"),
+                })
+            });
+            let mut book = self.ledger();
+            let Ledger { store, state } = &mut book.ledger;
+            store.finish(state, write, done)?;
         }
-        let upto = book.changed;
-        let Ledger { store, state } = &mut book.ledger;
-        store.save(state)?;
-        book.written = upto;
+        let mut book = self.ledger();
+        book.written = book.written.max(upto);
         Ok(())
     }
 
@@ -309,7 +330,7 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
     pub(super) async fn record(&self, intent: &Intent) -> Result<(), JournalError> {
         let upto = self.journal.stage(intent)?;
         self.gather().await;
-        self.journal.write_recorded(upto, intent)
+        self.journal.write_recorded_async(upto, intent).await
     }
 
     /// Clears `address`'s intent once its outcome is in state (a shared write, as above).
@@ -318,7 +339,7 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             return Ok(());
         };
         self.gather().await;
-        self.journal.write_cleared(upto, address)
+        self.journal.write_cleared_async(upto, address).await
     }
 
     /// A copy of the state holding only `address`'s set, for recovery to work on across
