@@ -259,7 +259,12 @@ impl Walker {
 
     /// A rotation must be able to finish before the next falls due; windows under an hour
     /// are allowed (tests, demos) but rarely meant.
-    pub(super) fn check_windows(&mut self, address: &str, windows: &Windows, at: &Origin) {
+    pub(super) fn check_windows(
+        &mut self,
+        address: &dyn std::fmt::Display,
+        windows: &Windows,
+        at: &Origin,
+    ) {
         let parts = [
             ("overlap", windows.overlap),
             ("unused_for", windows.unused_for),
@@ -303,7 +308,7 @@ impl Walker {
     /// A set's windows: its own, else `defaults`, else keyrot's; checked they can finish.
     pub(super) fn set_windows(
         &mut self,
-        label: &str,
+        label: &dyn std::fmt::Display,
         kind: CredentialKind,
         own: PartialWindows,
         at: &Origin,
@@ -320,7 +325,9 @@ impl Walker {
     pub(super) fn finish_with_warnings(
         mut self,
     ) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
-        let mut sets = BTreeMap::new();
+        // Duplicates were found while walking: the index is not needed any more.
+        self.user_index = HashMap::new();
+        let mut sets = Vec::new();
         for user in std::mem::take(&mut self.users) {
             let account = user.account.as_deref();
             for (kind, decl) in user.declared {
@@ -336,22 +343,23 @@ impl Walker {
                     user: user.name.clone(),
                     kind,
                 };
-                let windows = self.set_windows(&address.to_string(), kind, windows, &user.at);
+                let windows = self.set_windows(&address, kind, windows, &user.at);
                 let sinks = sinks.into_iter().map(|s| s.in_account(account)).collect();
-                sets.insert(
-                    address.clone(),
-                    SetConfig {
-                        address,
-                        windows,
-                        sinks,
-                        certificate,
-                        selector: None,
-                        require_new_key_use,
-                        confirm,
-                    },
-                );
+                let set = SetConfig {
+                    address: address.clone(),
+                    windows,
+                    sinks,
+                    certificate,
+                    selector: None,
+                    require_new_key_use,
+                    confirm,
+                };
+                sets.push((address, set));
             }
         }
+        // Built at once from the addresses (no two alike: duplicates were refused), which
+        // is linear when they come sorted, as a fleet's files usually list them.
+        let sets = BTreeMap::from_iter(sets);
         let mut selectors = Vec::new();
         for (mut selector, declared) in std::mem::take(&mut self.selectors) {
             for (kind, decl) in declared {
