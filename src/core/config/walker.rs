@@ -327,7 +327,7 @@ impl Walker {
     ) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
         // Duplicates were found while walking: the index is not needed any more.
         self.user_index = HashMap::new();
-        let mut sets = Vec::new();
+        let mut sets = BTreeMap::new();
         for user in std::mem::take(&mut self.users) {
             let account = user.account.as_deref();
             for (kind, decl) in user.declared {
@@ -354,12 +354,9 @@ impl Walker {
                     require_new_key_use,
                     confirm,
                 };
-                sets.push((address, set));
+                sets.insert(address, set);
             }
         }
-        // Built at once from the addresses (no two alike: duplicates were refused), which
-        // is linear when they come sorted, as a fleet's files usually list them.
-        let sets = BTreeMap::from_iter(sets);
         let mut selectors = Vec::new();
         for (mut selector, declared) in std::mem::take(&mut self.selectors) {
             for (kind, decl) in declared {
