@@ -325,8 +325,6 @@ impl Walker {
     pub(super) fn finish_with_warnings(
         mut self,
     ) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
-        // Duplicates were found while walking: the index is not needed any more.
-        self.user_index = HashMap::new();
         let mut sets = BTreeMap::new();
         for user in std::mem::take(&mut self.users) {
             let account = user.account.as_deref();
