@@ -34,6 +34,18 @@ fn parse_only(bencher: divan::Bencher) {
     bencher.with_inputs(sources).bench_values(|s| parse(&s));
 }
 
+/// hcl-edit's parse of the same files into its trees, which `parse_only` walks: the part
+/// of the parse that is the HCL library's.
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn parse_hcl_trees_only(bencher: divan::Bencher) {
+    bencher.with_inputs(sources).bench_values(|sources| {
+        let trees = sources
+            .iter()
+            .map(|s| hcl::edit::parser::parse_body(&s.text));
+        trees.filter(Result::is_ok).count()
+    });
+}
+
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn plan_only(bencher: divan::Bencher) {
     let config = parse(&sources());
