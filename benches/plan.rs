@@ -10,6 +10,9 @@ mod pipeline;
 
 use pipeline::{parse, plan, render_all, sets, sources, world};
 
+#[global_allocator]
+static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
+
 fn main() {
     divan::main();
 }
@@ -31,6 +34,18 @@ fn parse_only(bencher: divan::Bencher) {
     bencher.with_inputs(sources).bench_values(|s| parse(&s));
 }
 
+/// hcl-edit's parse of the same files into its trees, which `parse_only` walks: the part
+/// of the parse that is the HCL library's.
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn parse_hcl_trees_only(bencher: divan::Bencher) {
+    bencher.with_inputs(sources).bench_values(|sources| {
+        let trees = sources
+            .iter()
+            .map(|s| hcl::edit::parser::parse_body(&s.text));
+        trees.filter(Result::is_ok).count()
+    });
+}
+
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn plan_only(bencher: divan::Bencher) {
     let config = parse(&sources());
@@ -46,6 +61,15 @@ fn render_only(bencher: divan::Bencher) {
     bencher.bench(|| render_all(&plan));
 }
 
+/// Each rendering alone: where `render_only`'s time goes.
+#[divan::bench(args = ["text", "json", "markdown"], sample_count = 5, sample_size = 1)]
+fn render_each(bencher: divan::Bencher, output: &str) {
+    let config = parse(&sources());
+    let (inventory, state) = world();
+    let plan = plan(&config, &inventory, &state);
+    bencher.bench(|| pipeline::render_one(&plan, output));
+}
+
 /// The sets a plan covers (a sanity check that the bench plans what it says).
 #[divan::bench(sample_count = 1, sample_size = 1)]
 fn sets_planned() -> usize {
@@ -55,5 +79,9 @@ fn sets_planned() -> usize {
     assert_eq!(planned.sets.len(), sets());
     let due = planned.sets.iter().filter(|s| !s.actions.is_empty());
     assert_eq!(due.count(), sets().div_ceil(10));
+    // `KEYROT_BENCH_DUMP=DIR`: the three renderings as files, to compare runs byte for byte.
+    if let Some(dir) = std::env::var_os("KEYROT_BENCH_DUMP") {
+        pipeline::dump(&planned, std::path::Path::new(&dir));
+    }
     planned.sets.len()
 }

@@ -114,3 +114,33 @@ pub fn render_all(plan: &Plan) -> usize {
     let json = render::json::plan_pretty(plan, None, KeyIds::Masked).len();
     text + json + render::markdown::plan(plan, None, KeyIds::Masked).len()
 }
+
+/// One rendering's length: `text`, `json` or `markdown`.
+pub fn render_one(plan: &Plan, output: &str) -> usize {
+    match output {
+        "text" => render::text::plan(plan, Style { color: false }, KeyIds::Masked).len(),
+        "json" => render::json::plan_pretty(plan, None, KeyIds::Masked).len(),
+        _ => render::markdown::plan(plan, None, KeyIds::Masked).len(),
+    }
+}
+
+/// The three renderings as `plan.txt`, `plan.json` and `plan.md` in `dir`.
+pub fn dump(plan: &Plan, dir: &std::path::Path) {
+    let outputs = [
+        (
+            "plan.txt",
+            render::text::plan(plan, Style { color: false }, KeyIds::Masked),
+        ),
+        (
+            "plan.json",
+            render::json::plan_pretty(plan, None, KeyIds::Masked),
+        ),
+        (
+            "plan.md",
+            render::markdown::plan(plan, None, KeyIds::Masked),
+        ),
+    ];
+    for (name, text) in outputs {
+        std::fs::write(dir.join(name), text).expect("write the bench dump");
+    }
+}

@@ -64,6 +64,60 @@ pub fn timestamp(t: Time) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// [`timestamp`] written straight into a formatter (no `String` per instant: a fleet's
+/// plan writes hundreds of thousands).
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp(pub Time);
+
+impl Stamp {
+    /// `YYYY-MM-DDTHH:MM:SSZ` as [`timestamp`] writes it, put together digit by digit;
+    /// `None` for a leap second or a year beyond four digits (chrono's own spelling then).
+    fn digits(self) -> Option<[u8; 20]> {
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        if t.nanosecond() >= 1_000_000_000 {
+            return None;
+        }
+        let mut text = *b"0000-00-00T00:00:00Z";
+        let fields = [
+            (0, 4, year),
+            (5, 2, t.month()),
+            (8, 2, t.day()),
+            (11, 2, t.hour()),
+            (14, 2, t.minute()),
+            (17, 2, t.second()),
+        ];
+        for (at, width, mut n) in fields {
+            for digit in text[at..at + width].iter_mut().rev() {
+                *digit = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        }
+        Some(text)
+    }
+}
+
+impl fmt::Display for Stamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.digits() {
+            Some(text) => f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
+            None => f.write_str(&timestamp(self.0)),
+        }
+    }
+}
+
+impl Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.digits() {
+            Some(text) => {
+                s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
+            }
+            None => s.serialize_str(&timestamp(self.0)),
+        }
+    }
+}
+
 /// The kind of credential a set holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -228,11 +282,7 @@ pub struct KeyId(pub String);
 impl KeyId {
     /// All but the last four characters hidden: `****************WXYZ`.
     pub fn masked(&self) -> String {
-        let chars: Vec<char> = self.0.chars().collect();
-        let keep = chars.len().min(4);
-        let hidden = chars.len() - keep;
-        let tail: String = chars[hidden..].iter().collect();
-        format!("{}{tail}", "*".repeat(hidden))
+        KeyIds::Masked.display(self).to_string()
     }
 }
 
@@ -248,10 +298,58 @@ pub enum KeyIds {
 
 impl KeyIds {
     pub fn show(self, id: &KeyId) -> String {
-        match self {
-            KeyIds::Masked => id.masked(),
-            KeyIds::Full => id.0.clone(),
+        self.display(id).to_string()
+    }
+
+    /// [`KeyIds::show`] without the `String`: written straight into a formatter.
+    pub fn display(self, id: &KeyId) -> ShownId<'_> {
+        ShownId { id, ids: self }
+    }
+}
+
+/// A key id as [`KeyIds`] shows it; see [`KeyIds::display`].
+#[derive(Clone, Copy, Debug)]
+pub struct ShownId<'a> {
+    id: &'a KeyId,
+    ids: KeyIds,
+}
+
+impl fmt::Display for ShownId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = self.id.0.as_str();
+        if self.ids == KeyIds::Full {
+            return f.write_str(id);
         }
+        let hidden = id.chars().count().saturating_sub(4);
+        let tail = id
+            .char_indices()
+            .nth(hidden)
+            .map_or("", |(at, _)| &id[at..]);
+        for _ in 0..hidden {
+            f.write_str("*")?;
+        }
+        f.write_str(tail)
+    }
+}
+
+impl Serialize for ShownId<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let id = self.id.0.as_str();
+        if self.ids == KeyIds::Full {
+            return s.serialize_str(id);
+        }
+        // Access key ids are 20 characters: masked on the stack, not through `fmt`.
+        let hidden = id.chars().count().saturating_sub(4);
+        let tail = id
+            .char_indices()
+            .nth(hidden)
+            .map_or("", |(at, _)| &id[at..]);
+        let mut text = [b'*'; 64];
+        let Some(end) = Some(hidden + tail.len()).filter(|end| *end <= text.len()) else {
+            return s.collect_str(self);
+        };
+        text[hidden..end].copy_from_slice(tail.as_bytes());
+        s.serialize_str(std::str::from_utf8(&text[..end]).map_err(serde::ser::Error::custom)?)
     }
 }
 
@@ -394,9 +492,49 @@ mod tests {
             "************1234"
         );
         assert_eq!(KeyId("ab".into()).masked(), "ab");
+        assert_eq!(KeyId(String::new()).masked(), "");
+        assert_eq!(KeyId("ÄÖÜßé12".into()).masked(), "***ßé12");
         let id = KeyId("AKIAABCDEFGH1234".into());
         assert_eq!(KeyIds::default().show(&id), "************1234");
         assert_eq!(KeyIds::Full.show(&id), "AKIAABCDEFGH1234");
+    }
+
+    #[test]
+    fn shown_ids_serialize_as_they_display() {
+        let long = KeyId("A".repeat(100));
+        for id in [
+            KeyId("AKIAABCDEFGH1234".into()),
+            KeyId("ÄÖÜßé12".into()),
+            long,
+        ] {
+            for ids in [KeyIds::Masked, KeyIds::Full] {
+                let json = serde_json::to_string(&ids.display(&id)).unwrap();
+                assert_eq!(json, serde_json::to_string(&ids.show(&id)).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn stamps_write_what_timestamp_writes() {
+        for text in [
+            "2026-01-01T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "2026-06-30T23:59:59.999Z",
+            "9999-12-31T23:59:59Z",
+            "0001-02-03T04:05:06Z",
+        ] {
+            let t: Time = text.parse().unwrap();
+            assert_eq!(Stamp(t).to_string(), timestamp(t), "{text}");
+            let json = serde_json::to_string(&Stamp(t)).unwrap();
+            assert_eq!(json, format!("\"{}\"", timestamp(t)));
+        }
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 1_500))
+            .unwrap()
+            .and_utc();
+        assert_eq!(Stamp(leap).to_string(), timestamp(leap));
+        let far = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(Stamp(far).to_string(), timestamp(far));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod status;
 pub mod text;
 
 pub use crate::core::model::timestamp;
+use std::fmt;
 
 /// ANSI styling that is a no-op when colour is off (not a TTY, or NO_COLOR).
 #[derive(Clone, Copy, Debug)]
@@ -39,5 +40,40 @@ impl Style {
     }
     pub fn dim(self, t: &str) -> String {
         self.paint("2", t)
+    }
+
+    /// [`Style::bold`] written where it is formatted, without a `String` of its own.
+    pub fn bold_fmt<T: fmt::Display>(self, text: T) -> Painted<T> {
+        self.painted("1", text)
+    }
+
+    /// [`Style::dim`] written where it is formatted.
+    pub fn dim_fmt<T: fmt::Display>(self, text: T) -> Painted<T> {
+        self.painted("2", text)
+    }
+
+    fn painted<T: fmt::Display>(self, code: &'static str, text: T) -> Painted<T> {
+        Painted {
+            code,
+            text,
+            color: self.color,
+        }
+    }
+}
+
+/// Text styled as [`Style`] paints it; see [`Style::bold_fmt`].
+pub struct Painted<T> {
+    code: &'static str,
+    text: T,
+    color: bool,
+}
+
+impl<T: fmt::Display> fmt::Display for Painted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.color {
+            write!(f, "\x1b[{}m{}\x1b[0m", self.code, self.text)
+        } else {
+            self.text.fmt(f)
+        }
     }
 }

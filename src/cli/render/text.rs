@@ -2,7 +2,7 @@
 
 use super::{timestamp, Style};
 use crate::core::duration::humanize;
-use crate::core::model::{CredentialKind, KeyIds, Time};
+use crate::core::model::{CredentialKind, KeyIds, Stamp, Time};
 use crate::core::plan::{
     Action, ActionKind, CheckView, DriftKind, KeyView, Plan, SetPlan, Slot, Summary,
 };
@@ -81,17 +81,23 @@ pub fn plan(plan: &Plan, style: Style, ids: KeyIds) -> String {
 }
 
 fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style, ids: KeyIds) {
-    let origin = set
-        .selector
-        .as_ref()
-        .map(|s| format!("selector \"{s}\", "))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "  # {} {}",
-        style.bold(&set.address.to_string()),
-        style.dim(&format!("({origin}phase: {})", set.phase.as_str()))
-    );
+    // Written piece by piece into `out`: a fleet's plan has hundreds of thousands of lines.
+    let _ = write!(out, "  # {} ", style.bold_fmt(&set.address));
+    let _ = match &set.selector {
+        Some(s) => writeln!(
+            out,
+            "{}",
+            style.dim_fmt(format_args!(
+                "(selector \"{s}\", phase: {})",
+                set.phase.as_str()
+            ))
+        ),
+        None => writeln!(
+            out,
+            "{}",
+            style.dim_fmt(format_args!("(phase: {})", set.phase.as_str()))
+        ),
+    };
     for k in &set.keys {
         key_line(out, k, plan.now, ids);
     }
@@ -101,23 +107,22 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style, ids: Ke
     for a in &set.actions {
         let (symbol, line) = action_line(a, set.address.kind, style, ids);
         let _ = writeln!(out, "  {symbol:>2} {line}");
-        let _ = writeln!(out, "       {}", style.dim(&a.reason.message));
+        let _ = writeln!(out, "       {}", style.dim_fmt(&a.reason.message));
     }
     for w in &set.waits {
-        let key = w
-            .key
-            .as_ref()
-            .map(|k| format!(" key {}", ids.show(k)))
-            .unwrap_or_default();
-        let due = match w.due {
+        let _ = write!(out, "  .. waiting: {}", w.step.as_str());
+        if let Some(k) = &w.key {
+            let _ = write!(out, " key {}", ids.display(k));
+        }
+        let _ = match w.due {
             Some(due) if due > plan.now => {
-                format!(" at {} (in {})", timestamp(due), humanize(due - plan.now))
+                write!(out, " at {} (in {})", Stamp(due), humanize(due - plan.now))
             }
-            Some(due) => format!(" since {}", timestamp(due)),
-            None => String::new(),
+            Some(due) => write!(out, " since {}", Stamp(due)),
+            None => Ok(()),
         };
-        let _ = writeln!(out, "  .. waiting: {}{key}{due}", w.step.as_str());
-        let _ = writeln!(out, "       {}", style.dim(&w.reason.message));
+        let _ = writeln!(out);
+        let _ = writeln!(out, "       {}", style.dim_fmt(&w.reason.message));
     }
     for c in &set.checks {
         check_lines(out, "     ", c, plan.now, style);
@@ -162,7 +167,7 @@ fn key_line(out: &mut String, k: &KeyView, now: Time, ids: KeyIds) {
     let _ = writeln!(
         out,
         "      {noun} {}  {:<8}  {:<8}  age {}",
-        ids.show(&k.id),
+        ids.display(&k.id),
         role,
         k.status.as_str(),
         humanize(now - k.born)

@@ -206,16 +206,18 @@ fn names(vars: &[&str]) -> String {
 }
 
 pub(super) fn duration_attr(ctx: &FileCtx, attr: &Attribute) -> Result<Window, Diagnostic> {
-    let at = ctx.origin(attr.value.span().or(attr.span()));
     let hint = "durations are a number and a unit: \"90d\", \"12h\", \"30m\", \"2w\"";
     let result = string_value(attr, &[]).and_then(|text| {
         Window::parse(&text).map_err(|e| format!("bad duration for `{}`: {e}", attr.key.as_str()))
     });
-    result.map_err(|message| Diagnostic {
-        file: at.file,
-        line: at.line,
-        column: at.column,
-        message,
-        hint: Some(hint.to_string()),
+    result.map_err(|message| {
+        let at = ctx.origin(attr.value.span().or(attr.span()));
+        Diagnostic {
+            file: at.file,
+            line: at.line,
+            column: at.column,
+            message,
+            hint: Some(hint.to_string()),
+        }
     })
 }

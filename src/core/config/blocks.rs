@@ -267,14 +267,21 @@ impl Walker {
             CredentialKind::AccessKey,
             CredentialKind::SigningCertificate,
         ] {
-            let mut first: Option<Origin> = None;
+            let usage = match kind {
+                CredentialKind::AccessKey => "`access_key { … }`",
+                CredentialKind::SigningCertificate => "`signing_certificate { … }`",
+            };
+            let mut first: Option<&Block> = None;
             for cred_block in body.get_blocks(kind.as_str()) {
                 let cred_at = ctx.origin(cred_block.span());
-                let usage = format!("`{} {{ … }}`", kind.as_str());
-                self.labels(cred_block, &cred_at, 0, &usage);
-                if !self.once(&mut first, cred_at.clone(), kind.as_str()) {
+                self.labels(cred_block, &cred_at, 0, usage);
+                if let Some(first) = first {
+                    // Where the first stood is worked out only for the duplicate's message.
+                    let mut first_at = Some(ctx.origin(first.span()));
+                    self.once(&mut first_at, cred_at, kind.as_str());
                     continue;
                 }
+                first = Some(cred_block);
                 declared.push((kind, self.credential_block(ctx, cred_block, &cred_at, kind)));
             }
         }
@@ -289,26 +296,35 @@ impl Walker {
         kind: CredentialKind,
     ) -> KeyDecl {
         let body = &block.body;
-        let place = format!("`{}`", kind.as_str());
-        // Step 4's evidence; `require_new_key_use` is refused for certificates by name.
-        let step4 = ["require_new_key_use", "on_confirm_failure"];
+        // The windows, then step 4's evidence (`require_new_key_use` is refused for
+        // certificates by name).
+        const KEY_ATTRS: [&str; 6] = [
+            WINDOW_NAMES[0],
+            WINDOW_NAMES[1],
+            WINDOW_NAMES[2],
+            WINDOW_NAMES[3],
+            "require_new_key_use",
+            "on_confirm_failure",
+        ];
+        const CERT_ATTRS: [&str; 7] = [
+            "max_age",
+            "overlap",
+            "inactive_for",
+            "certificate_file",
+            "private_key_file",
+            "require_new_key_use",
+            "on_confirm_failure",
+        ];
         let certificate = match kind {
             CredentialKind::AccessKey => {
-                let attrs = [&WINDOW_NAMES[..], &step4].concat();
-                self.only(ctx, body, &place, &attrs, &["deliver", "confirm"]);
+                let blocks = ["deliver", "confirm"];
+                self.only(ctx, body, "`access_key`", &KEY_ATTRS, &blocks);
                 None
             }
             CredentialKind::SigningCertificate => {
-                let attrs = [
-                    "max_age",
-                    "overlap",
-                    "inactive_for",
-                    "certificate_file",
-                    "private_key_file",
-                ];
-                let attrs = [&attrs[..], &step4].concat();
                 let blocks = ["deliver", "generate", "confirm"];
-                self.only(ctx, body, &place, &attrs, &blocks);
+                let place = "`signing_certificate`";
+                self.only(ctx, body, place, &CERT_ATTRS, &blocks);
                 self.cert_source(ctx, body, at)
             }
         };

@@ -259,7 +259,12 @@ impl Walker {
 
     /// A rotation must be able to finish before the next falls due; windows under an hour
     /// are allowed (tests, demos) but rarely meant.
-    pub(super) fn check_windows(&mut self, address: &str, windows: &Windows, at: &Origin) {
+    pub(super) fn check_windows(
+        &mut self,
+        address: &dyn std::fmt::Display,
+        windows: &Windows,
+        at: &Origin,
+    ) {
         let parts = [
             ("overlap", windows.overlap),
             ("unused_for", windows.unused_for),
@@ -303,7 +308,7 @@ impl Walker {
     /// A set's windows: its own, else `defaults`, else keyrot's; checked they can finish.
     pub(super) fn set_windows(
         &mut self,
-        label: &str,
+        label: &dyn std::fmt::Display,
         kind: CredentialKind,
         own: PartialWindows,
         at: &Origin,
@@ -336,20 +341,18 @@ impl Walker {
                     user: user.name.clone(),
                     kind,
                 };
-                let windows = self.set_windows(&address.to_string(), kind, windows, &user.at);
+                let windows = self.set_windows(&address, kind, windows, &user.at);
                 let sinks = sinks.into_iter().map(|s| s.in_account(account)).collect();
-                sets.insert(
-                    address.clone(),
-                    SetConfig {
-                        address,
-                        windows,
-                        sinks,
-                        certificate,
-                        selector: None,
-                        require_new_key_use,
-                        confirm,
-                    },
-                );
+                let set = SetConfig {
+                    address: address.clone(),
+                    windows,
+                    sinks,
+                    certificate,
+                    selector: None,
+                    require_new_key_use,
+                    confirm,
+                };
+                sets.insert(address, set);
             }
         }
         let mut selectors = Vec::new();

@@ -27,7 +27,8 @@ pub fn plan(
     now: Time,
     options: &PlanOptions,
 ) -> Plan {
-    let mut sets: Vec<SetPlan> = config
+    let mut sets: Vec<SetPlan> = Vec::with_capacity(config.sets.len());
+    let planned = config
         .sets
         .values()
         .filter(|set| options.targets(&set.address))
@@ -43,10 +44,13 @@ pub fn plan(
             }
             let force = options.force_rotate.contains(&set.address);
             plan_set(set, inventory, tracked, now, force, options.refresh_only)
-        })
-        .collect();
+        });
+    sets.extend(planned);
     sets.extend(untracked_by_config(config, inventory, state, options));
-    sets.sort_by(|a, b| a.address.cmp(&b.address));
+    // Usually sorted already (the config's sets are): no sort of 100,000 sets then.
+    if !sets.is_sorted_by(|a, b| a.address <= b.address) {
+        sets.sort_by(|a, b| a.address.cmp(&b.address));
+    }
     // The policy is account-wide: planned unless the plan is narrowed to some sets.
     let password_policy = match (&config.password_policy, &inventory.password_policy) {
         (Some(spec), Some(live)) if !options.refresh_only && options.targets.is_empty() => {
@@ -80,8 +84,15 @@ fn untracked_by_config(
          or the user is gone): keyrot stops tracking it; its keys stay in IAM as they are"
     };
     let mut sets = Vec::new();
+    if !known {
+        return sets;
+    }
+    // Both maps are sorted by address: one walk along the config's finds which tracked
+    // sets it declares, rather than a lookup per set.
+    let mut declared = config.sets.keys().peekable();
     for (address, tracked) in &state.sets {
-        if !known || config.sets.contains_key(address) || !options.targets(address) {
+        while declared.next_if(|d| *d < address).is_some() {}
+        if declared.next_if_eq(&address).is_some() || !options.targets(address) {
             continue;
         }
         if let Some(account) = unreachable(config, inventory, address) {
@@ -226,11 +237,7 @@ fn plan_set(
     out.keys = key_views(live, &w, inventory);
     out.drift = reconciled.drift;
     out.actions = reconciled.actions;
-    out.waits.extend(blocked_waits(
-        address,
-        reconciled.unresolved,
-        reconciled.unplaced,
-    ));
+    out.waits = blocked_waits(address, reconciled.unresolved, reconciled.unplaced);
     if refresh_only {
         return out;
     }
@@ -245,9 +252,19 @@ fn plan_set(
         now,
     };
     let life = lifecycle(&facts, force);
-    out.actions.extend(life.actions);
-    out.waits.extend(life.waits);
+    append(&mut out.actions, life.actions);
+    append(&mut out.waits, life.waits);
     out
+}
+
+/// `more` after `items`, reusing `more`'s allocation when `items` is empty (as it is for
+/// most sets).
+fn append<T>(items: &mut Vec<T>, mut more: Vec<T>) {
+    if items.is_empty() {
+        *items = more;
+    } else {
+        items.append(&mut more);
+    }
 }
 
 /// The set's confirm checks, each with its latest recorded run (matched by definition).

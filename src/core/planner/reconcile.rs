@@ -4,10 +4,12 @@
 use crate::core::model::{Address, KeyId, KeyStatus, LiveKey, Time};
 use crate::core::plan::{Action, ActionKind, Drift, DriftKind, Reason, ReasonCode, Role};
 use crate::core::state::{SetState, TrackedKey};
+use std::borrow::Cow;
 
 /// State brought in line with IAM, and the state-only actions that do it.
-pub(super) struct Reconciled {
-    pub(super) state: SetState,
+pub(super) struct Reconciled<'a> {
+    /// Borrowed while nothing changed (most sets of a fleet): no copy per set.
+    pub(super) state: Cow<'a, SetState>,
     pub(super) actions: Vec<Action>,
     pub(super) drift: Vec<Drift>,
     /// Untracked keys with no free role (two Inactive keys and no Active one).
@@ -16,32 +18,40 @@ pub(super) struct Reconciled {
     pub(super) unresolved: Vec<KeyId>,
 }
 
-impl Reconciled {
+impl Reconciled<'_> {
     /// Records `action` and applies it to the working state, so later decisions see it.
     fn push(&mut self, action: Action, now: Time) {
-        self.state = self.state.after(&action, None, now);
+        self.state = Cow::Owned(self.state.after(&action, None, now));
         self.actions.push(action);
     }
 }
 
-pub(super) fn reconcile(
+pub(super) fn reconcile<'a>(
     address: &Address,
     live: &[LiveKey],
-    tracked: Option<&SetState>,
+    tracked: Option<&'a SetState>,
     now: Time,
-) -> Reconciled {
+) -> Reconciled<'a> {
     let managed_before = tracked.is_some_and(|s| s.current.is_some() || s.previous.is_some());
     let mut out = Reconciled {
-        state: tracked.cloned().unwrap_or_default(),
+        state: tracked.map_or_else(|| Cow::Owned(SetState::default()), Cow::Borrowed),
         actions: Vec::new(),
         drift: Vec::new(),
         unplaced: Vec::new(),
         unresolved: Vec::new(),
     };
     keep_unresolved(&mut out, live, now);
-    // Tracked keys: deleted or changed outside keyrot?
-    let tracked_keys: Vec<_> = out.state.keys().map(|(r, k)| (r, k.clone())).collect();
-    for (role, key) in tracked_keys {
+    // Tracked keys: deleted or changed outside keyrot? (Copied only when they were.)
+    let drifted: Vec<_> = out
+        .state
+        .keys()
+        .filter(|(_, k)| {
+            let seen = live.iter().find(|l| l.id == k.id);
+            seen.is_none_or(|l| l.status != k.status)
+        })
+        .map(|(r, k)| (r, k.clone()))
+        .collect();
+    for (role, key) in drifted {
         match live.iter().find(|l| l.id == key.id) {
             None => deleted_outside(&mut out, role, &key, now),
             Some(l) if l.status != key.status => {
