@@ -37,7 +37,7 @@ def seed(url, n):
 
     def one(i):
         name = user_name(i)
-        client.create_user(UserName=name)
+        client.create_user(UserName=name, Path="/bench/")
         client.create_access_key(UserName=name)
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -100,6 +100,16 @@ def scan(url, n):
         for key in keys:
             client.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
     print(f"{time.monotonic() - started:.2f}")
+
+
+def selector_config(directory):
+    """keyrot config choosing every seeded user by its path: one `users` block."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "users.hcl"), "w") as out:
+        out.write(
+            'users "bench" {\n  path_prefix = "/bench/"\n  access_key {\n'
+            '    deliver "file" {\n      path = "secrets/${user}.json"\n    }\n  }\n}\n'
+        )
 
 
 def config(directory, n, per_file=1000):
@@ -237,6 +247,8 @@ if __name__ == "__main__":
         scan(args[0], int(args[1]))
     elif command == "config":
         config(args[0], int(args[1]))
+    elif command == "selector-config":
+        selector_config(args[0])
     elif command == "measure":
         measure(args)
     elif command == "proxy":
