@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod aws;
+pub mod blocking;
 pub mod certs;
 pub mod command;
 pub mod confirm;

@@ -75,6 +75,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", default_value_t = DEFAULT_CAP,
           value_parser = parse_parallelism)]
     pub parallelism: usize,
+    /// Apply (and rollback) up to N credential sets at once per account, each set's steps in
+    /// order. Default 1: sets side by side are still experimental (see README).
+    #[arg(long, global = true, value_name = "N", default_value_t = 1,
+          value_parser = parse_parallelism)]
+    pub apply_parallelism: usize,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -325,6 +330,7 @@ pub async fn run(cli: Cli) -> u8 {
         s3_endpoint: env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
         show_key_ids: cli.show_key_ids,
         parallelism: cli.parallelism,
+        apply_parallelism: cli.apply_parallelism,
     };
     let checked = clock_allowed(&cli, now, real);
     let result = match checked {

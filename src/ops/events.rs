@@ -10,6 +10,7 @@
 //! forget, resume) cut off between its event and its state write is planned and logged
 //! again by the next run.
 
+use crate::adapters::blocking;
 use crate::adapters::store::events::{EventError, EventLog, Unreadable};
 use crate::adapters::store::journal::{Intent, Op};
 use crate::core::config::Config;
@@ -116,12 +117,12 @@ impl Recorder {
         };
         let log = self.log.clone();
         let batch = events.clone();
-        let done = tokio::task::spawn_blocking(move || log.append_all(&batch))
+        let done = blocking::write(move || log.append_all(&batch))
             .await
-            .unwrap_or_else(|e| {
+            .unwrap_or_else(|message| {
                 Err(EventError::Remote {
                     what: self.log.location(),
-                    message: format!("the write stopped: {e}"),
+                    message,
                 })
             });
         let mut book = self.book();

@@ -8,6 +8,7 @@ use crate::ops::events::Entry;
 use crate::ops::session::Writer;
 
 pub fn import<I, R>(writer: &mut Writer<I, R>, address: &Address, key: &KeyId) -> Result<()> {
+    writer.refuse_if_unsettled(address)?;
     let resolved = writer
         .state
         .sets

@@ -24,6 +24,7 @@ pub async fn resume<I: Iam, R: Remote>(
     config: &Config,
     address: &Address,
 ) -> Result<Resumed> {
+    writer.refuse_if_unsettled(address)?;
     let held = writer.state.sets.get(address).filter(|s| s.held).cloned();
     // Did the rollback put consumers back on the previous key (Secrets Manager's
     // AWSPREVIOUS)? Then that key stays, and the new one, whose secret is gone, retires.

@@ -18,7 +18,7 @@ use crate::adapters::store::{
 use crate::core::config::{self, Config, RetryMode, S3Backend, Source};
 use crate::core::diagnostic::{Diagnostic, LineIndex};
 use crate::core::event::Actor;
-use crate::core::model::{KeyIds, Time};
+use crate::core::model::{Address, KeyIds, Time};
 use crate::core::state::State;
 use crate::ops::error::{Error, Result};
 use crate::ops::events::Recorder;
@@ -44,9 +44,10 @@ pub struct Session {
     pub s3_endpoint: Option<String>,
     /// `--show-key-ids`: full key ids whatever the config's `display` block says.
     pub show_key_ids: bool,
-    /// At most this many IAM reads, or sets applied, in flight per account
-    /// (`--parallelism`).
+    /// At most this many IAM reads in flight per account (`--parallelism`).
     pub parallelism: usize,
+    /// At most this many sets applied at once per account (`--apply-parallelism`).
+    pub apply_parallelism: usize,
 }
 
 /// IAM, and the services sinks and key verification use: per account.
@@ -84,7 +85,7 @@ pub struct Writer<I, R> {
     pub unsettled: Vec<Unsettled>,
     /// Who keyrot acts as in IAM, checked before anything else reaches IAM.
     pub identity: Option<String>,
-    /// At most this many sets applied at once per account (`--parallelism`).
+    /// At most this many sets applied at once per account (`--apply-parallelism`).
     pub parallelism: usize,
     /// What expanding the selectors found worth a look (a selector that chose nobody).
     pub selection_warnings: Vec<Diagnostic>,
@@ -307,7 +308,7 @@ impl Session {
         let opened = self.open(operation, config)?;
         let clients = self.connect(config).await;
         let mut writer = open_writer(opened, config, clients).await?;
-        writer.parallelism = self.parallelism;
+        writer.parallelism = self.apply_parallelism;
         Ok(writer)
     }
 
@@ -380,7 +381,7 @@ async fn open_writer<I: Iam, R: Remote>(
         recovered: Vec::new(),
         unsettled: Vec::new(),
         identity: None,
-        parallelism: crate::core::concurrency::DEFAULT_CAP,
+        parallelism: 1,
         selection_warnings: Vec::new(),
     };
     // One call that fails fast on missing or refused credentials, before recovery or a
@@ -393,6 +394,20 @@ async fn open_writer<I: Iam, R: Remote>(
     Ok(writer)
 }
 
+impl<I, R> Writer<I, R> {
+    /// Refuses to change `address` in state while an interrupted step of it is unsettled
+    /// (recovery could not settle it): that step is reconciled against state first.
+    pub fn refuse_if_unsettled(&self, address: &Address) -> Result<()> {
+        match self.unsettled.iter().find(|u| &u.intent.address == address) {
+            Some(u) => Err(Error::Invalid(format!(
+                "an interrupted {:?} of {address} is unsettled ({})\n  hint: fix what keeps it from being settled; the next writing command settles it first",
+                u.intent.op, u.error
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 impl<I: Iam, R: Remote> Writer<I, R> {
     /// Settles the steps an interrupted command left in the journal, before anything else:
     /// each set's on its own, in address order. One that IAM cannot settle now (its
@@ -401,17 +416,22 @@ impl<I: Iam, R: Remote> Writer<I, R> {
     async fn recover(&mut self, config: &Config) -> Result<()> {
         for intent in self.journal.pending()? {
             let logged = self.events.logged_step(&intent)?;
+            // On a copy: a step that cannot be settled leaves no half-made change behind.
+            let mut scratch = self.state.clone();
             let reconciled = match recover::reconcile(
                 &self.clients.iam,
                 &self.clients.remote,
                 config,
-                &mut self.state,
+                &mut scratch,
                 &intent,
                 &self.events,
             )
             .await
             {
-                Ok(reconciled) => reconciled,
+                Ok(reconciled) => {
+                    self.state = scratch;
+                    reconciled
+                }
                 Err(recover::RecoverError::Iam(e)) if !e.stops_every_set() => {
                     let error = e.to_string();
                     self.unsettled.push(Unsettled { intent, error });

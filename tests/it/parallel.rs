@@ -85,7 +85,7 @@ impl Fleet {
     }
 }
 
-/// A fleet's rotation over three applies at `--parallelism 4`, the apply of `phase` killed
+/// A fleet's rotation over three applies at `--apply-parallelism 4`, the apply of `phase` killed
 /// at `point:nth`. Returns how many intents the killed run left in the journal, or `None`
 /// when it never reached the point.
 fn fleet_rotation_with_crash(moto: &Moto, phase: usize, point: &str, nth: u32) -> Option<usize> {
@@ -95,7 +95,7 @@ fn fleet_rotation_with_crash(moto: &Moto, phase: usize, point: &str, nth: u32) -
     let days: [DateTime<Utc>; 3] = [day0, day0 + Duration::days(8), day0 + Duration::days(16)];
     let mut in_flight = None;
     for (i, now) in days.iter().enumerate() {
-        let args = ["apply", "--auto-approve", "--parallelism", "4"];
+        let args = ["apply", "--auto-approve", "--apply-parallelism", "4"];
         if i == phase {
             let out = fleet.project.run_env(
                 &args,
@@ -174,7 +174,7 @@ fn a_fleet_killed_with_sets_in_flight_converges() {
 }
 
 /// Six sets whose exec sinks take longest for the first user, applied with
-/// `--parallelism`: the lines each set printed (in order) and the most deliveries at once.
+/// `--apply-parallelism`: the lines each set printed (in order) and the most deliveries at once.
 fn apply_six(moto: &Moto, parallelism: &str) -> (Vec<String>, Vec<String>, i32) {
     let iam = admin(&moto.endpoint);
     let users: Vec<String> = (0..6).map(|_| unique_user("order")).collect();
@@ -190,7 +190,12 @@ fn apply_six(moto: &Moto, parallelism: &str) -> (Vec<String>, Vec<String>, i32) 
         })
         .collect();
     let project = Project::new(&moto.endpoint, &config);
-    let args = ["apply", "--auto-approve", "--parallelism", parallelism];
+    let args = [
+        "apply",
+        "--auto-approve",
+        "--apply-parallelism",
+        parallelism,
+    ];
     let run = project.ok(&args, Some(days_from_now(100)), 0);
     let created: Vec<String> = run
         .stdout
@@ -211,14 +216,14 @@ fn apply_six(moto: &Moto, parallelism: &str) -> (Vec<String>, Vec<String>, i32) 
     (created, want, peak)
 }
 
-/// With `--parallelism 8` the deliveries overlap, yet the lines come in the plan's order,
-/// as with `--parallelism 1`.
+/// With `--apply-parallelism 8` the deliveries overlap, yet the lines come in the plan's order,
+/// as with `--apply-parallelism 1`.
 #[test]
 fn sets_run_side_by_side_and_say_so_in_the_plans_order() {
     let moto = Moto::shared();
     let (one_at_a_time, want, peak) = apply_six(moto, "1");
     assert_eq!(one_at_a_time, want);
-    assert_eq!(peak, 1, "--parallelism 1 runs one set at a time");
+    assert_eq!(peak, 1, "--apply-parallelism 1 runs one set at a time");
     let (side_by_side, want, peak) = apply_six(moto, "8");
     assert_eq!(
         side_by_side, want,
@@ -248,7 +253,7 @@ fn sets_writing_one_file_take_turns() {
     let config = profile(&failing, failing_exec) + &profile(&other, "");
     let project = Project::new(&moto.endpoint, &config);
     let run = project.run(
-        &["apply", "--auto-approve", "--parallelism", "8"],
+        &["apply", "--auto-approve", "--apply-parallelism", "8"],
         Some(days_from_now(100)),
     );
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);

@@ -4,6 +4,7 @@
 //! a bind-mounted file), then read back through the consumer's path.
 
 use super::{digest, Credential, Undo};
+use crate::adapters::blocking;
 use crate::adapters::fsutil;
 use crate::core::config::SecretFormat;
 use crate::core::model::KeyId;
@@ -38,9 +39,9 @@ pub fn read_existing(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, String> 
 /// blocking thread, so that while this file syncs to disk other sets' steps go on.
 pub async fn write_file(path: &Path, bytes: &[u8]) -> Result<Undo, (String, Undo)> {
     let (path, bytes) = (path.to_path_buf(), Zeroizing::new(bytes.to_vec()));
-    tokio::task::spawn_blocking(move || write_file_now(&path, &bytes))
+    blocking::write(move || write_file_now(&path, &bytes))
         .await
-        .unwrap_or_else(|e| Err((format!("the write stopped: {e}"), Undo::Nothing)))
+        .unwrap_or_else(|e| Err((e, Undo::Nothing)))
 }
 
 fn write_file_now(path: &Path, bytes: &[u8]) -> Result<Undo, (String, Undo)> {

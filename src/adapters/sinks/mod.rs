@@ -204,10 +204,8 @@ pub async fn deliver<R: Remote>(
 /// which the user's own code serializes if it must.
 pub fn place(sink: &Sink) -> Option<String> {
     match sink {
-        Sink::File { path, .. } => Some(format!("file:{}", path.display())),
-        Sink::AwsProfile { file, .. } => {
-            Some(format!("file:{}", profile::expand_home(file).display()))
-        }
+        Sink::File { path, .. } => Some(file_place(path)),
+        Sink::AwsProfile { file, .. } => Some(file_place(&profile::expand_home(file))),
         Sink::Stdout { .. } => Some("stdout".into()),
         Sink::SecretsManager {
             account, secret_id, ..
@@ -221,6 +219,19 @@ pub fn place(sink: &Sink) -> Option<String> {
         )),
         Sink::Exec { .. } => None,
     }
+}
+
+/// A file's place: its path with links resolved (the file's own too, as writes go through
+/// to a link's target), so two spellings of one file are one place.
+fn file_place(path: &std::path::Path) -> String {
+    let resolved = std::fs::canonicalize(path).ok().or_else(|| {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
+    });
+    format!("file:{}", resolved.as_deref().unwrap_or(path).display())
 }
 
 /// The Secrets Manager / SSM client of the account a sink writes in.

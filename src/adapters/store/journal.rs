@@ -9,6 +9,7 @@
 //! replaces the whole journal, one at a time. Never holds a secret.
 
 use super::s3::S3Journal;
+use crate::adapters::blocking;
 use crate::adapters::crash;
 use crate::adapters::fsutil::{parent_dir, sync_dir, write_atomic};
 use crate::core::model::{Address, KeyId, Time};
@@ -242,12 +243,12 @@ impl Journal {
 
     async fn write_upto_async(&self, upto: u64) -> Result<(), JournalError> {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.write_upto(upto))
+        blocking::write(move || inner.write_upto(upto))
             .await
-            .unwrap_or_else(|e| {
+            .unwrap_or_else(|message| {
                 Err(JournalError::Remote {
                     what: self.location(),
-                    message: format!("the write stopped: {e}"),
+                    message,
                 })
             })
     }

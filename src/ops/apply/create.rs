@@ -110,7 +110,9 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
                 // Even IAM's refusal may follow an SDK retry of an attempt whose response was
                 // lost and which did make a key (a retried create then hits the quota): find
                 // any key the intent made and delete it.
-                self.reconcile(intent).await?;
+                let (_, scratch) = self.reconcile(intent).await?;
+                self.commit(|state| super::run::put_back(state, address, scratch))
+                    .await?;
                 self.clear(address).await?;
                 return Err(iam_error(address, source));
             }
@@ -247,10 +249,8 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
         error: impl FnOnce(String) -> ApplyError,
     ) -> Result<T, ApplyError> {
         match self.iam.delete_credential(address, key).await {
-            Ok(()) => {
-                self.clear(address).await?;
-                Err(error(self.show(key)))
-            }
+            // The intent is cleared once the failed step's event names the key (`step`).
+            Ok(()) => Err(error(self.show(key))),
             // The journal keeps the intent, so the next run finishes the clean-up.
             Err(delete_error) => Err(ApplyError::Orphan {
                 address: Box::new(address.clone()),

@@ -193,11 +193,12 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             return Ok(());
         };
         let settled = async {
-            let reconciled = self.reconcile(&intent).await?;
+            let (reconciled, scratch) = self.reconcile(&intent).await?;
             // The failed step wrote its own event; what settling it found is logged here.
             let logged = Some(Outcome::Failed);
             self.events.recovery(&intent, &reconciled, logged)?;
-            self.commit(|_| ()).await?;
+            self.commit(|state| run::put_back(state, address, scratch))
+                .await?;
             self.clear(address).await?;
             Ok(())
         };
@@ -285,7 +286,19 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
         }
         let (acted, created) = match self.perform(address, action, intent.as_mut()).await {
             Ok(done) => done,
-            Err(e) => return Err(self.failed(address, action, intent.as_ref(), e)),
+            Err(e) => {
+                // A create undone (its key deleted again) leaves nothing to reconcile: its
+                // intent goes once the failed step's event, naming the key, is written.
+                let undone = matches!(
+                    e,
+                    ApplyError::Delivery { .. } | ApplyError::Unverified { .. }
+                );
+                let e = self.failed(address, action, intent.as_ref(), e);
+                if undone && !matches!(e, ApplyError::EventLost { .. }) {
+                    self.clear(address).await?;
+                }
+                return Err(e);
+            }
         };
         self.events
             .record_shared(Entry {
@@ -516,16 +529,18 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
     }
 
     /// Reconciles `intent` with live IAM (recovery writes its own events), on a copy of
-    /// its set's state that is put back (and written) when it is done.
-    async fn reconcile(&self, intent: &Intent) -> Result<Reconciled, ApplyError> {
+    /// its set's state, returned for the caller to put back in its commit — after the
+    /// event that says so, since any commit writes the whole state. A failure leaves the
+    /// set as it was, its intent in the journal for the next run.
+    async fn reconcile(&self, intent: &Intent) -> Result<(Reconciled, State), ApplyError> {
         let events = self.events;
         let (iam, remote, config) = (self.iam, self.remote, self.config);
         let address = &intent.address;
         let mut scratch = self.scratch(address);
-        let reconciled =
-            recover::reconcile(iam, remote, config, &mut scratch, intent, events).await;
-        self.put_back(address, scratch).await?;
-        reconciled.map_err(|e| recover_error(address, e))
+        let reconciled = recover::reconcile(iam, remote, config, &mut scratch, intent, events)
+            .await
+            .map_err(|e| recover_error(address, e))?;
+        Ok((reconciled, scratch))
     }
 
     /// An IAM call's error for the set; a call IAM refused outright changed nothing, so

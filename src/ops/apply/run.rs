@@ -8,6 +8,7 @@
 
 use super::{Acted, ApplyError, Report, Revert, SetFailure};
 use crate::adapters::accounts::Accounts;
+use crate::adapters::blocking;
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::adapters::sinks;
@@ -299,10 +300,10 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
         };
         if let Some((write, io)) = prepared {
             // On a blocking thread: while the state syncs, other sets' steps go on.
-            let done = tokio::task::spawn_blocking(io).await.unwrap_or_else(|e| {
+            let done = blocking::write(io).await.unwrap_or_else(|message| {
                 Err(StoreError::Remote {
                     what: "the state".into(),
-                    message: format!("the write stopped: {e}"),
+                    message,
                 })
             });
             let mut book = self.ledger();
@@ -352,23 +353,6 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             scratch.sets.insert(address.clone(), set.clone());
         }
         scratch
-    }
-
-    /// Puts the set `scratch` holds for `address` back into the state, and writes it.
-    pub(super) async fn put_back(
-        &self,
-        address: &Address,
-        mut scratch: State,
-    ) -> Result<(), StoreError> {
-        self.commit(|state| match scratch.sets.remove(address) {
-            Some(set) => {
-                state.sets.insert(address.clone(), set);
-            }
-            None => {
-                state.sets.remove(address);
-            }
-        })
-        .await
     }
 
     /// The places `sinks` write, locked for this set (in one order, so two sets never
@@ -432,6 +416,26 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             }
         }
         out
+    }
+}
+
+/// Puts the set `scratch` holds for `address` back into `state` (in a commit).
+pub(super) fn put_back(state: &mut State, address: &Address, mut scratch: State) {
+    match scratch.sets.remove(address) {
+        Some(set) => {
+            state.sets.insert(address.clone(), set);
+        }
+        None => {
+            state.sets.remove(address);
+        }
+    }
+}
+
+/// However a run ends — done, stopped by an error, or unwinding from a panic — the writes
+/// it started land (or fail) before it is gone, and so before its lock is released.
+impl<I: Iam, R: Remote> Drop for Run<'_, I, R> {
+    fn drop(&mut self) {
+        blocking::wait_idle();
     }
 }
 

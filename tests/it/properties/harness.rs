@@ -233,6 +233,7 @@ impl Harness {
         let events = self.recorder(now);
         for intent in journal.pending().map_err(|e| s(&e))? {
             stats.recoveries += 1;
+            self.note_unprovable(&intent);
             let logged = events.logged_step(&intent).map_err(|e| s(&e))?;
             let (iam, remote, config) = (&self.iam, &self.remotes, &self.config);
             let reconciled = recover::reconcile(iam, remote, config, &mut state, &intent, &events)
@@ -457,7 +458,7 @@ impl Harness {
             session::begin_write_with(&self.state_path, operation, &mut self.config, clients, now)
                 .await
                 .map_err(|e| e.to_string())?;
-        if rollback {
+        let done = if rollback {
             ops_rollback::rollback(
                 &mut writer,
                 &self.config,
@@ -474,6 +475,12 @@ impl Harness {
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
+        };
+        // A step recovery could not settle (IAM failed it) stays in the journal and its set
+        // waits: the command went on for the others, but it did not finish everything.
+        match writer.unsettled.first() {
+            Some(u) => Err(format!("unsettled: {}: {}", u.intent.address, u.error)),
+            None => done,
         }
     }
 

@@ -214,12 +214,15 @@ fn step() -> impl Strategy<Value = Step> {
         )
 }
 
-pub(super) fn schedule() -> impl Strategy<Value = Schedule> {
+/// Schedules applying `parallelism` sets at once.
+pub(super) fn schedule(
+    parallelism: std::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = Schedule> {
     (
         prop::collection::vec(user_spec(), 1..=3),
         prop::option::weighted(0.5, cert_spec()),
         prop::collection::vec(step(), 1..=12),
-        1usize..=4,
+        parallelism,
     )
         .prop_map(|(users, cert, steps, parallelism)| Schedule {
             users,
