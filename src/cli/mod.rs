@@ -76,7 +76,7 @@ pub struct Cli {
           value_parser = parse_parallelism)]
     pub parallelism: usize,
     /// Apply (and rollback) up to N credential sets at once per account, each set's steps in
-    /// order. Default 1: sets side by side are still experimental (see README).
+    /// order. Default 1 while running sets side by side is new (see README).
     #[arg(long, global = true, value_name = "N", default_value_t = 1,
           value_parser = parse_parallelism)]
     pub apply_parallelism: usize,

@@ -235,7 +235,13 @@ impl SetState {
                     k.status_since = now;
                 }
                 if action.kind == ActionKind::Reactivate {
-                    next.held = true;
+                    // With no current key (a run cut off between a set's two imports, say)
+                    // the key turned back on is the current one: nothing to hold it against.
+                    let active = |k: &TrackedKey| k.status == KeyStatus::Active;
+                    if next.current.is_none() && next.previous.as_ref().is_some_and(active) {
+                        next.current = next.previous.take();
+                    }
+                    next.held = next.previous.is_some();
                 } else {
                     // A new checkpoint: its confirm checks start afresh.
                     next.confirm.clear();
@@ -295,5 +301,55 @@ impl State {
         } else {
             self.sets.insert(address.clone(), after);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::plan::{Reason, ReasonCode};
+
+    fn key(id: &str, status: KeyStatus, at: Time) -> TrackedKey {
+        TrackedKey {
+            id: KeyId(id.into()),
+            status,
+            born: at,
+            status_since: at,
+            delivered: None,
+        }
+    }
+
+    fn reactivate(id: &str) -> Action {
+        Action {
+            kind: ActionKind::Reactivate,
+            key: Some(KeyId(id.into())),
+            reason: Reason::new(ReasonCode::Rollback, "test"),
+            frees_slot: false,
+        }
+    }
+
+    #[test]
+    fn reactivating_the_only_key_makes_it_current_and_holds_nothing() {
+        let at: Time = "2027-01-01T00:00:00Z".parse().unwrap();
+        // What a run cut off between a set's two imports leaves: an Inactive previous key.
+        let set = SetState {
+            previous: Some(key("AKIAOLD", KeyStatus::Inactive, at)),
+            ..SetState::default()
+        };
+        let after = set.after(&reactivate("AKIAOLD"), None, at);
+        assert_eq!(
+            after.current.map(|k| (k.id.0, k.status)),
+            Some(("AKIAOLD".into(), KeyStatus::Active))
+        );
+        assert!(after.previous.is_none() && !after.held);
+        // With a current key, a reactivation is a rollback: both Active, held.
+        let set = SetState {
+            current: Some(key("AKIANEW", KeyStatus::Active, at)),
+            previous: Some(key("AKIAOLD", KeyStatus::Inactive, at)),
+            ..SetState::default()
+        };
+        let after = set.after(&reactivate("AKIAOLD"), None, at);
+        assert!(after.held);
+        assert_eq!(after.previous.map(|k| k.status), Some(KeyStatus::Active));
     }
 }

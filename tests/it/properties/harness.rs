@@ -392,7 +392,9 @@ impl Harness {
             faulted,
             self.iam.quota_refusals() > refused,
         )?;
-        self.note_delivered(&calls, stats.recoveries > recoveries);
+        // A failed set's step is settled inside apply, by the same reconciliation.
+        let settled = matches!(outcome, Outcome::Failed(_));
+        self.note_delivered(&calls, stats.recoveries > recoveries || settled);
         Ok(outcome)
     }
 
