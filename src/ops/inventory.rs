@@ -59,11 +59,6 @@ impl<'a, I: Iam> Reader<'a, I> {
         self.pool.limit(None)
     }
 
-    /// The limit of `account` as it stands.
-    pub fn limit_of(&self, account: Option<&str>) -> &Aimd {
-        self.pool.limit(account)
-    }
-
     /// ListAccessKeys / ListSigningCertificates for each declared set.
     pub async fn credentials(&mut self, sets: &[Address]) -> Result<Inventory, IamError> {
         let iam = self.iam;

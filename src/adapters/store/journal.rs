@@ -150,8 +150,8 @@ impl Journal {
 
     /// The unfinished intents left by an interrupted command, in address order.
     pub fn pending(&self) -> Result<Vec<Intent>, JournalError> {
-        let mut book = self.book();
-        let intents = self.read()?;
+        let mut book = self.inner.book();
+        let intents = self.inner.read()?;
         let list = intents.values().cloned().collect();
         *book = Some(Book {
             intents,
@@ -162,8 +162,8 @@ impl Journal {
 
     /// The unfinished intent of one set, if any.
     pub fn pending_for(&self, address: &Address) -> Result<Option<Intent>, JournalError> {
-        let mut book = self.book();
-        Ok(self.loaded(&mut book)?.intents.get(address).cloned())
+        let mut book = self.inner.book();
+        Ok(self.inner.loaded(&mut book)?.intents.get(address).cloned())
     }
 
     /// Records `intent` durably as its set's one intent in flight (also used to update
@@ -184,8 +184,8 @@ impl Journal {
     /// Puts `intent` in the next write; [`Journal::write_recorded`] with the number
     /// returned makes it durable (with whatever else was staged by then).
     pub fn stage(&self, intent: &Intent) -> Result<u64, JournalError> {
-        let mut book = self.book();
-        let book = self.loaded(&mut book)?;
+        let mut book = self.inner.book();
+        let book = self.inner.loaded(&mut book)?;
         book.intents.insert(intent.address.clone(), intent.clone());
         book.changes += 1;
         Ok(book.changes)
@@ -193,8 +193,8 @@ impl Journal {
 
     /// Takes `address`'s intent out of the next write (`None`: it had none).
     pub fn stage_clear(&self, address: &Address) -> Result<Option<u64>, JournalError> {
-        let mut book = self.book();
-        let book = self.loaded(&mut book)?;
+        let mut book = self.inner.book();
+        let book = self.inner.loaded(&mut book)?;
         if book.intents.remove(address).is_none() {
             return Ok(None);
         }
@@ -266,18 +266,6 @@ impl Journal {
             Backend::Local(j) => j.path.display().to_string(),
             Backend::S3(j) => j.url(),
         }
-    }
-
-    fn book(&self) -> MutexGuard<'_, Option<Book>> {
-        self.inner.book()
-    }
-
-    fn loaded<'g>(&self, book: &'g mut Option<Book>) -> Result<&'g mut Book, JournalError> {
-        self.inner.loaded(book)
-    }
-
-    fn read(&self) -> Result<BTreeMap<Address, Intent>, JournalError> {
-        self.inner.read()
     }
 }
 
