@@ -107,20 +107,38 @@ pub fn plan(config: &Config, inventory: &Inventory, state: &State) -> Plan {
     planner::plan(config, inventory, state, now(), &PlanOptions::default())
 }
 
-/// All three renderings, one after the other as three runs of keyrot would make them;
-/// their total length, so none is optimised away.
-pub fn render_all(plan: &Plan) -> usize {
-    let text = render::text::plan(plan, Style { color: false }, KeyIds::Masked).len();
-    let json = render::json::plan_pretty(plan, None, KeyIds::Masked).len();
-    text + json + render::markdown::plan(plan, None, KeyIds::Masked).len()
+/// One rendering, written as `keyrot plan` writes it (text and JSON streamed, markdown
+/// whole: it is cut to a PR comment's size), into a counter standing in for stdout; its
+/// length, so nothing is optimised away.
+pub fn render_one(plan: &Plan, output: &str) -> usize {
+    let mut out = Counter(0);
+    match output {
+        "text" => render::text::write_plan(&mut out, plan, Style { color: false }, KeyIds::Masked),
+        "json" => render::json::write_plan_pretty(&mut out, plan, None, KeyIds::Masked)
+            .expect("a counter takes every byte"),
+        _ => out.0 = render::markdown::plan(plan, None, KeyIds::Masked).len(),
+    }
+    out.0
 }
 
-/// One rendering's length: `text`, `json` or `markdown`.
-pub fn render_one(plan: &Plan, output: &str) -> usize {
-    match output {
-        "text" => render::text::plan(plan, Style { color: false }, KeyIds::Masked).len(),
-        "json" => render::json::plan_pretty(plan, None, KeyIds::Masked).len(),
-        _ => render::markdown::plan(plan, None, KeyIds::Masked).len(),
+/// Counts the bytes written to it.
+struct Counter(usize);
+
+impl std::fmt::Write for Counter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -38,6 +38,12 @@ impl Shell {
         let _ = write!(std::io::stdout().lock(), "{text}");
     }
 
+    /// Stdout for output written piece by piece (a fleet's plan), buffered: no line of it
+    /// costs a write of its own, and it never has to exist whole in memory.
+    pub fn stdout(&self) -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+        std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock())
+    }
+
     pub fn warn(&self, text: impl std::fmt::Display) {
         let _ = writeln!(
             std::io::stderr().lock(),

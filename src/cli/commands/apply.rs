@@ -2,9 +2,8 @@ use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
 use crate::cli::commands::{self, say_identity};
 use crate::cli::commands::{say_opened, say_recovered, say_selection, say_unreachable};
-use crate::cli::exit;
-use crate::cli::render;
 use crate::cli::shell::Shell;
+use crate::cli::{exit, Format};
 use crate::core::config::Config;
 use crate::core::model::Time;
 use crate::core::plan::Plan;
@@ -44,7 +43,7 @@ pub async fn run(
     say_unreachable(shell, &planned.unreachable);
     let plan = planned.plan;
     let ids = config.display.key_ids;
-    shell.print(render::text::plan(&plan, shell.style, ids));
+    commands::plan::print_plan(shell, &plan, Format::Text, None, ids);
     if !plan.summary().has_actions() {
         shell.out("\nNothing to apply.");
         return Ok(blocked_code(shell, &plan));
@@ -92,7 +91,7 @@ pub async fn run_saved(
     }
     let plan = &file.saved.plan;
     let ids = config.display.key_ids;
-    shell.print(render::text::plan(plan, shell.style, ids));
+    commands::plan::print_plan(shell, plan, Format::Text, None, ids);
     if !plan.summary().has_actions() {
         shell.out("\nNothing to apply.");
         return Ok(blocked_code(shell, plan));

@@ -1,6 +1,7 @@
 use crate::cli::commands::{self, key_ids, say_identity, say_selection, say_unreachable};
 use crate::cli::render;
 use crate::cli::render::markdown::SavedFile;
+use crate::cli::render::FmtIo;
 use crate::cli::shell::Shell;
 use crate::cli::{exit, Format};
 use crate::core::config::Config;
@@ -8,6 +9,7 @@ use crate::core::model::KeyIds;
 use crate::core::plan::Plan;
 use crate::core::plan::PlanOptions;
 use crate::ops::{self, session::Session, Error};
+use std::io::Write;
 use std::path::Path;
 
 pub async fn run(
@@ -84,18 +86,24 @@ pub fn print_plan(
     saved: Option<&SavedFile>,
     ids: KeyIds,
 ) {
+    // Written as it is rendered; a closed stdout ends the output (as `shell.out` would).
     match format {
-        Format::Json => shell.out(render::json::plan_pretty(
-            plan,
-            saved.map(|f| f.digest),
-            ids,
-        )),
+        Format::Json => {
+            let mut out = shell.stdout();
+            let written =
+                render::json::write_plan_pretty(&mut out, plan, saved.map(|f| f.digest), ids);
+            let _ = written
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush());
+        }
         Format::Markdown => shell.print(render::markdown::plan(plan, saved, ids)),
         Format::Text => {
             if let Some(file) = saved {
                 shell.out(format!("Plan file digest: {}\n", file.digest));
             }
-            shell.print(render::text::plan(plan, shell.style, ids))
+            let mut out = FmtIo::new(shell.stdout());
+            render::text::write_plan(&mut out, plan, shell.style, ids);
+            let _ = out.finish();
         }
     }
 }

@@ -23,6 +23,16 @@ pub fn plan_pretty(plan: &Plan, plan_digest: Option<&str>, ids: KeyIds) -> Strin
     serde_json::to_string_pretty(&Document::new(plan, plan_digest, ids)).unwrap_or_default()
 }
 
+/// [`plan_pretty`] written into `out` as it is made: a fleet's plan never exists whole.
+pub fn write_plan_pretty(
+    out: impl std::io::Write,
+    plan: &Plan,
+    plan_digest: Option<&str>,
+    ids: KeyIds,
+) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(out, &Document::new(plan, plan_digest, ids)).map_err(Into::into)
+}
+
 /// The whole document. Fields (here and below) are in the sorted order in which
 /// serde_json writes a `Value`'s keys: the bytes stay those of the `Value` it once was.
 #[derive(Serialize)]

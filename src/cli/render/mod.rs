@@ -7,7 +7,40 @@ pub mod status;
 pub mod text;
 
 pub use crate::core::model::timestamp;
-use std::fmt;
+use std::{fmt, io};
+
+/// An `io::Write` that the text renderers (`fmt::Write`) can write into; keeps the first
+/// I/O error, after which every write fails at once (a closed pipe ends the output).
+pub struct FmtIo<W: io::Write> {
+    inner: W,
+    error: Option<io::Error>,
+}
+
+impl<W: io::Write> FmtIo<W> {
+    pub fn new(inner: W) -> Self {
+        FmtIo { inner, error: None }
+    }
+
+    /// Flushes; the first error of any write, or of the flush.
+    pub fn finish(mut self) -> io::Result<()> {
+        match self.error.take() {
+            Some(err) => Err(err),
+            None => self.inner.flush(),
+        }
+    }
+}
+
+impl<W: io::Write> fmt::Write for FmtIo<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.error.is_some() {
+            return Err(fmt::Error);
+        }
+        self.inner.write_all(s.as_bytes()).map_err(|err| {
+            self.error = Some(err);
+            fmt::Error
+        })
+    }
+}
 
 /// ANSI styling that is a no-op when colour is off (not a TTY, or NO_COLOR).
 #[derive(Clone, Copy, Debug)]

@@ -12,6 +12,12 @@ use std::fmt::Write;
 /// The plan for a person; `ids` says whether key ids are masked.
 pub fn plan(plan: &Plan, style: Style, ids: KeyIds) -> String {
     let mut out = String::new();
+    write_plan(&mut out, plan, style, ids);
+    out
+}
+
+/// [`plan`] written piece by piece into `out`: a fleet's plan never exists whole.
+pub fn write_plan(out: &mut impl Write, plan: &Plan, style: Style, ids: KeyIds) {
     let summary = plan.summary();
     if plan.drift_count() > 0 {
         let _ = writeln!(
@@ -29,14 +35,14 @@ pub fn plan(plan: &Plan, style: Style, ids: KeyIds) -> String {
                 let _ = writeln!(out, "  {} key {}: {what}", set.address, ids.show(&d.key));
             }
         }
-        out.push('\n');
+        let _ = out.write_char('\n');
     }
     if !summary.has_actions() && summary.waiting == 0 && summary.blocked == 0 {
         let _ = writeln!(
             out,
             "No changes. Live IAM matches the config and nothing is due."
         );
-        return out;
+        return;
     }
     let checks = if summary.confirm > 0 {
         format!(", {} confirm checks", style.yellow("?"))
@@ -53,10 +59,10 @@ pub fn plan(plan: &Plan, style: Style, ids: KeyIds) -> String {
         style.cyan("<="),
     );
     for set in &plan.sets {
-        set_block(&mut out, set, plan, style, ids);
+        set_block(out, set, plan, style, ids);
     }
     if let Some(policy) = &plan.password_policy {
-        policy_block(&mut out, policy, style);
+        policy_block(out, policy, style);
     }
     if !plan.findings.is_empty() {
         let _ = writeln!(
@@ -67,7 +73,7 @@ pub fn plan(plan: &Plan, style: Style, ids: KeyIds) -> String {
         for f in &plan.findings {
             let _ = writeln!(out, "  ! {}: {} (CIS {})", f.who(), f.message, f.cis);
         }
-        out.push('\n');
+        let _ = out.write_char('\n');
     }
     if !summary.has_actions() {
         let _ = writeln!(out, "No changes to apply now.");
@@ -77,10 +83,9 @@ pub fn plan(plan: &Plan, style: Style, ids: KeyIds) -> String {
         "{}",
         style.bold(&summary_line(&summary, plan.refresh_only))
     );
-    out
 }
 
-fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style, ids: KeyIds) {
+fn set_block(out: &mut impl Write, set: &SetPlan, plan: &Plan, style: Style, ids: KeyIds) {
     // Written piece by piece into `out`: a fleet's plan has hundreds of thousands of lines.
     let _ = write!(out, "  # {} ", style.bold_fmt(&set.address));
     let _ = match &set.selector {
@@ -127,11 +132,17 @@ fn set_block(out: &mut String, set: &SetPlan, plan: &Plan, style: Style, ids: Ke
     for c in &set.checks {
         check_lines(out, "     ", c, plan.now, style);
     }
-    out.push('\n');
+    let _ = out.write_char('\n');
 }
 
 /// A confirm check and its latest run; a failure with the end of its output.
-pub(super) fn check_lines(out: &mut String, indent: &str, c: &CheckView, now: Time, style: Style) {
+pub(super) fn check_lines(
+    out: &mut impl Write,
+    indent: &str,
+    c: &CheckView,
+    now: Time,
+    style: Style,
+) {
     let ago = |t: Time| format!("{} ({} ago)", timestamp(t), humanize(now - t.min(now)));
     let result = match &c.last {
         None => "not run yet".to_string(),
@@ -161,7 +172,7 @@ pub(super) fn check_lines(out: &mut String, indent: &str, c: &CheckView, now: Ti
 /// How many of a failed check's last output lines the text shows.
 const OUTPUT_LINES: usize = 8;
 
-fn key_line(out: &mut String, k: &KeyView, now: Time, ids: KeyIds) {
+fn key_line(out: &mut impl Write, k: &KeyView, now: Time, ids: KeyIds) {
     let role = k.role.map_or("untracked", |r| r.as_str());
     let noun = if k.cert.is_some() { "cert" } else { "key" };
     let _ = writeln!(
@@ -226,7 +237,7 @@ fn action_line(a: &Action, kind: CredentialKind, style: Style, ids: KeyIds) -> (
 
 /// The whole policy before → after as a line diff; fields the config leaves unset that IAM
 /// will reset are marked, since UpdateAccountPasswordPolicy replaces the whole policy.
-fn policy_block(out: &mut String, policy: &PolicyPlan, style: Style) {
+fn policy_block(out: &mut impl Write, policy: &PolicyPlan, style: Style) {
     let (symbol, verb) = match policy.action {
         PolicyAction::Update if policy.before.is_none() => (style.green("+"), "create"),
         PolicyAction::Update => (style.yellow("~"), "update"),
@@ -264,11 +275,11 @@ fn policy_block(out: &mut String, policy: &PolicyPlan, style: Style) {
             }
         };
     }
-    out.push('\n');
+    let _ = out.write_char('\n');
 }
 
 /// The user's key slots before → after, as a line diff (`similar`).
-fn slot_diff(out: &mut String, set: &SetPlan, style: Style, ids: KeyIds) {
+fn slot_diff(out: &mut impl Write, set: &SetPlan, style: Style, ids: KeyIds) {
     let line = |s: &Slot| {
         let id =
             s.id.as_ref()

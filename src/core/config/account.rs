@@ -2,12 +2,12 @@
 //! keyrot's own credentials, and the `account = "NAME"` attributes that refer to them.
 
 use super::attrs::duration_attr;
+use super::syntax::Span;
+use super::syntax::{Block, Body};
 use super::types::AccountSpec;
 use super::walker::{FileCtx, Origin, Walker};
 use crate::core::duration::Window;
 use crate::core::model::valid_account_name;
-use hcl::edit::structure::{Block, Body};
-use hcl::edit::Span;
 use std::collections::BTreeMap;
 
 const ATTRIBUTES: &[&str] = &["role_arn", "external_id", "session_name", "duration"];

@@ -1,12 +1,9 @@
 //! Attribute readers: each reports a problem at the attribute and returns `None`.
 
+use super::syntax::{Attribute, Body, Expr, Part, Span};
 use super::walker::{FileCtx, Origin, PartialWindows, Walker};
 use crate::core::diagnostic::Diagnostic;
 use crate::core::duration::Window;
-use hcl::edit::expr::{Expression, ObjectKey};
-use hcl::edit::structure::{Attribute, Body};
-use hcl::edit::template::Element;
-use hcl::edit::Span;
 use std::collections::BTreeMap;
 
 impl Walker {
@@ -67,16 +64,12 @@ impl Walker {
         key: &str,
     ) -> Option<BTreeMap<String, String>> {
         let attr = body.get_attribute(key)?;
-        let entries: Option<BTreeMap<String, String>> = match &attr.value {
-            Expression::Object(object) => object
+        let entries: Option<BTreeMap<String, String>> = match &attr.value.expr {
+            Expr::Object(object) => object
                 .iter()
                 .map(|(k, v)| {
-                    let name = match k {
-                        ObjectKey::Ident(ident) => ident.as_str().to_string(),
-                        ObjectKey::Expression(Expression::String(s)) => s.as_str().to_string(),
-                        ObjectKey::Expression(_) => return None,
-                    };
-                    template_text(v.expr(), self.template_vars)
+                    let name = k.as_deref()?.to_string();
+                    template_text(v, self.template_vars)
                         .ok()
                         .map(|text| (name, text))
                 })
@@ -104,10 +97,12 @@ impl Walker {
     ) -> Option<Vec<String>> {
         let attr = body.get_attribute(key)?;
         let vars = self.template_vars;
-        let items: Option<Vec<String>> = attr
-            .value
-            .as_array()
-            .and_then(|array| array.iter().map(|e| template_text(e, vars).ok()).collect());
+        let items: Option<Vec<String>> = attr.value.as_array().and_then(|array| {
+            array
+                .iter()
+                .map(|e| template_text(&e.expr, vars).ok())
+                .collect()
+        });
         match items.filter(|v| !v.is_empty()) {
             Some(v) => Some(v),
             None => {
@@ -163,37 +158,34 @@ impl Walker {
 }
 
 fn string_value(attr: &Attribute, vars: &[&str]) -> Result<String, String> {
-    template_text(&attr.value, vars).map_err(|e| format!("`{}` {e}", attr.key.as_str()))
+    template_text(&attr.value.expr, vars).map_err(|e| format!("`{}` {e}", attr.key.as_str()))
 }
 
 /// A string expression's text. In a selector, `${user}` (the names in `vars`) stays in the
 /// text as written, to be filled in per user; nothing else is interpolated anywhere.
-fn template_text(expr: &Expression, vars: &[&str]) -> Result<String, String> {
+fn template_text(expr: &Expr, vars: &[&str]) -> Result<String, String> {
     let literal_dollar =
         "must not hold a literal `${` in a `users` block (it would read as `${user}`)";
     match expr {
-        Expression::String(s) if !vars.is_empty() && s.contains("${") => Err(literal_dollar.into()),
-        Expression::String(s) => Ok(s.as_str().to_string()),
-        Expression::StringTemplate(template) if !vars.is_empty() => {
+        Expr::String(s) if !vars.is_empty() && s.contains("${") => Err(literal_dollar.into()),
+        Expr::String(s) => Ok(s.to_string()),
+        Expr::Template(parts) if !vars.is_empty() => {
             let mut text = String::new();
-            for element in template.iter() {
-                match element {
-                    Element::Literal(l) if l.contains("${") => return Err(literal_dollar.into()),
-                    Element::Literal(l) => text.push_str(l),
-                    Element::Interpolation(i) => match &i.expr {
-                        Expression::Variable(v) if vars.contains(&v.as_str()) => {
-                            text.push_str(&format!("${{{}}}", v.as_str()));
-                        }
-                        _ => return Err(format!("can interpolate only {}", names(vars))),
-                    },
-                    Element::Directive(_) => {
+            for part in parts {
+                match part {
+                    Part::Literal(l) if l.contains("${") => return Err(literal_dollar.into()),
+                    Part::Literal(l) => text.push_str(l),
+                    Part::Variable(v) if vars.contains(&v.as_ref()) => {
+                        text.push_str(&format!("${{{v}}}"));
+                    }
+                    Part::Variable(_) | Part::Other => {
                         return Err(format!("can interpolate only {}", names(vars)))
                     }
                 }
             }
             Ok(text)
         }
-        Expression::StringTemplate(_) | Expression::HeredocTemplate(_) => {
+        Expr::Template(_) | Expr::Heredoc => {
             Err("must be a plain string: interpolation is not supported".into())
         }
         _ => Err("must be a string".into()),

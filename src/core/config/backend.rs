@@ -1,10 +1,10 @@
 //! `backend "s3" { … }`: where the state, its lock and its journal live.
 
 use super::attrs::duration_attr;
+use super::syntax::Span;
+use super::syntax::{Block, Body};
 use super::types::S3Backend;
 use super::walker::{FileCtx, Origin, Walker};
-use hcl::edit::structure::{Block, Body};
-use hcl::edit::Span;
 
 const ATTRIBUTES: &[&str] = &[
     "bucket",

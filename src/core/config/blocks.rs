@@ -1,12 +1,12 @@
 //! Top-level blocks (`aws`, `password_policy`, `defaults`, `user`) and credential blocks.
 
 use super::attrs::duration_attr;
+use super::syntax::Span;
+use super::syntax::{Block, Body};
 use super::types::RetryMode;
 use super::walker::{FileCtx, KeyDecl, Origin, UserDecl, Walker, WINDOW_NAMES};
 use crate::core::model::{CredentialKind, KeyIds};
 use crate::core::policy::PolicySpec;
-use hcl::edit::structure::{Block, Body};
-use hcl::edit::Span;
 
 impl Walker {
     pub(super) fn aws_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {

@@ -1,11 +1,11 @@
 //! A signing certificate's source: `generate { … }` or certificate and key files.
 
 use super::attrs::duration_attr;
+use super::syntax::Span;
+use super::syntax::{Block, Body};
 use super::types::{CertSource, KeyAlgorithm};
 use super::walker::{FileCtx, Origin, Walker};
 use crate::core::duration::Window;
-use hcl::edit::structure::{Block, Body};
-use hcl::edit::Span;
 use std::path::PathBuf;
 
 impl Walker {

@@ -2,12 +2,12 @@
 //! `confirm "exec"` / `confirm "http"` checks, and `on_confirm_failure`.
 
 use super::attrs::duration_attr;
+use super::syntax::Body;
+use super::syntax::Span;
 use super::types::{Check, Confirm, OnConfirmFailure};
 use super::walker::{FileCtx, Origin, Walker};
 use crate::core::duration::Window;
 use crate::core::model::CredentialKind;
-use hcl::edit::structure::Body;
-use hcl::edit::Span;
 
 /// How long an http check waits for its answer unless its block says otherwise.
 const HTTP_TIMEOUT: Window = Window::from_secs(30);

@@ -1,7 +1,7 @@
 //! The declarative config: HCL text in, a validated [`Config`] or every problem at once.
 //!
-//! Parsing walks the `hcl::edit` tree rather than using serde, because only the tree
-//! keeps byte spans, and users need `file:line:column` on semantic errors too.
+//! Parsing walks a syntax tree (`syntax`) rather than using serde, because only a tree
+//! keeps positions, and users need `file:line:column` on semantic errors too.
 
 mod account;
 mod attrs;
@@ -14,6 +14,7 @@ pub mod format;
 mod notify;
 mod selector;
 mod sink;
+mod syntax;
 mod types;
 mod walker;
 

@@ -1,12 +1,12 @@
 //! `notify "webhook" { … }` and `notify "sns" { … }`: where a run's summary goes.
 
+use super::syntax::Expr;
+use super::syntax::Span;
+use super::syntax::{Block, Body};
 use super::types::{Channel, Notify};
 use super::walker::{FileCtx, Origin, Walker};
 use crate::core::notify::Event;
 use crate::core::weburl;
-use hcl::edit::expr::Expression;
-use hcl::edit::structure::{Block, Body};
-use hcl::edit::Span;
 
 const USAGE: &str = "`notify \"webhook\" { url = \"https://…\" }` or `notify \"sns\" { topic_arn = \"arn:aws:sns:…\" }`";
 
@@ -113,12 +113,12 @@ impl Walker {
         let mut ok = true;
         for item in array.iter() {
             let at = ctx.origin(item.span().or(attr.span()));
-            match item {
-                Expression::String(s) => match Event::parse(s.as_str()) {
+            match &item.expr {
+                Expr::String(s) => match Event::parse(s) {
                     Some(e) => events.push(e),
                     None => {
                         ok = false;
-                        self.report(&at, format!("unknown event `{}`", s.as_str()), &hint);
+                        self.report(&at, format!("unknown event `{s}`"), &hint);
                     }
                 },
                 _ => {

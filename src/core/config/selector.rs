@@ -2,10 +2,10 @@
 //! time (by path, tags and name patterns), each given the block's credential sets.
 
 use super::blocks::valid_user_name;
+use super::syntax::Span;
+use super::syntax::{Block, Body};
 use super::types::Selector;
 use super::walker::{FileCtx, Origin, Walker};
-use hcl::edit::structure::{Block, Body};
-use hcl::edit::Span;
 
 /// What a selector's strings may interpolate: `${account}` only in one that names its account.
 const SELECTOR_VARS: &[&str] = &["user"];

@@ -1,18 +1,18 @@
 //! `deliver "KIND" { … }` blocks: where a new secret goes.
 
 use super::attrs::duration_attr;
+use super::syntax::Span;
+use super::syntax::{Block, Body};
 use super::types::{ExecEnv, SecretFormat, Sink};
 use super::walker::{FileCtx, Origin, Walker};
 use crate::core::duration::Window;
 use crate::core::model::CredentialKind;
-use hcl::edit::structure::{Block, Body};
-use hcl::edit::Span;
 use std::path::PathBuf;
 
 /// A `deliver` block being read: where it stands and which credential it serves.
 struct Deliver<'a> {
     ctx: &'a FileCtx<'a>,
-    body: &'a Body,
+    body: &'a Body<'a>,
     at: &'a Origin,
     credential: CredentialKind,
 }

@@ -1,7 +1,9 @@
-//! The walk over the `hcl::edit` tree: shared state, positions, and the checks every
+//! The walk over the syntax tree: shared state, positions, and the checks every
 //! block uses (labels, allowed names, duplicates). The blocks themselves are in
 //! `blocks`, `cert` and `sink`; attribute readers in `attrs`.
 
+use super::syntax::Span;
+use super::syntax::{Block, Body};
 use super::types::{
     AccountSpec, AwsSettings, CertSource, Config, Confirm, DisplaySettings, Notify, S3Backend,
     Selector, SetConfig, SetTemplate, Sink, Windows,
@@ -11,8 +13,6 @@ use crate::core::diagnostic::{Diagnostic, LineIndex, Position};
 use crate::core::duration::Window;
 use crate::core::model::{Address, CredentialKind};
 use crate::core::policy::PolicySpec;
-use hcl::edit::structure::{Block, Body};
-use hcl::edit::Span;
 use std::collections::{BTreeMap, HashMap};
 
 /// Where a definition stood, for "first defined at" notes.
@@ -144,7 +144,7 @@ impl Walker {
     }
 
     fn walk_file(&mut self, ctx: &FileCtx, source: &Source) {
-        let body = match hcl::edit::parser::parse_body(&source.text) {
+        let body = match super::syntax::parse(&source.text) {
             Ok(body) => body,
             Err(err) => {
                 self.diagnostics

@@ -12,7 +12,7 @@
 mod layout;
 mod scan;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 use super::walker::syntax_error;
 use super::Source;

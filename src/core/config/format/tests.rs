@@ -179,10 +179,19 @@ fn a_syntax_error_is_positioned_and_nothing_is_formatted() {
     assert!(err.message.starts_with("HCL syntax error"), "{err}");
 }
 
-const EXAMPLES: [(&str, &str); 6] = [
+/// Every example config: formatted as `keyrot fmt` leaves them, and read by the fast parser.
+pub(in crate::core::config) const EXAMPLES: [(&str, &str); 8] = [
     (
         "examples/certificates",
         include_str!("../../../../examples/certificates/keyrot.hcl"),
+    ),
+    (
+        "examples/confirm",
+        include_str!("../../../../examples/confirm/keyrot.hcl"),
+    ),
+    (
+        "examples/fleet",
+        include_str!("../../../../examples/fleet/keyrot.hcl"),
     ),
     (
         "examples/one-ci-user",
