@@ -9,10 +9,13 @@
 #[path = "plan/pipeline.rs"]
 mod pipeline;
 
+use keyrot::core::model::Inventory;
+use keyrot::core::state::State;
 use pipeline::{parse, plan, render_one, sets, sources, world};
 
 #[global_allocator]
-static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
+static ALLOC: divan::AllocProfiler<mimalloc::MiMalloc> =
+    divan::AllocProfiler::new(mimalloc::MiMalloc); // keyrot's own allocator (`src/main.rs`)
 
 fn main() {
     divan::main();
@@ -62,6 +65,13 @@ fn render_only(bencher: divan::Bencher, output: &str) {
     let (inventory, state) = world();
     let plan = plan(&config, &inventory, &state);
     bencher.bench(|| render_one(&plan, output));
+}
+
+/// The inputs alone: the config files, and the inventory and state IAM and the state file
+/// would hand the planner (their heap, beside the pipeline's).
+#[divan::bench(sample_count = 1, sample_size = 1)]
+fn inputs() -> (Vec<keyrot::core::config::Source>, (Inventory, State)) {
+    (sources(), world())
 }
 
 /// The sets a plan covers (a sanity check that the bench plans what it says).

@@ -1,6 +1,9 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // The AWS SDK would log response bodies, secrets included, with this set; keyrot's log
     // filter never enables that event, and the switch is gone too. One thread yet.

@@ -25,10 +25,11 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Where something stands in a config file, for messages that point at it.
+/// Where something stands in a config file, for messages that point at it. The file name
+/// is shared: a config of 100,000 blocks has as many positions and a hundred names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Position {
-    pub file: String,
+    pub file: std::sync::Arc<str>,
     pub line: usize,
     pub column: usize,
 }
@@ -38,7 +39,7 @@ impl Position {
     pub fn diagnostic(&self, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
         let hint: String = hint.into();
         Diagnostic {
-            file: self.file.clone(),
+            file: self.file.to_string(),
             line: self.line,
             column: self.column,
             message: message.into(),

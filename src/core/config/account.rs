@@ -15,7 +15,7 @@ const ATTRIBUTES: &[&str] = &["role_arn", "external_id", "session_name", "durati
 impl Walker {
     pub(super) fn account_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {
         let labels = self.labels(block, &at, 1, "`account \"NAME\" { … }`");
-        let Some(name) = labels.into_iter().next() else {
+        let Some(name) = labels.first().map(|n| n.to_string()) else {
             return;
         };
         if !valid_account_name(&name) {

@@ -205,7 +205,7 @@ pub(super) fn duration_attr(ctx: &FileCtx, attr: &Attribute) -> Result<Window, D
     result.map_err(|message| {
         let at = ctx.origin(attr.value.span().or(attr.span()));
         Diagnostic {
-            file: at.file,
+            file: at.file.to_string(),
             line: at.line,
             column: at.column,
             message,

@@ -24,7 +24,7 @@ impl Walker {
         let mut first = self.backend_origin.take();
         let fresh = self.once(&mut first, at.clone(), "backend");
         self.backend_origin = first;
-        if let Some(kind) = labels.first().filter(|k| k.as_str() != "s3") {
+        if let Some(kind) = labels.first().filter(|k| **k != "s3") {
             self.report(
                 &at,
                 format!("unknown backend `{kind}`"),

@@ -211,7 +211,7 @@ impl Walker {
 
     pub(super) fn user_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {
         let labels = self.labels(block, &at, 1, "`user \"NAME\" { … }`");
-        let Some(name) = labels.into_iter().next() else {
+        let Some(name) = labels.first().map(|n| n.to_string()) else {
             return;
         };
         if !valid_user_name(&name) {
@@ -262,7 +262,10 @@ impl Walker {
         ctx: &FileCtx,
         body: &Body,
     ) -> Vec<(CredentialKind, KeyDecl)> {
-        let mut declared = Vec::new();
+        // Sized to fit: a fleet keeps 100,000 of these until every file is read.
+        let kinds = ["access_key", "signing_certificate"];
+        let count = body.blocks().filter(|b| kinds.contains(&b.ident.as_str()));
+        let mut declared = Vec::with_capacity(count.count().min(kinds.len()));
         for kind in [
             CredentialKind::AccessKey,
             CredentialKind::SigningCertificate,
@@ -331,7 +334,7 @@ impl Walker {
         let require_new_key_use = self.new_key_use(ctx, body, kind);
         let confirm = self.confirm(ctx, body);
         let windows = self.windows(ctx, body);
-        let mut sinks = Vec::new();
+        let mut sinks = Vec::with_capacity(body.get_blocks("deliver").count());
         for deliver in body.get_blocks("deliver") {
             let d_at = ctx.origin(deliver.span());
             let labels = self.labels(deliver, &d_at, 1, "`deliver \"file\" { … }`");

@@ -41,7 +41,7 @@ impl Walker {
             let at = ctx.origin(block.span());
             let usage = "`confirm \"exec\" { … }` or `confirm \"http\" { … }`";
             let labels = self.labels(block, &at, 1, usage);
-            let check = match labels.first().map(String::as_str) {
+            let check = match labels.first().copied() {
                 Some("exec") => self.exec_check(ctx, &block.body, &at),
                 Some("http") => self.http_check(ctx, &block.body, &at),
                 Some(other) => {

@@ -17,7 +17,7 @@ impl Walker {
             return;
         };
         let body = &block.body;
-        let channel = match kind.as_str() {
+        let channel = match *kind {
             "webhook" => self.webhook(ctx, body, &at),
             "sns" => self.sns(ctx, body, &at),
             other => {

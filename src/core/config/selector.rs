@@ -14,7 +14,7 @@ const ACCOUNT_SELECTOR_VARS: &[&str] = &["user", "account"];
 impl Walker {
     pub(super) fn selector_block(&mut self, ctx: &FileCtx, block: &Block, at: Origin) {
         let labels = self.labels(block, &at, 1, "`users \"NAME\" { … }`");
-        let Some(name) = labels.into_iter().next() else {
+        let Some(name) = labels.first().map(|n| n.to_string()) else {
             return;
         };
         if !valid_selector_name(&name) {

@@ -101,7 +101,7 @@ pub(super) const WINDOW_NAMES: [&str; 4] = ["max_age", "overlap", "unused_for", 
 
 /// One file being walked: its name and a byte-offset → position map.
 pub(super) struct FileCtx<'a> {
-    name: &'a str,
+    name: std::sync::Arc<str>,
     index: LineIndex<'a>,
 }
 
@@ -109,7 +109,7 @@ impl FileCtx<'_> {
     pub(super) fn origin(&self, span: Option<std::ops::Range<usize>>) -> Origin {
         let (line, column) = self.index.position(span.map_or(0, |s| s.start));
         Origin {
-            file: self.name.to_string(),
+            file: self.name.clone(),
             line,
             column,
         }
@@ -125,7 +125,7 @@ impl Walker {
     ) {
         let hint: String = hint.into();
         self.diagnostics.push(Diagnostic {
-            file: at.file.clone(),
+            file: at.file.to_string(),
             line: at.line,
             column: at.column,
             message: message.into(),
@@ -135,7 +135,7 @@ impl Walker {
 
     pub(super) fn file(&mut self, source: &Source) {
         let ctx = FileCtx {
-            name: &source.name,
+            name: source.name.as_str().into(),
             index: LineIndex::new(&source.text),
         };
         let first_new = self.diagnostics.len();
@@ -185,18 +185,14 @@ impl Walker {
         }
     }
 
-    pub(super) fn labels(
+    pub(super) fn labels<'b>(
         &mut self,
-        block: &Block,
+        block: &'b Block,
         at: &Origin,
         want: usize,
         usage: &str,
-    ) -> Vec<String> {
-        let labels: Vec<String> = block
-            .labels
-            .iter()
-            .map(|l| l.as_str().to_string())
-            .collect();
+    ) -> Vec<&'b str> {
+        let labels: Vec<&str> = block.labels.iter().map(|l| l.as_str()).collect();
         if labels.len() != want {
             self.report(
                 at,
@@ -296,7 +292,7 @@ impl Walker {
             .collect();
         if !short.is_empty() {
             self.warnings.push(Diagnostic {
-                file: at.file.clone(),
+                file: at.file.to_string(),
                 line: at.line,
                 column: at.column,
                 message: format!("{address}: {} is under an hour", short.join(", ")),
@@ -326,6 +322,9 @@ impl Walker {
         mut self,
     ) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
         let mut sets = BTreeMap::new();
+        // Every file is read: the duplicate index is done with, and goes before the sets
+        // are built (a fleet's peak is here).
+        self.user_index = HashMap::new();
         for user in std::mem::take(&mut self.users) {
             let account = user.account.as_deref();
             for (kind, decl) in user.declared {

@@ -30,6 +30,9 @@ pub(super) struct Lifecycle {
 
 impl Lifecycle {
     fn act(&mut self, kind: ActionKind, key: Option<&KeyId>, reason: Reason) {
+        // Most sets take one step or wait for one: room for one, not the default four
+        // (a fleet's plan holds 100,000 of these lists).
+        self.actions.reserve_exact(1);
         self.actions.push(Action {
             kind,
             key: key.cloned(),
@@ -39,6 +42,7 @@ impl Lifecycle {
     }
 
     fn wait(&mut self, step: Step, key: Option<&KeyId>, reason: Reason, due: Option<Time>) {
+        self.waits.reserve_exact(1);
         self.waits.push(Wait {
             step,
             key: key.cloned(),
