@@ -3,12 +3,13 @@
 //! the planner and renderers over them.
 
 use chrono::{DateTime, Duration, Utc};
-use keyrot::cli::render::{self, Style};
+use keyrot::cli::render::{self, FmtIo, Style};
 use keyrot::core::config::{self, Config, Source};
 use keyrot::core::model::{Address, CredentialKind, Inventory, KeyId, KeyIds, KeyStatus, LiveKey};
 use keyrot::core::plan::{Plan, PlanOptions};
 use keyrot::core::planner;
 use keyrot::core::state::{SetState, State, TrackedKey};
+use std::io::Write as _;
 
 /// How many sets: `KEYROT_BENCH_SETS`, else 100,000 under `cargo bench` and 1,000 when
 /// `cargo test --all-targets` runs each bench once as a test (unoptimised: keep it quick).
@@ -144,21 +145,18 @@ impl std::io::Write for Counter {
 
 /// The three renderings as `plan.txt`, `plan.json` and `plan.md` in `dir`.
 pub fn dump(plan: &Plan, dir: &std::path::Path) {
-    let outputs = [
-        (
-            "plan.txt",
-            render::text::plan(plan, Style { color: false }, KeyIds::Masked),
-        ),
-        (
-            "plan.json",
-            render::json::plan_pretty(plan, None, KeyIds::Masked),
-        ),
-        (
-            "plan.md",
-            render::markdown::plan(plan, None, KeyIds::Masked),
-        ),
-    ];
-    for (name, text) in outputs {
-        std::fs::write(dir.join(name), text).expect("write the bench dump");
-    }
+    // Written as `keyrot plan` writes them: text and JSON streamed.
+    let create = |name: &str| {
+        let file = std::fs::File::create(dir.join(name)).expect("create a bench dump file");
+        std::io::BufWriter::new(file)
+    };
+    let mut text = FmtIo::new(create("plan.txt"));
+    render::text::write_plan(&mut text, plan, Style { color: false }, KeyIds::Masked);
+    text.finish().expect("write plan.txt");
+    let mut json = create("plan.json");
+    render::json::write_plan_pretty(&mut json, plan, None, KeyIds::Masked)
+        .expect("write plan.json");
+    json.flush().expect("write plan.json");
+    let markdown = render::markdown::plan(plan, None, KeyIds::Masked);
+    std::fs::write(dir.join("plan.md"), markdown).expect("write plan.md");
 }
