@@ -200,24 +200,21 @@ pub async fn deliver<R: Remote>(
 }
 
 /// The one place `sink` writes, named so that two sinks writing it get the same name (a
-/// file by its path, a secret or parameter by account and name); `None` for a command,
-/// which the user's own code serializes if it must.
-pub fn place(sink: &Sink) -> Option<String> {
+/// file by its path, a secret or parameter by account and name). Every command is one
+/// place: keyrot cannot see what a command writes, and one written for a single set at a
+/// time (a deploy, a config push) must never run twice at once.
+pub fn place(sink: &Sink) -> String {
     match sink {
-        Sink::File { path, .. } => Some(file_place(path)),
-        Sink::AwsProfile { file, .. } => Some(file_place(&profile::expand_home(file))),
-        Sink::Stdout { .. } => Some("stdout".into()),
+        Sink::File { path, .. } => file_place(path),
+        Sink::AwsProfile { file, .. } => file_place(&profile::expand_home(file)),
+        Sink::Stdout { .. } => "stdout".into(),
         Sink::SecretsManager {
             account, secret_id, ..
-        } => Some(format!(
-            "secret:{}:{secret_id}",
-            account.as_deref().unwrap_or("")
-        )),
-        Sink::SsmParameter { account, name, .. } => Some(format!(
-            "parameter:{}:{name}",
-            account.as_deref().unwrap_or("")
-        )),
-        Sink::Exec { .. } => None,
+        } => format!("secret:{}:{secret_id}", account.as_deref().unwrap_or("")),
+        Sink::SsmParameter { account, name, .. } => {
+            format!("parameter:{}:{name}", account.as_deref().unwrap_or(""))
+        }
+        Sink::Exec { .. } => "exec".into(),
     }
 }
 

@@ -358,7 +358,7 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
     /// The places `sinks` write, locked for this set (in one order, so two sets never
     /// wait on each other), and stdout when one of them prints.
     pub(super) async fn claim(&self, sinks: &[Sink]) -> Claim<'_, 'a> {
-        let names: BTreeSet<String> = sinks.iter().filter_map(sinks::place).collect();
+        let names: BTreeSet<String> = sinks.iter().map(sinks::place).collect();
         let locks: Vec<Arc<AsyncMutex<()>>> = {
             let mut places = lock(&self.places);
             names
