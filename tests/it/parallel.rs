@@ -274,3 +274,47 @@ fn sets_writing_one_file_take_turns() {
     let set = &state["credential_sets"][format!("user.{other}.access_key")];
     assert_eq!(set["current"]["id"], new.0.as_str(), "{set}");
 }
+
+/// Confirm checks' commands take turns with each other as `exec` sinks do: four sets
+/// deactivated side by side run their checks one at a time. Each check marks that it runs
+/// with a directory (`mkdir` fails while another holds it) and notes any overlap.
+#[test]
+fn confirm_check_commands_of_different_sets_take_turns() {
+    let moto = Moto::shared();
+    let iam = admin(&moto.endpoint);
+    let users: Vec<String> = (0..FLEET).map(|_| unique_user("checkturn")).collect();
+    for u in &users {
+        seed_user(&iam, u);
+    }
+    let check = "mkdir running 2>/dev/null || echo overlap >> overlaps; sleep 0.3; rmdir running 2>/dev/null; true";
+    let config: String = users
+        .iter()
+        .map(|u| {
+            format!(
+                "user \"{u}\" {{\n  access_key {{\n    deliver \"file\" {{\n      path = \"secrets/{u}.json\"\n    }}\n    confirm \"exec\" {{\n      command = [\"sh\", \"-c\", \"{check}\"]\n    }}\n  }}\n}}\n"
+            )
+        })
+        .collect();
+    let project = Project::new(&moto.endpoint, &config);
+    let args = ["apply", "--auto-approve", "--apply-parallelism", "8"];
+    let day0 = days_from_now(100);
+    project.ok(&args, Some(day0), 0);
+    // Past the overlap, the old keys unused: deactivated, then checked, in one apply.
+    let run = project.ok(&args, Some(day0 + Duration::days(8)), 0);
+    assert_eq!(
+        run.stdout.matches("is now Inactive").count(),
+        FLEET,
+        "{}",
+        run.stdout
+    );
+    let state = project.state_json();
+    for u in &users {
+        let set = &state["credential_sets"][format!("user.{u}.access_key")];
+        assert_eq!(set["confirm"][0]["passed"], true, "{u} checked: {set}");
+    }
+    let overlaps = std::fs::read_to_string(project.path("overlaps")).unwrap_or_default();
+    assert!(
+        overlaps.is_empty(),
+        "check commands ran at once: {overlaps}"
+    );
+}

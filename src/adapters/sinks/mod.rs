@@ -214,8 +214,13 @@ pub fn place(sink: &Sink) -> String {
         Sink::SsmParameter { account, name, .. } => {
             format!("parameter:{}:{name}", account.as_deref().unwrap_or(""))
         }
-        Sink::Exec { .. } => "exec".into(),
+        Sink::Exec { .. } => place_of_commands(),
     }
+}
+
+/// The one place every command is (`exec` sinks and `exec` confirm checks alike).
+pub fn place_of_commands() -> String {
+    "exec".into()
 }
 
 /// A file's place: its path with links resolved (the file's own too, as writes go through

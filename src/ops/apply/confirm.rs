@@ -7,12 +7,14 @@ use crate::adapters::confirm;
 use crate::adapters::crash;
 use crate::adapters::iam::Iam;
 use crate::adapters::remote::Remote;
-use crate::core::config::OnConfirmFailure;
+use crate::adapters::sinks;
+use crate::core::config::{Check, OnConfirmFailure};
 use crate::core::event::Outcome;
 use crate::core::model::Address;
 use crate::core::plan::{Action, ActionKind, Reason, ReasonCode};
 use crate::core::state::CheckRecord;
 use crate::ops::events::Entry;
+use std::collections::BTreeSet;
 
 impl<I: Iam, R: Remote> Run<'_, I, R> {
     /// Runs every confirm check of the set, records the results (with the hold, for
@@ -23,10 +25,18 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
         action: &Action,
     ) -> Result<Acted, ApplyError> {
         let set = self.set_config(address)?;
+        // A check's command takes turns with every other command, as `exec` sinks do.
+        let has_command = |c: &Check| matches!(c, Check::Exec { .. });
+        let places = match set.confirm.checks.iter().any(has_command) {
+            true => BTreeSet::from([sinks::place_of_commands()]),
+            false => BTreeSet::new(),
+        };
+        let claim = self.claim_places(places, false).await;
         let mut runs = Vec::new();
         for check in &set.confirm.checks {
             runs.push(confirm::run(check, self.now).await);
         }
+        drop(claim);
         let failed: Vec<CheckRecord> = runs.iter().filter(|r| !r.passed).cloned().collect();
         let on_failure = set.confirm.on_failure;
         let hold = !failed.is_empty() && on_failure == OnConfirmFailure::Hold;

@@ -359,6 +359,17 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
     /// wait on each other), and stdout when one of them prints.
     pub(super) async fn claim(&self, sinks: &[Sink]) -> Claim<'_, 'a> {
         let names: BTreeSet<String> = sinks.iter().map(sinks::place).collect();
+        let prints = sinks.iter().any(|s| matches!(s, Sink::Stdout { .. }));
+        self.claim_places(names, prints).await
+    }
+
+    /// `names` (places as `sinks::place` names them) locked for this set, in one order;
+    /// stdout too when `prints`.
+    pub(super) async fn claim_places(
+        &self,
+        names: BTreeSet<String>,
+        prints: bool,
+    ) -> Claim<'_, 'a> {
         let locks: Vec<Arc<AsyncMutex<()>>> = {
             let mut places = lock(&self.places);
             names
@@ -370,7 +381,7 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
         for place in locks {
             held.push(place.lock_owned().await);
         }
-        let stdout = match sinks.iter().any(|s| matches!(s, Sink::Stdout { .. })) {
+        let stdout = match prints {
             true => Some(self.stdout.lock().await),
             false => None,
         };
