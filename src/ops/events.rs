@@ -299,6 +299,7 @@ mod tests {
             at,
             now: at,
             sinks_started: 0,
+            sinks_begun: Vec::new(),
             step: Some("step-1".into()),
         }
     }

@@ -134,7 +134,7 @@ async fn reconcile_create<I: Iam, R: sink::Remote>(
     };
     let mut keep = None;
     if let Some(key) = candidate.filter(|_| intent.sinks_started > 0) {
-        let (may_hold, missing) = read_back(remote, sinks, &key.id).await;
+        let (may_hold, missing) = read_back(remote, sinks, &intent.sinks_begun, &key.id).await;
         if may_hold {
             // When delivery ended is unknown: no use before now (on IAM's clock) counts as
             // a consumer's, since the STS proof may be one of them.
@@ -237,7 +237,11 @@ async fn gone_but_held<R: sink::Remote>(
         intent.sinks_started > 0 && !tracked.contains(*id) && !live.iter().any(|k| &k.id == *id)
     })?;
     let mut holding = Vec::new();
+    let begun = &intent.sinks_begun;
     for s in sinks {
+        if !begun.is_empty() && !begun.contains(&s.describe()) {
+            continue; // never began: it cannot hold the key
+        }
         if sink::holds(remote, s, id).await != Some(false) {
             holding.push(s.describe());
         }
@@ -253,17 +257,28 @@ async fn gone_but_held<R: sink::Remote>(
 }
 
 /// Whether a consumer may hold `key`, and the sinks that do not (or cannot be read).
-/// Undelivered only when provably so: every sink the config has now can be read back and
-/// none holds the key (the config may have changed since, so positions are not trusted).
+/// Undelivered only when provably so: every sink that may have been written can be read
+/// back and none holds the key. Those are the sinks the journal names as begun (`begun`, as
+/// `Sink::describe` names them: the config's own words, the same in every process), matched
+/// by name rather than position since the config may have changed; a begun sink the config
+/// no longer has cannot be read, so the key may be held. Journals of older keyrots name
+/// none: every sink the config has is read.
 async fn read_back<R: sink::Remote>(
     remote: &Accounts<R>,
     sinks: &[Sink],
+    begun: &[String],
     key: &KeyId,
 ) -> (bool, Vec<String>) {
+    let names: Vec<String> = sinks.iter().map(Sink::describe).collect();
+    let gone = begun.iter().any(|n| !names.contains(n));
     let mut any_holds = false;
-    let mut unknown = sinks.is_empty();
+    let mut unknown = sinks.is_empty() || gone;
     let mut missing = Vec::new();
-    for s in sinks {
+    for (s, name) in sinks.iter().zip(&names) {
+        if !begun.is_empty() && !begun.contains(name) {
+            missing.push(s.describe()); // never began: it cannot hold the key
+            continue;
+        }
         match sink::holds(remote, s, key).await {
             Some(true) => any_holds = true,
             Some(false) => missing.push(s.describe()),

@@ -46,17 +46,23 @@ pub struct Intent {
     /// For a create: how many sinks delivery had started writing.
     #[serde(default)]
     pub sinks_started: usize,
+    /// For a create: those sinks as the config names them (`Sink::describe`), in order.
+    /// Recovery reads back exactly these: a sink that never began cannot hold the key,
+    /// whatever the config says now (empty in journals of older keyrots: every sink is read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sinks_begun: Vec<String>,
     /// This step's id, which its event carries: recovery finds whether the step's event
     /// was written before the interruption (absent in journals of older keyrots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
 }
 
-/// The journal's format: 2 holds a list of intents (one per set in flight); 1, written by
-/// keyrots that applied one set at a time, held at most one and is still read.
-pub(super) const FORMAT_VERSION: u32 = 2;
+/// The journal's format: 3 holds a list of intents (one per set in flight) that may name
+/// the sinks a create had begun; 2, the same list without them; 1, written by keyrots that
+/// applied one set at a time, held at most one. All three are read.
+pub(super) const FORMAT_VERSION: u32 = 3;
 
-/// Every intent of a journal as read: format 2's list, or format 1's single intent.
+/// Every intent of a journal as read: format 2's and 3's list, or format 1's single intent.
 pub(super) fn intents_of(
     format_version: u32,
     intent: Option<Intent>,
@@ -64,8 +70,8 @@ pub(super) fn intents_of(
 ) -> Result<Vec<Intent>, String> {
     match format_version {
         1 if intents.is_empty() => Ok(intent.into_iter().collect()),
-        2 if intent.is_none() => Ok(intents),
-        1 | 2 => Err(format!(
+        2 | 3 if intent.is_none() => Ok(intents),
+        1..=3 => Err(format!(
             "format {format_version} with the other format's field"
         )),
         v => Err(format!(
@@ -385,6 +391,7 @@ mod tests {
             at,
             now: at,
             sinks_started: 0,
+            sinks_begun: Vec::new(),
             step: None,
         }
     }
@@ -418,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn a_journal_of_format_1_is_read_and_a_newer_one_refused() {
+    fn journals_of_formats_1_and_2_are_read_and_a_newer_one_refused() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("keyrot.json");
         let v1 = serde_json::json!({
@@ -431,12 +438,16 @@ mod tests {
             journal.pending().unwrap(),
             vec![intent("a", Op::Deactivate)]
         );
-        // Settling it writes format 2 from then on.
+        // Settling it writes format 3 from then on.
         journal.record(&intent("b", Op::Create)).unwrap();
         let text = fs::read_to_string(journal_path(&state)).unwrap();
-        assert!(text.contains("\"format_version\": 2"), "{text}");
-        let v3 = serde_json::json!({"format_version": 3, "intents": []});
-        fs::write(journal_path(&state), v3.to_string()).unwrap();
+        assert!(text.contains("\"format_version\": 3"), "{text}");
+        // Format 2 (no begun sinks named) is still read.
+        let v2 = serde_json::json!({"format_version": 2, "intents": []});
+        fs::write(journal_path(&state), v2.to_string()).unwrap();
+        assert_eq!(Journal::for_state(&state).pending().unwrap(), Vec::new());
+        let v4 = serde_json::json!({"format_version": 4, "intents": []});
+        fs::write(journal_path(&state), v4.to_string()).unwrap();
         let err = Journal::for_state(&state).pending().unwrap_err();
         assert!(err.to_string().contains("upgrade keyrot"), "{err}");
     }

@@ -310,6 +310,7 @@ mod tests {
             at: now,
             now,
             sinks_started: 0,
+            sinks_begun: Vec::new(),
             step: None,
         }
     }

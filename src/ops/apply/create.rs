@@ -133,11 +133,13 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
         // Before each sink: how many have started, journaled (a write shared with other
         // sets' journal changes) — recovery reads back exactly those.
         let started = std::cell::Cell::new(intent.sinks_started);
+        let names: Vec<String> = sinks.iter().map(Sink::describe).collect();
         let base = intent.clone();
         let mut progress = |i: usize| -> LocalBoxFuture<'_, Result<(), String>> {
             started.set(i + 1);
             let next = Intent {
                 sinks_started: i + 1,
+                sinks_begun: names[..=i].to_vec(),
                 ..base.clone()
             };
             Box::pin(async move { self.record(&next).await.map_err(|e| e.to_string()) })
@@ -150,6 +152,7 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
         crash::point("after-deliver");
         drop(claim);
         intent.sinks_started = started.get();
+        intent.sinks_begun = names[..started.get().min(names.len())].to_vec();
         let source = match delivered {
             Ok(delivered) => return Ok(delivered),
             Err(source) => source,
@@ -157,6 +160,7 @@ impl<I: Iam, R: Remote> Run<'_, I, R> {
         if source.still_holding.is_empty() {
             // Every sink is back as it was: no one holds the new key.
             intent.sinks_started = 0;
+            intent.sinks_begun.clear();
             self.record(intent).await?;
         }
         let cause = source.to_string();

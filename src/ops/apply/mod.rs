@@ -279,6 +279,7 @@ impl<'a, I: Iam, R: Remote> Run<'a, I, R> {
             at: (self.wall_clock)() + self.iam.clock_skew(),
             now: self.now,
             sinks_started: 0,
+            sinks_begun: Vec::new(),
             step: Some(uuid::Uuid::new_v4().to_string()),
         });
         if let Some(intent) = &intent {

@@ -7,7 +7,7 @@ use crate::fake::{quiet_crashes, ErrorKind, Fault, Op, Rule, When};
 use chrono::{Duration, TimeZone, Utc};
 use keyrot::adapters::store::journal::Journal;
 use keyrot::adapters::store::StateStore;
-use keyrot::core::config::Windows;
+use keyrot::core::config::{Sink, Windows};
 use keyrot::core::model::{Address, KeyStatus, Time};
 use keyrot::core::plan::ActionKind;
 use keyrot::core::plan::PlanOptions;
@@ -36,6 +36,15 @@ fn one_user(sinks: Sinks, keys: Vec<(bool, i64)>) -> (tokio::runtime::Runtime, T
     (rt, start, h)
 }
 
+/// `fault` on the first call of `op`.
+fn first(op: Op, fault: Fault) -> Rule {
+    Rule {
+        op: Some(op),
+        when: When::Nth(1),
+        fault,
+    }
+}
+
 /// A delivery fails, a sink cannot be put back, and the process dies right after the clean-up
 /// deleted the new key: the sink holds a deleted key. The next command's recovery must say
 /// so, as the live failure would have (otherwise consumers read a dead key until the next
@@ -44,17 +53,12 @@ fn one_user(sinks: Sinks, keys: Vec<(bool, i64)>) -> (tokio::runtime::Runtime, T
 fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
     quiet_crashes();
     let (rt, start, mut h) = one_user(Sinks::ParameterAndSecret, vec![(true, 24 * 100)]);
-    let rule = |op, fault| Rule {
-        op: Some(op),
-        when: When::Nth(1),
-        fault,
-    };
     h.iam.arm(
         vec![
             // The second sink fails, the first cannot be put back, the undo delete dies.
-            rule(Op::SecretPut, Fault::Fail(ErrorKind::ServerError)),
-            rule(Op::ParameterDelete, Fault::Fail(ErrorKind::ServerError)),
-            rule(Op::Delete, Fault::Crash { after: true }),
+            first(Op::SecretPut, Fault::Fail(ErrorKind::ServerError)),
+            first(Op::ParameterDelete, Fault::Fail(ErrorKind::ServerError)),
+            first(Op::Delete, Fault::Crash { after: true }),
         ],
         0,
     );
@@ -79,6 +83,81 @@ fn recovery_names_a_sink_holding_a_key_an_interrupted_clean_up_deleted() {
     assert!(
         !said.iter().any(|l| l.contains("secrets_manager")),
         "the secret never held it: {said:?}"
+    );
+}
+
+/// A create is cut off as its first sink (the parameter) is about to be written, so the
+/// second (the secret) never began; recovery then cannot read the secret. Only the sinks
+/// the journal says had begun can hold the key: the parameter does not, so the key was
+/// never delivered and is deleted — not kept as current because an unstarted sink could
+/// not be read (found by the randomized schedules: consumers would be left on the old key,
+/// the set waiting on it forever).
+#[test]
+fn a_sink_that_never_began_is_not_read_back_by_recovery() {
+    quiet_crashes();
+    let (rt, start, mut h) = one_user(Sinks::ParameterAndSecret, vec![(true, 24 * 100)]);
+    h.iam.arm(
+        vec![first(Op::ParameterPut, Fault::Crash { after: false })],
+        0,
+    );
+    let outcome = h.run(&rt, start, &PlanOptions::default(), &mut Stats::default());
+    assert!(matches!(outcome, Outcome::Crashed), "{outcome:?}");
+    let address = Address::access_key("u0");
+    let intent = Journal::for_state(&h.state_path).pending().unwrap()[0].clone();
+    assert_eq!(
+        intent.sinks_started, 1,
+        "the parameter had begun, the secret not"
+    );
+    assert_eq!(intent.sinks_begun.len(), 1, "{intent:?}");
+    let new = intent.key_id.clone().expect("the create's key journaled");
+
+    h.iam.arm(
+        vec![first(Op::SecretGet, Fault::Fail(ErrorKind::Throttled))],
+        0,
+    );
+    let mut state = StateStore::new(h.state_path.clone()).load().unwrap();
+    let said = h.reconcile(&rt, &mut state, &intent, start).said;
+    h.iam.disarm();
+    let live = h.iam.credentials(&address).unwrap();
+    assert!(
+        live.iter().all(|k| k.id != new),
+        "undelivered key deleted: {said:?}"
+    );
+    assert!(
+        state.sets[&address].role_of(&new).is_none(),
+        "not kept as current: {:?}",
+        state.sets[&address]
+    );
+}
+
+/// The same cut-off create, but before the next run the parameter sink is taken out of
+/// the config: the sink that had begun can no longer be read back, so the key may be held
+/// and is kept (its name, not its position, says which sink began).
+#[test]
+fn a_begun_sink_gone_from_the_config_keeps_the_key() {
+    quiet_crashes();
+    let (rt, start, mut h) = one_user(Sinks::ParameterAndSecret, vec![(true, 24 * 100)]);
+    h.iam.arm(
+        vec![first(Op::ParameterPut, Fault::Crash { after: true })],
+        0,
+    );
+    let outcome = h.run(&rt, start, &PlanOptions::default(), &mut Stats::default());
+    assert!(matches!(outcome, Outcome::Crashed), "{outcome:?}");
+    h.iam.disarm();
+    let address = Address::access_key("u0");
+    let intent = Journal::for_state(&h.state_path).pending().unwrap()[0].clone();
+    let new = intent.key_id.clone().expect("the create's key journaled");
+    let set = h.config.sets.get_mut(&address).expect("the set");
+    set.sinks
+        .retain(|s| matches!(s, Sink::SecretsManager { .. }));
+    let mut state = StateStore::new(h.state_path.clone()).load().unwrap();
+    let said = h.reconcile(&rt, &mut state, &intent, start).said;
+    let live = h.iam.credentials(&address).unwrap();
+    assert!(live.iter().any(|k| k.id == new), "kept: {said:?}");
+    assert_eq!(
+        state.sets[&address].current.as_ref().map(|k| &k.id),
+        Some(&new),
+        "{said:?}"
     );
 }
 
