@@ -10,7 +10,7 @@ pub mod shell;
 
 use crate::adapters::crash;
 use crate::core::audit::AuditOptions;
-use crate::core::concurrency::DEFAULT_CAP;
+use crate::core::concurrency::{DEFAULT_APPLY_CAP, DEFAULT_CAP};
 use crate::core::duration::humanize;
 use crate::core::duration::Window;
 use crate::core::event::Actor;
@@ -76,8 +76,8 @@ pub struct Cli {
           value_parser = parse_parallelism)]
     pub parallelism: usize,
     /// Apply (and rollback) up to N credential sets at once per account, each set's steps in
-    /// order. Default 1 while running sets side by side is new (see README).
-    #[arg(long, global = true, value_name = "N", default_value_t = 1,
+    /// order, under the same adaptive limit as reads; 1: one set at a time.
+    #[arg(long, global = true, value_name = "N", default_value_t = DEFAULT_APPLY_CAP,
           value_parser = parse_parallelism)]
     pub apply_parallelism: usize,
     #[command(subcommand)]

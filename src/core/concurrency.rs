@@ -25,6 +25,10 @@ pub const INITIAL: usize = 8;
 /// The default cap (`--parallelism`).
 pub const DEFAULT_CAP: usize = 32;
 
+/// The default cap on sets applied at once (`--apply-parallelism`): the limit's start, so a
+/// rotation never opens with more sets in flight than reads would.
+pub const DEFAULT_APPLY_CAP: usize = INITIAL;
+
 impl Aimd {
     /// Starts at `INITIAL` (or `cap`, if lower) and never exceeds `cap` (at least one).
     pub fn new(cap: usize) -> Self {
