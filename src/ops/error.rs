@@ -83,12 +83,14 @@ pub enum Error {
     Iam(#[from] IamError),
     #[error("refusing to apply {file}: {refusal}\n  nothing was changed; make a new plan with `keyrot plan -out {file}` and review it")]
     Refused { file: String, refusal: Refusal },
-    #[error("{source}\n  apply stopped after {done} of {total} action(s); every finished step is saved in {state}. Fix the cause and run `keyrot apply` again to continue.")]
+    #[error("{source}\n  apply stopped after {done} of {total} action(s); every finished step is saved in {state}. Fix the cause and run `keyrot apply` again to continue.{failed}")]
     Apply {
         source: Box<ApplyError>,
         done: usize,
         total: usize,
         state: String,
+        /// The sets that had already failed, one line each (empty when none had).
+        failed: String,
     },
 }
 

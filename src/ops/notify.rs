@@ -259,6 +259,7 @@ mod tests {
             done: 1,
             total: 3,
             state: "state/keyrot.json".into(),
+            failed: String::new(),
         });
         let progressed = vec!["user.a.access_key: deleted key ****1111".to_string()];
         let summary = apply_summary(&plan(), &stopped, &progressed, &state(), None);

@@ -49,6 +49,7 @@ pub async fn rollback<I: Iam, R: Remote>(
             done: 0,
             total: 1,
             state: writer.store.location(),
+            failed: String::new(),
         });
     }
     let consumers = report

@@ -155,11 +155,7 @@ fn say_failed(shell: &Shell, done: &Report, state: &str) {
         done.failed.len(),
     ));
     for f in &done.failed {
-        let error = f.error.to_string();
-        let cause = error
-            .strip_prefix(&format!("{}: ", f.target))
-            .unwrap_or(&error);
-        shell.err_line(format!("  {}: {} failed: {cause}", f.target, f.action));
+        shell.err_line(f.line());
     }
     shell.err_line(
         "Fix the cause and run `keyrot apply` again: the failed sets continue from where they are.",

@@ -78,7 +78,22 @@ pub async fn execute<I: Iam, R: Remote>(
             done: report.done.len(),
             total: step_count(plan),
             state: applier.store.location(),
+            failed: failed_before(&report.failed),
         })
+}
+
+/// The sets that had failed when a run stopped, for its error: each line may name a sink
+/// still holding a deleted key, which must reach the person as it would in a finished run.
+fn failed_before(failed: &[SetFailure]) -> String {
+    if failed.is_empty() {
+        return String::new();
+    }
+    let lines: Vec<String> = failed.iter().map(SetFailure::line).collect();
+    format!(
+        "\n  before it stopped, {} credential set(s) failed and were left as they were:\n{}",
+        failed.len(),
+        lines.join("\n")
+    )
 }
 
 /// What apply did, for the final report.
@@ -127,6 +142,17 @@ pub struct SetFailure {
     /// The action that failed (`create`, `deactivate`, …).
     pub action: &'static str,
     pub error: ApplyError,
+}
+
+impl SetFailure {
+    /// `  ADDRESS: ACTION failed: CAUSE`, as a person reads it.
+    pub fn line(&self) -> String {
+        let error = self.error.to_string();
+        let cause = error
+            .strip_prefix(&format!("{}: ", self.target))
+            .unwrap_or(&error);
+        format!("  {}: {} failed: {cause}", self.target, self.action)
+    }
 }
 
 pub struct Applier<'a, I: Iam, R: Remote> {
@@ -575,5 +601,44 @@ fn journal_op(kind: &ActionKind) -> Option<Op> {
         | ActionKind::Untrack
         | ActionKind::Forget
         | ActionKind::Confirm => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run stopped by one set's error still names the sets that had failed before it,
+    /// with what their failures said (a sink left holding a deleted key among them).
+    #[test]
+    fn a_stopped_run_names_the_sets_that_had_failed() {
+        let failed = SetFailure {
+            target: "user.a.access_key".into(),
+            action: "create",
+            error: ApplyError::Changed {
+                address: Address::access_key("a"),
+                message: "secrets_manager keyrot/a may still hold the deleted key".into(),
+            },
+        };
+        let error = Error::Apply {
+            source: Box::new(ApplyError::Changed {
+                address: Address::access_key("b"),
+                message: "Throttling".into(),
+            }),
+            done: 0,
+            total: 2,
+            state: "state/keyrot.json".into(),
+            failed: failed_before(&[failed]),
+        };
+        let text = error.to_string();
+        assert!(text.starts_with("user.b.access_key: Throttling"), "{text}");
+        assert!(
+            text.contains("before it stopped, 1 credential set(s) failed")
+                && text.contains(
+                    "  user.a.access_key: create failed: secrets_manager keyrot/a may still hold the deleted key"
+                ),
+            "{text}"
+        );
+        assert_eq!(failed_before(&[]), "");
     }
 }

@@ -272,7 +272,12 @@ impl Harness {
         let report = applier
             .run(&plan, &mut |_| {})
             .await
-            .map_err(|(_, e)| e.to_string())?;
+            .map_err(|(report, e)| {
+                // As keyrot's own error says them: the sets that failed before the stop.
+                let mut lines = vec![e.to_string()];
+                lines.extend(report.failed.iter().map(|f| f.error.to_string()));
+                lines.join("\n")
+            })?;
         if !report.failed.is_empty() {
             // Failed sets were isolated: the run went on, and settled every intent they left.
             let pending = journal.pending().map_err(|e| s(&e))?;

@@ -157,3 +157,55 @@ fn keep_the_invariants(parallelism: std::ops::RangeInclusive<usize>) {
         panic!("{e}");
     }
 }
+
+/// Found by the schedules: u1's delivery fails and its secret cannot be put back (the key
+/// is deleted, the secret named as still holding it); then u0's clean-up delete is
+/// throttled, which stops the run. The stopped run's error must still name u1's secret.
+#[test]
+fn a_stopped_run_still_names_a_sink_another_set_left_holding_a_deleted_key() {
+    use crate::fake::{ErrorKind, Fault, Rule, When};
+    use keyrot::core::config::Windows;
+    use keyrot::core::duration::Window;
+    use schedule::{Sinks, Step, UserSpec};
+    quiet_crashes();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let w = || Windows {
+        max_age: Window::from_secs(86400),
+        overlap: Window::from_secs(3600),
+        unused_for: Window::from_secs(3600),
+        inactive_for: Window::from_secs(3600),
+    };
+    let sc = Schedule {
+        users: vec![
+            UserSpec {
+                windows: w(),
+                sinks: Sinks::File,
+                keys: vec![],
+            },
+            UserSpec {
+                windows: w(),
+                sinks: Sinks::FileAndSecret,
+                keys: vec![(true, 0)],
+            },
+        ],
+        cert: None,
+        steps: vec![Step {
+            advance_h: 24,
+            use_mask: 0,
+            force: None,
+            faults: vec![Rule {
+                op: None,
+                when: When::Chance(0.12),
+                fault: Fault::Fail(ErrorKind::Throttled),
+            }],
+            seed: 8899997948915783336,
+            heal: false,
+            manual: None,
+        }],
+        parallelism: 1,
+    };
+    run_schedule(&sc, &rt, &mut Stats::default()).unwrap();
+}
