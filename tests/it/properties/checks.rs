@@ -49,26 +49,38 @@ impl Harness {
             );
         }
         // A sink may hold a deleted key only where apply said it could not put it back
-        // (or where the run died after a put-back failed, before it could say so).
-        let put_back_failed = match outcome {
-            Outcome::Failed(message) => message.contains("could not be put back"),
-            Outcome::Crashed => calls.iter().any(|c| {
-                !c.ok
-                    && matches!(
-                        c.op,
-                        Op::SecretPut | Op::SecretDelete | Op::ParameterPut | Op::ParameterDelete
-                    )
-            }),
-            Outcome::Done { .. } => false,
+        // (or where the run died after a put-back failed, before it could say so — also a
+        // set cut off in flight when another set's error stopped the run: its intent stays
+        // for the next run's recovery, exactly as after a kill).
+        let remote_write_failed = calls.iter().any(|c| {
+            !c.ok
+                && matches!(
+                    c.op,
+                    Op::SecretPut | Op::SecretDelete | Op::ParameterPut | Op::ParameterDelete
+                )
+        });
+        let cut_off: Vec<Address> = match outcome {
+            Outcome::Failed(_) if remote_write_failed => Journal::for_state(&self.state_path)
+                .pending()
+                .map(|intents| intents.into_iter().map(|i| i.address).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
         };
         let addresses: Vec<Address> = self.config.sets.keys().cloned().collect();
         for address in addresses {
             let holdings = self.holdings(&address);
-            let named = match outcome {
-                Outcome::Failed(m) => m.lines().any(|l| l.starts_with(&format!("{address}:"))),
-                _ => true,
+            let excused = match outcome {
+                Outcome::Failed(message) => {
+                    let named = message
+                        .lines()
+                        .any(|l| l.starts_with(&format!("{address}:")));
+                    (named && message.contains("could not be put back"))
+                        || cut_off.contains(&address)
+                }
+                Outcome::Crashed => remote_write_failed,
+                Outcome::Done { .. } => false,
             };
-            if put_back_failed && named {
+            if excused {
                 self.excused.insert(address.clone(), holdings.clone());
             }
             if self.excused.get(&address) == Some(&holdings) {
