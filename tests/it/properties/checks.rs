@@ -83,12 +83,20 @@ impl Harness {
             if excused {
                 self.excused.insert(address.clone(), holdings.clone());
             }
-            if self.excused.get(&address) == Some(&holdings) {
-                continue;
-            }
-            self.excused.remove(&address);
+            // An excuse lasts, sink by sink, while that sink still holds what it held then:
+            // another sink of the set written since does not undo what was said of this one.
+            let before = self.excused.remove(&address).unwrap_or_default();
+            let kept: Vec<Option<String>> = holdings
+                .iter()
+                .enumerate()
+                .map(|(i, text)| before.get(i).filter(|b| *b == text).cloned().flatten())
+                .collect();
             let live = self.iam.credentials(&address).unwrap_or_default();
-            for text in holdings.iter().flatten() {
+            for (i, text) in holdings.iter().enumerate() {
+                let Some(text) = text else { continue };
+                if kept.get(i).is_some_and(|k| k.as_ref() == Some(text)) {
+                    continue;
+                }
                 let Some(id) = self.held_id(text) else {
                     continue;
                 };
@@ -103,6 +111,9 @@ impl Harness {
                     outcome,
                     calls
                 );
+            }
+            if kept.iter().any(Option::is_some) {
+                self.excused.insert(address, kept);
             }
         }
         Ok(())

@@ -53,7 +53,8 @@ pub(super) struct Harness {
     pub(super) iams: Accounts<FakeIam>,
     pub(super) remotes: Accounts<FakeRemote>,
     pub(super) stdout: Vec<u8>,
-    /// Sets whose sinks may hold a deleted key, as apply reported, with what they held then.
+    /// Sets whose sinks may hold a deleted key, as apply reported, with what each sink held
+    /// then (`None`: nothing, or no longer excused).
     pub(super) excused: BTreeMap<Address, Vec<Option<String>>>,
     /// Credentials IAM had before keyrot ran.
     pub(super) seeded: BTreeSet<KeyId>,
