@@ -237,10 +237,9 @@ async fn gone_but_held<R: sink::Remote>(
         intent.sinks_started > 0 && !tracked.contains(*id) && !live.iter().any(|k| &k.id == *id)
     })?;
     let mut holding = Vec::new();
-    let begun = &intent.sinks_begun;
     for s in sinks {
-        if !begun.is_empty() && !begun.contains(&s.describe()) {
-            continue; // never began: it cannot hold the key
+        if !may_have_begun(&intent.sinks_begun, &s.describe()) {
+            continue;
         }
         if sink::holds(remote, s, id).await != Some(false) {
             holding.push(s.describe());
@@ -274,21 +273,28 @@ async fn read_back<R: sink::Remote>(
     let mut any_holds = false;
     let mut unknown = sinks.is_empty() || gone;
     let mut missing = Vec::new();
-    for (s, name) in sinks.iter().zip(&names) {
-        if !begun.is_empty() && !begun.contains(name) {
-            missing.push(s.describe()); // never began: it cannot hold the key
+    for (s, name) in sinks.iter().zip(names) {
+        if !may_have_begun(begun, &name) {
+            missing.push(name);
             continue;
         }
         match sink::holds(remote, s, key).await {
             Some(true) => any_holds = true,
-            Some(false) => missing.push(s.describe()),
+            Some(false) => missing.push(name),
             None => {
                 unknown = true;
-                missing.push(s.describe());
+                missing.push(name);
             }
         }
     }
     (any_holds || unknown, missing)
+}
+
+/// Whether the sink named `name` may have been written by a create whose intent names
+/// `begun` (none named: a journal of an older keyrot, so any may have been). One that never
+/// began cannot hold the key.
+fn may_have_begun(begun: &[String], name: &str) -> bool {
+    begun.is_empty() || begun.iter().any(|b| b == name)
 }
 
 /// A key a consumer may already read is kept, as the new current key.

@@ -63,7 +63,6 @@ fn expr(e: &Expression) -> Expr<'static> {
                 .map(|(k, v)| (object_key(k), expr(v.expr())))
                 .collect(),
         ),
-        Expression::Variable(v) => Expr::Variable(Cow::Owned(v.as_str().to_string())),
         _ => Expr::Other,
     }
 }

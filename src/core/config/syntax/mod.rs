@@ -124,8 +124,7 @@ pub enum Expr<'s> {
     Array(Vec<Value<'s>>),
     /// Entries in order; a key that is neither an identifier nor a plain string is `None`.
     Object(Vec<(Option<Cow<'s, str>>, Expr<'s>)>),
-    Variable(Cow<'s, str>),
-    /// A function call, operator, traversal, conditional or `for`.
+    /// A variable, function call, operator, traversal, conditional or `for`.
     Other,
 }
 
